@@ -1,0 +1,11 @@
+-- Kept samples with their image bytes and every valid caption of their class.
+COPY (
+    SELECT s.sample_id, s.source, s.modality, s.label, s.split, s.image, s.image_format,
+           s.width, s.height, s.pixel_sha256, s.phash,
+           coalesce(c.captions, []::VARCHAR[]) AS captions
+    FROM read_parquet($raw_samples, union_by_name = true) s
+    JOIN decisions d USING (sample_id)
+    LEFT JOIN class_caption_sets c ON c.source = s.source AND c.label = s.label
+    WHERE d.reason IS NULL
+    ORDER BY s.split, s.source, s.sample_id
+) TO $out (FORMAT parquet, COMPRESSION zstd);

@@ -1,0 +1,10 @@
+"""Where each asset keeps its files, relative to the storage root. Downstream assets read these."""
+
+SYNTHETIC_SOURCE = "sources/synthetic"
+RAW_SAMPLES = "raw_samples"
+CLASS_CAPTIONS = "captions/class_captions.parquet"
+CURATED_PAIRS = "curated/curated_pairs.parquet"
+CURATION_LOG = "curated/curation_log.parquet"
+SHARDS = "shards"
+TRAINING = "training"
+REPORT = "report"
