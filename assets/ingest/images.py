@@ -1,0 +1,185 @@
+"""Decode any input image into one canonical form, and fingerprint its pixels.
+
+Canonical form: EXIF orientation applied; 8-bit "L" (grayscale, also for RGB images whose three
+channels are equal) or "RGB"; alpha composited onto black; 16-bit and 32-bit images windowed
+from their own min..max to 0..255; downscaled to `max_side` keeping aspect; re-encoded (which
+also drops every metadata chunk). Two lossless encodings of the same pixels give the same
+`pixel_sha256`; a lightly edited copy gives a `phash` within a few bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Larger inputs are refused before decoding (a 20k x 20k PNG of zeros is a few hundred kB).
+# Below Pillow's own limit (89M), so this check is the one that fires.
+MAX_PIXELS = 64_000_000
+OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+_SAVE_OPTIONS = {"png": {"compress_level": 3}, "jpeg": {"quality": 95}, "webp": {"lossless": True}}
+
+
+class ImageRejected(Exception):
+    """Input that cannot become a sample. `reason` is a short code counted in quarantine stats:
+    empty, not_an_image, corrupt, decompression_bomb, zero_size."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+@dataclass(frozen=True)
+class NormalizedImage:
+    image_bytes: bytes
+    image_format: str  # "png" | "jpeg" | "webp"
+    width: int
+    height: int
+    mode: str  # "L" | "RGB"
+    pixel_sha256: str  # of mode, size and the decoded normalized pixels
+    phash: int  # 64-bit DCT perceptual hash as signed int64
+    pixel_mean: float  # of the 8-bit grayscale image
+    pixel_std: float
+    source_format: str = ""  # what the input was
+    source_mode: str = ""
+    source_width: int = 0
+    source_height: int = 0
+
+
+def normalize_image(data: bytes, *, max_side: int = 512, output_format: str = "png") -> NormalizedImage:
+    """Decode `data`, bring it to canonical form and encode it as `output_format`."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
+    decoded, src_format, src_mode = _decode(data)
+    src_w, src_h = decoded.size
+    im = _canonical_mode(decoded)
+    if max(im.size) > max_side:
+        scale = max_side / max(im.size)
+        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+        im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    pixels = np.asarray(im)
+    # An 8-bit gray/RGB PNG whose pixels we did not touch keeps its image data; only its
+    # metadata chunks go. Re-encoding would cost more than everything else here together.
+    encoded = _png_critical_chunks(data) if im is decoded and output_format == "png" else None
+    if encoded is None:
+        buf = io.BytesIO()
+        im.info = {}  # no ICC profile, text or EXIF carried into the output
+        im.save(buf, format=OUTPUT_FORMATS[output_format], **_SAVE_OPTIONS[output_format])
+        encoded = buf.getvalue()
+    gray = im if im.mode == "L" else im.convert("L")
+    g = np.asarray(gray, dtype=np.float64)
+    return NormalizedImage(
+        image_bytes=encoded, image_format=output_format,
+        width=im.width, height=im.height, mode=im.mode,
+        pixel_sha256=pixel_sha256(pixels, im.mode), phash=phash(gray),
+        pixel_mean=float(g.mean()), pixel_std=float(g.std()),
+        source_format=src_format, source_mode=src_mode, source_width=src_w, source_height=src_h,
+    )
+
+
+def _decode(data: bytes) -> tuple[Image.Image, str, str]:
+    if not data:
+        raise ImageRejected("empty", "0 bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            fmt, mode = (im.format or "").lower(), im.mode
+            if im.width <= 0 or im.height <= 0:
+                raise ImageRejected("zero_size", f"{im.width}x{im.height}")
+            if im.width * im.height > MAX_PIXELS:
+                raise ImageRejected("decompression_bomb", f"{im.width}x{im.height} > {MAX_PIXELS} pixels")
+            im.seek(0)  # first frame of a multi-frame file
+            im.load()
+            if im.getexif().get(_ORIENTATION, 1) != 1:
+                im = ImageOps.exif_transpose(im)
+    except ImageRejected:
+        raise
+    except UnidentifiedImageError:
+        raise ImageRejected("not_an_image", f"unrecognised format, starts with {data[:8]!r}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageRejected("decompression_bomb", str(e)) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
+        raise ImageRejected("corrupt", f"{type(e).__name__}: {e}") from None
+    return im, fmt, mode
+
+
+_ORIENTATION = 0x0112
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_KEEP = {b"IHDR", b"IDAT", b"IEND"}
+
+
+def _png_critical_chunks(data: bytes) -> bytes | None:
+    """The PNG with every chunk but IHDR, IDAT and IEND removed, if it is an 8-bit grayscale or
+    RGB PNG (colour types 0 and 2); None otherwise (palette, alpha, 16-bit: those get re-encoded)."""
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR" or data[24] != 8 or data[25] not in (0, 2):
+        return None
+    out, pos = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, end = data[pos + 4:pos + 8], pos + 12 + length
+        if kind in _PNG_KEEP:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            return b"".join(out)
+    return None
+
+
+def _canonical_mode(im: Image.Image) -> Image.Image:
+    """8-bit L or RGB; alpha composited onto black; deep images windowed to their own range."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+        return Image.fromarray(np.rint(a).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        im = im.convert("RGBA")
+        black = Image.new("RGBA", im.size, (0, 0, 0, 255))
+        im = Image.alpha_composite(black, im).convert("RGB")
+    if im.mode == "1":
+        im = im.convert("L")
+    elif im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, ...
+    if im.mode == "RGB":
+        a = np.asarray(im)
+        if np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2]):
+            return Image.fromarray(np.ascontiguousarray(a[..., 0]), "L")
+    return im
+
+
+def pixel_sha256(pixels: np.ndarray, mode: str) -> str:
+    """sha256 of mode, shape and raw 8-bit pixels: independent of how the file was encoded."""
+    h = hashlib.sha256(f"{mode}:{'x'.join(map(str, pixels.shape))}:".encode())
+    h.update(np.ascontiguousarray(pixels).tobytes())
+    return h.hexdigest()
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    """Unnormalised DCT-II (scipy.fftpack.dct's default): X_k = 2 sum_n x_n cos(pi k (2n+1) / 2N)."""
+    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
+    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+
+
+_DCT32 = _dct_matrix(32)
+
+
+def phash(image: Image.Image) -> int:
+    """64-bit perceptual hash as imagehash.phash computes it (32x32 LANCZOS grayscale, 2-D DCT,
+    top-left 8x8 coefficients above their median), packed row-major, first bit most significant,
+    returned as a signed int64 so it fits Parquet and DuckDB BIGINT."""
+    small = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    low = (_DCT32 @ small @ _DCT32.T)[:8, :8]
+    bits = (low > np.median(low)).ravel()
+    return int.from_bytes(np.packbits(bits).tobytes(), "big", signed=True)
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two 64-bit hashes (signed or unsigned)."""
+    return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()

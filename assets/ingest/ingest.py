@@ -1,0 +1,242 @@
+"""Ingest listed images into one Parquet file of normalized samples plus one of quarantined rows.
+
+Every row read ends up in exactly one of the two files (`rows_read == ingested + quarantined`).
+Files are read through fsspec (local paths and s3:// alike), written in row groups of
+`batch_size` so memory stays bounded, under a temporary name renamed when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import posixpath
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from itertools import islice
+from multiprocessing import get_context
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets.ingest.images import OUTPUT_FORMATS, NormalizedImage, normalize_image
+
+log = logging.getLogger(__name__)
+
+NORMALIZER_VERSION = "1"
+# kind: "classification" or "image_text" (rows that do not say are classification samples).
+_STRING_COLUMNS = ("sample_id", "source", "modality", "label", "split", "kind")
+
+SAMPLE_SCHEMA = pa.schema(
+    [
+        *(pa.field(name, pa.string()) for name in _STRING_COLUMNS),
+        pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        pa.field("image_format", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("pixel_sha256", pa.string()),
+        pa.field("phash", pa.int64()),
+        pa.field("pixel_mean", pa.float32()),
+        pa.field("pixel_std", pa.float32()),
+        pa.field("orig_path", pa.string()),
+        pa.field("provenance", pa.string()),
+    ]
+)
+_HF_TYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.float32(): "float32"}
+# The Hugging Face `datasets` feature spec, so load_dataset("parquet", ...) decodes `image` as Image.
+SAMPLE_SCHEMA = SAMPLE_SCHEMA.with_metadata({"huggingface": json.dumps({"info": {"features": {
+    f.name: {"_type": "Image"} if f.name == "image" else {"dtype": _HF_TYPES[f.type], "_type": "Value"}
+    for f in SAMPLE_SCHEMA}}})})
+
+QUARANTINE_SCHEMA = pa.schema([(name, pa.string()) for name in
+                               ("sample_id", "source", "orig_path", "reason", "detail")])
+
+
+def make_sample_id(source: str, path: str) -> str:
+    """Stable id of a sample: sha1 of its source name and its path within the source."""
+    return hashlib.sha1(f"{source}\x00{path}".encode()).hexdigest()
+
+
+def _normalize_one(data: bytes | Exception, max_side: int, output_format: str) -> NormalizedImage | tuple[str, str]:
+    """A normalized image, or (reason, detail) for the quarantine."""
+    if isinstance(data, FileNotFoundError):
+        return "missing_file", str(data)
+    if isinstance(data, Exception):
+        return "read_error", f"{type(data).__name__}: {data}"
+    try:
+        return normalize_image(data, max_side=max_side, output_format=output_format)
+    except Exception as e:  # noqa: BLE001 - any decoder failure is the input's fault
+        reason = getattr(e, "reason", None)
+        if reason is None:
+            log.warning("unexpected %s while normalizing: %s", type(e).__name__, e)
+        return reason or "unexpected_error", getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
+
+
+def _normalize_chunk(items: list[bytes | Exception], max_side: int, output_format: str) -> list:
+    return [_normalize_one(d, max_side, output_format) for d in items]
+
+
+class _ParquetSink:
+    """A ParquetWriter on an fsspec path, written to `<path>.tmp` and renamed on success."""
+
+    def __init__(self, url: str, schema: pa.Schema, dictionary_columns: list[str]):
+        self.fs, self.path = fsspec.core.url_to_fs(url)
+        self.tmp = self.path + ".tmp"
+        self.schema = schema
+        parent = posixpath.dirname(self.path)
+        if parent:
+            self.fs.makedirs(parent, exist_ok=True)
+        self.file = self.fs.open(self.tmp, "wb")
+        self.writer = pq.ParquetWriter(self.file, schema, use_dictionary=dictionary_columns)
+
+    def write(self, columns: dict[str, list]) -> None:
+        if columns and next(iter(columns.values())):
+            self.writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+
+    def close(self, ok: bool) -> None:
+        self.writer.close()
+        self.file.close()
+        if ok:
+            self.fs.mv(self.tmp, self.path)
+        elif self.fs.exists(self.tmp):
+            self.fs.rm(self.tmp)
+
+
+def _batched(rows: Iterable[dict], n: int) -> Iterator[list[dict]]:
+    it = iter(rows)
+    while batch := list(islice(it, n)):
+        yield batch
+
+
+def _read_all(fs, paths: list[str], pool: ThreadPoolExecutor | None) -> list[bytes | Exception]:
+    """Each file's bytes, or the exception reading it raised (threads for remote filesystems)."""
+    def read(p):
+        try:
+            return fs.cat_file(p)
+        except Exception as e:  # noqa: BLE001 - reported per row in the quarantine
+            return e
+    return list(pool.map(read, paths)) if pool else [read(p) for p in paths]
+
+
+def ingest_rows(
+    rows: Iterable[dict], *, root: str, out_path: str, quarantine_path: str,
+    max_side: int = 512, batch_size: int = 512, output_format: str = "png", workers: int = 1,
+) -> dict:
+    """Read each row's image (row['path'] relative to `root`), normalize it and write it to
+    `out_path`; bad rows go to `quarantine_path` with a reason. Rows need 'path' and 'source';
+    'modality', 'label', 'split' are copied; other keys are kept in the provenance JSON.
+    `workers` > 1 normalizes in that many processes. Returns the stats dict."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
+    started = time.perf_counter()
+    fs, base = fsspec.core.url_to_fs(root)
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    seen: set[str] = set()
+    stats = Counter()
+    reasons: Counter = Counter()
+    per_source: dict[str, Counter] = {}
+    out = _ParquetSink(out_path, SAMPLE_SCHEMA, list(_STRING_COLUMNS[1:]) + ["image_format"])
+    bad = _ParquetSink(quarantine_path, QUARANTINE_SCHEMA, ["source", "reason"])
+    procs = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    threads = None if local else ThreadPoolExecutor(16)
+    ok = False
+    try:
+        for batch in _batched(rows, batch_size):
+            good: dict[str, list] = {f.name: [] for f in SAMPLE_SCHEMA}
+            quarantined: dict[str, list] = {f.name: [] for f in QUARANTINE_SCHEMA}
+            todo: list[tuple[dict, str, str]] = []  # (row, sample_id, full path)
+            for row in batch:
+                src, rel = str(row.get("source") or ""), row.get("path")
+                sid = make_sample_id(src, str(rel))
+                reason = "bad_row" if not src or not rel else "duplicate_row" if sid in seen else None
+                if reason:
+                    _quarantine(quarantined, sid, src, rel, reason, "needs 'source' and 'path'"
+                                if reason == "bad_row" else "same source and path listed twice")
+                else:
+                    seen.add(sid)
+                    todo.append((row, sid, posixpath.join(base, str(rel)) if base else str(rel)))
+            data = _read_all(fs, [p for _, _, p in todo], threads)
+            stats["bytes_read"] += sum(len(d) for d in data if isinstance(d, bytes))
+            if procs:
+                step = max(1, len(data) // (workers * 4))
+                chunks = [data[i:i + step] for i in range(0, len(data), step)]
+                results = [r for part in procs.map(_normalize_chunk, chunks, [max_side] * len(chunks),
+                                                   [output_format] * len(chunks)) for r in part]
+            else:
+                results = _normalize_chunk(data, max_side, output_format)
+            for (row, sid, _), res in zip(todo, results):
+                if isinstance(res, tuple):
+                    _quarantine(quarantined, sid, row["source"], row["path"], *res)
+                else:
+                    _append_sample(good, row, sid, res, root, max_side)
+                    stats["bytes_written"] += len(res.image_bytes)
+            stats["rows_read"] += len(batch)
+            stats["ingested"] += len(good["sample_id"])
+            for src in good["source"]:
+                per_source.setdefault(src, Counter())["ingested"] += 1
+            for src, reason in zip(quarantined["source"], quarantined["reason"]):
+                per_source.setdefault(src, Counter())["quarantined"] += 1
+                reasons[reason] += 1
+            out.write(good)
+            bad.write(quarantined)
+        ok = True
+    finally:
+        out.close(ok)
+        bad.close(ok)
+        if procs:
+            procs.shutdown()
+        if threads:
+            threads.shutdown()
+    seconds = time.perf_counter() - started
+    quarantined_n = sum(reasons.values())
+    result = {
+        "rows_read": stats["rows_read"],
+        "ingested": stats["ingested"],
+        "quarantined": quarantined_n,
+        "quarantine_reasons": dict(sorted(reasons.items())),
+        "per_source": {s: {"ingested": c["ingested"], "quarantined": c["quarantined"]}
+                       for s, c in sorted(per_source.items())},
+        "bytes_read": stats["bytes_read"],
+        "bytes_written": stats["bytes_written"],
+        "seconds": round(seconds, 3),
+        "images_per_s": round(stats["rows_read"] / seconds, 1) if seconds > 0 else None,
+        "out_path": out_path,
+        "quarantine_path": quarantine_path,
+    }
+    log.info("ingested %d, quarantined %d of %d rows in %.1fs", result["ingested"], quarantined_n,
+             result["rows_read"], seconds)
+    return result
+
+
+def _quarantine(cols: dict[str, list], sid: str, source: str, path, reason: str, detail: str) -> None:
+    for key, value in (("sample_id", sid), ("source", source), ("orig_path", None if path is None else str(path)),
+                       ("reason", reason), ("detail", detail[:500])):
+        cols[key].append(value)
+
+
+_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind"}
+
+
+def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedImage, root: str, max_side: int) -> None:
+    provenance = {
+        "root": root,
+        "normalizer": {"version": NORMALIZER_VERSION, "max_side": max_side, "format": img.image_format},
+        "input": {"format": img.source_format, "mode": img.source_mode,
+                  "width": img.source_width, "height": img.source_height},
+        "row": {k: v for k, v in sorted(row.items()) if k not in _ROW_KEYS},
+    }
+    values = {
+        "sample_id": sid, "source": str(row["source"]),
+        **{k: None if row.get(k) is None else str(row[k]) for k in ("modality", "label", "split")},
+        "kind": str(row.get("kind") or "classification"),
+        "image": {"bytes": img.image_bytes, "path": f"{sid}.{img.image_format}"},
+        "image_format": img.image_format, "width": img.width, "height": img.height,
+        "pixel_sha256": img.pixel_sha256, "phash": img.phash,
+        "pixel_mean": img.pixel_mean, "pixel_std": img.pixel_std,
+        "orig_path": str(row["path"]), "provenance": json.dumps(provenance, sort_keys=True, default=str),
+    }
+    for key, value in values.items():
+        cols[key].append(value)

@@ -1,0 +1,165 @@
+"""The embedded default dataset: six small synthetic sources, one per modality, drawn from a seed.
+
+Class names are real clinical labels (MedMNIST, BUSI, the Kaggle brain-tumour MRI and CT-kidney
+sets, ODIR fundus); the images are drawings whose classes differ visibly, so a CLIP model
+trained on them must beat chance on the held-out split and a broken pipeline must not.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from assets.sources.catalog import ClassInfo, SourceSpec
+from assets.sources.synthetic_draw import DRAWERS, Canvas
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_LICENSE = "CC0 (synthetic)"
+SPLITS = ("train", "test")
+# Images drawn at once: float32 temporaries stay near 128 KiB, where glibc malloc neither
+# mmaps nor trims them (bigger batches spent a third of their time in page faults).
+_BATCH_PIXELS = 32768
+
+
+def _source(name: str, modality: str, classes: list[tuple[str, str, tuple[str, ...]]]) -> SourceSpec:
+    return SourceSpec(
+        name=name, modality=modality, kind="classification",
+        classes=tuple(ClassInfo(n, d, s) for n, d, s in classes),
+        location="embedded:synthetic", license=SYNTHETIC_LICENSE, synthetic=True,
+    )
+
+
+# Class order is the drawer's class index (see synthetic_draw.py).
+SYNTHETIC_SOURCES: tuple[SourceSpec, ...] = (
+    _source("synthetic_xray", "xray", [
+        ("normal", "A chest radiograph with clear lungs and a normal-sized heart.",
+         ("clear lungs", "unremarkable chest radiograph", "no acute cardiopulmonary findings")),
+        ("pneumonia", "A chest radiograph with a patchy airspace opacity in one lung.",
+         ("consolidation", "airspace opacity", "lung infection", "infiltrate")),
+        ("cardiomegaly", "A chest radiograph with an enlarged cardiac silhouette.",
+         ("enlarged heart", "enlarged cardiac silhouette", "cardiac enlargement")),
+    ]),
+    _source("synthetic_ct", "ct", [
+        ("normal", "An axial abdominal CT slice with kidneys of uniform enhancement.",
+         ("unremarkable kidneys", "no renal lesion", "healthy kidneys")),
+        ("cyst", "An axial abdominal CT slice with a round, sharply marginated fluid-density renal lesion.",
+         ("renal cyst", "simple cyst", "fluid-filled renal lesion")),
+        ("stone", "An axial abdominal CT slice with a small, very dense calcification in a kidney.",
+         ("kidney stone", "renal calculus", "nephrolithiasis", "urolithiasis")),
+        ("tumor", "An axial abdominal CT slice with a large heterogeneous solid mass arising from a kidney.",
+         ("renal mass", "renal cell carcinoma", "kidney tumour", "solid renal neoplasm")),
+    ]),
+    _source("synthetic_mri", "mri", [
+        ("glioma", "An axial brain MRI with an intra-axial ring-enhancing mass, necrotic centre and oedema.",
+         ("glioblastoma", "astrocytoma", "glial neoplasm", "intra-axial brain neoplasm")),
+        ("meningioma", "An axial brain MRI with a homogeneously enhancing extra-axial mass along the skull.",
+         ("extra-axial mass", "dural-based mass", "meningeal neoplasm")),
+        ("pituitary tumor", "An axial brain MRI with an enhancing midline sellar mass.",
+         ("pituitary adenoma", "pituitary macroadenoma", "sellar mass")),
+        ("no tumor", "An axial brain MRI with normal brain parenchyma and no mass.",
+         ("normal brain", "unremarkable brain MRI", "no intracranial mass")),
+    ]),
+    _source("synthetic_ultrasound", "ultrasound", [
+        ("normal", "A breast ultrasound with normal layered breast tissue and no focal lesion.",
+         ("no focal lesion", "unremarkable breast ultrasound", "normal breast tissue")),
+        ("benign", "A breast ultrasound with an oval, circumscribed, hypoechoic mass wider than tall.",
+         ("fibroadenoma", "benign breast mass", "circumscribed hypoechoic mass")),
+        ("malignant", "A breast ultrasound with an irregular, spiculated mass taller than wide with shadowing.",
+         ("breast carcinoma", "breast cancer", "invasive ductal carcinoma", "spiculated mass")),
+    ]),
+    _source("synthetic_pathology", "pathology", [
+        ("adipose", "An H&E colon tissue patch of large empty fat cells with thin membranes.",
+         ("adipose tissue", "fat tissue", "adipocytes")),
+        ("lymphocytes", "An H&E colon tissue patch densely packed with small dark round nuclei.",
+         ("lymphocytic infiltrate", "lymphoid aggregate", "lymphoid tissue")),
+        ("mucus", "An H&E colon tissue patch of pale, wispy extracellular mucin with few cells.",
+         ("mucin", "mucinous material", "extracellular mucin")),
+        ("colorectal adenocarcinoma epithelium",
+         "An H&E colon tissue patch of malignant glands lined by crowded atypical nuclei in pink stroma.",
+         ("adenocarcinoma", "tumor epithelium", "malignant glandular epithelium", "colorectal carcinoma")),
+    ]),
+    _source("synthetic_fundus", "fundus", [
+        ("normal", "A colour fundus photograph of a healthy retina with a small optic cup.",
+         ("healthy retina", "unremarkable fundus", "normal fundus")),
+        ("diabetic retinopathy", "A colour fundus photograph with retinal haemorrhages and yellow hard exudates.",
+         ("retinal haemorrhages", "hard exudates", "microaneurysms", "diabetic eye disease")),
+        ("glaucoma", "A colour fundus photograph with a large pale optic cup (high cup-to-disc ratio).",
+         ("optic disc cupping", "glaucomatous optic neuropathy", "enlarged cup-to-disc ratio")),
+        ("cataract", "A blurred, hazy colour fundus photograph seen through an opaque lens.",
+         ("lens opacity", "cataractous lens", "hazy fundus")),
+    ]),
+)
+
+
+def class_slug(name: str) -> str:
+    """Folder name for a class: lower case, runs of other characters become one underscore."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def draw_class(modality: str, class_index: int, n: int, image_size: int, rng: np.random.Generator) -> np.ndarray:
+    """n images of one class as uint8: (n, H, W) grayscale or (n, H, W, 3) RGB."""
+    out, batch = [], max(1, _BATCH_PIXELS // (image_size * image_size))
+    for start in range(0, n, batch):
+        img = DRAWERS[modality](Canvas(rng, min(batch, n - start), image_size), class_index)
+        img = (img * 255 + 0.5).astype(np.uint8)
+        out.append(np.ascontiguousarray(img.transpose(0, 2, 3, 1)) if img.ndim == 4 else img)
+    return np.concatenate(out) if out else np.zeros((0, image_size, image_size), np.uint8)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def generate_synthetic_dataset(
+    out_dir: str | Path, *, train_per_class: int = 60, test_per_class: int = 20,
+    image_size: int = 128, seed: int = 0,
+) -> tuple[list[dict], dict]:
+    """Writes PNGs to out_dir/{source}/{split}/{class_slug}/{index:05d}.png and out_dir/manifest.jsonl.
+    Returns (rows, stats): rows are dicts {path (relative to out_dir), source, modality, label, split};
+    stats has counts per source/split and total."""
+    out = Path(out_dir)
+    counts = {"train": train_per_class, "test": test_per_class}
+    rows: list[dict] = []
+    per_source: dict[str, dict[str, int]] = {}
+    started = time.perf_counter()
+    for si, spec in enumerate(SYNTHETIC_SOURCES):
+        shutil.rmtree(out / spec.name, ignore_errors=True)  # a re-run replaces its output whole
+        per_source[spec.name] = {split: 0 for split in SPLITS}
+        for ci, cls in enumerate(spec.classes):
+            for sp, split in enumerate(SPLITS):
+                # One stream per (source, class, split): changing one count never changes the others.
+                rng = np.random.default_rng([seed, si, ci, sp])
+                folder = out / spec.name / split / class_slug(cls.name)
+                folder.mkdir(parents=True, exist_ok=True)
+                for i, pixels in enumerate(draw_class(spec.modality, ci, counts[split], image_size, rng)):
+                    (folder / f"{i:05d}.png").write_bytes(encode_png(pixels))
+                    rows.append({"path": f"{spec.name}/{split}/{class_slug(cls.name)}/{i:05d}.png",
+                                 "source": spec.name, "modality": spec.modality,
+                                 "label": cls.name, "split": split})
+                per_source[spec.name][split] += counts[split]
+    tmp = out / "manifest.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(out / "manifest.jsonl")
+    seconds = time.perf_counter() - started
+    stats = {
+        "per_source": per_source,
+        "per_split": {s: sum(p[s] for p in per_source.values()) for s in SPLITS},
+        "total": len(rows),
+        "image_size": image_size,
+        "seed": seed,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(len(rows) / seconds, 1) if seconds > 0 else None,
+    }
+    log.info("synthetic dataset: %d images in %.2fs under %s", len(rows), seconds, out)
+    return rows, stats
