@@ -127,6 +127,8 @@ def ingest_rows(
 ) -> dict:
     """Read each row's image (row['path'] relative to `root`), normalize it and write it to
     `out_path`; bad rows go to `quarantine_path` with a reason. Rows need 'path' and 'source';
+    a row with 'image_bytes' is not read from `root`, one with 'error' (a reader's reason code,
+    and 'error_detail') goes to the quarantine as it is;
     'modality', 'label', 'split' are copied; other keys are kept in the provenance JSON.
     `workers` > 1 normalizes in that many processes. Returns the stats dict."""
     if output_format not in OUTPUT_FORMATS:
@@ -155,10 +157,14 @@ def ingest_rows(
                 if reason:
                     _quarantine(quarantined, sid, src, rel, reason, "needs 'source' and 'path'"
                                 if reason == "bad_row" else "same source and path listed twice")
+                elif row.get("error"):  # a reader's verdict on this input
+                    seen.add(sid)
+                    _quarantine(quarantined, sid, src, rel, str(row["error"]), str(row.get("error_detail") or ""))
                 else:
                     seen.add(sid)
                     todo.append((row, sid, posixpath.join(base, str(rel)) if base else str(rel)))
-            data = _read_all(fs, [p for _, _, p in todo], threads)
+            read = iter(_read_all(fs, [p for r, _, p in todo if r.get("image_bytes") is None], threads))
+            data = [r["image_bytes"] if r.get("image_bytes") is not None else next(read) for r, _, _ in todo]
             stats["bytes_read"] += sum(len(d) for d in data if isinstance(d, bytes))
             if procs:
                 step = max(1, len(data) // (workers * 4))
@@ -217,7 +223,7 @@ def _quarantine(cols: dict[str, list], sid: str, source: str, path, reason: str,
         cols[key].append(value)
 
 
-_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind"}
+_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes"}
 
 
 def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedImage, root: str, max_side: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Modality = Literal["xray", "ct", "mri", "ultrasound", "pathology", "fundus"]
 SourceKind = Literal["classification", "image_text"]
@@ -24,6 +24,26 @@ class ClassInfo:
 
 
 @dataclass(frozen=True)
+class SplitRule:
+    """How a source's samples get their split.
+
+    by="given": the split the data states: a manifest's or Parquet's `column`, ImageFolder /
+    DICOM / NIfTI split folders (train/, val/, test/), MedMNIST's array names, a Hugging Face
+    file name (train-00000-of-00001.parquet); samples stating none get `default`.
+    by="ratio": a seeded hash of each sample's group picks a split with the given `ratios` (the
+    group is the sample, or for DICOM its patient and for NIfTI its volume, so frames and slices
+    of one never straddle splits).
+    by="fixed": every sample gets `default`.
+    """
+
+    by: Literal["given", "ratio", "fixed"] = "given"
+    column: str = "split"
+    ratios: tuple[tuple[str, float], ...] = (("train", 0.8), ("test", 0.2))
+    seed: int = 0
+    default: str = "train"
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One dataset MedPairs ingests."""
 
@@ -34,6 +54,11 @@ class SourceSpec:
     location: str = ""
     license: str = ""
     synthetic: bool = False
+    # Which reader turns the files at `location` into samples (a key of readers.READERS).
+    format: str = ""
+    split: SplitRule = field(default_factory=SplitRule)
+    # Reader options (the reader's options dataclass validates them); not hashed.
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]

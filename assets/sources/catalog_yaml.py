@@ -1,0 +1,172 @@
+"""Load a YAML source catalog into SourceSpecs, with every problem reported at once.
+
+    sources:
+      - name: chexpert                      # letters, digits, _ . - (it becomes a partition key)
+        modality: xray                      # xray ct mri ultrasound pathology fundus
+        kind: classification                # or image_text
+        format: csv                         # a key of readers.READERS, or synthetic
+        location: data/chexpert/train.csv   # relative to this file, absolute, or s3://...
+        license: Stanford CheXpert Research Use Agreement
+        split: {column: split}              # given | folder | {column: c} | {fixed: test}
+                                            # | {ratio: {train: 0.9, test: 0.1}, seed: 0}
+        classes:
+          - cardiomegaly
+          - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
+        options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
+      - {name: synthetic, format: synthetic}  # the embedded default: its six sources
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+from pathlib import Path
+from typing import Any, get_args
+
+import fsspec
+import yaml
+
+from assets.sources.catalog import ClassInfo, Modality, SourceKind, SourceSpec, SplitRule
+from assets.sources.readers.records import SourceError
+from assets.sources.readers.registry import READERS, validate_options
+from assets.sources.synthetic import SYNTHETIC_SOURCES
+
+MODALITIES = get_args(Modality)
+KINDS = get_args(SourceKind)
+MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": "xray", "dx": "xray",
+                    "mr": "mri", "us": "ultrasound", "histopathology": "pathology", "histology": "pathology",
+                    "retina": "fundus"}
+FORMATS = (*sorted(READERS), "synthetic")
+_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class CatalogError(ValueError):
+    """The catalog is invalid; the message lists every problem found."""
+
+
+def load_catalog(url: str) -> list[SourceSpec]:
+    """The sources of the YAML catalog at `url` (local path or any fsspec URL)."""
+    with fsspec.open(url, "rt", encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise CatalogError(f"{url}: not valid YAML: {e}") from None
+    base = str(Path(url).resolve().parent) if "://" not in url else posixpath.dirname(url)
+    return parse_catalog(data, base_dir=base, origin=url)
+
+
+def parse_catalog(data: Any, *, base_dir: str, origin: str = "catalog") -> list[SourceSpec]:
+    """SourceSpecs from parsed YAML (a list of entries, or a mapping with a `sources` list)."""
+    entries = data.get("sources") if isinstance(data, dict) else data
+    if not isinstance(entries, list) or not entries:
+        raise CatalogError(f"{origin}: expected a non-empty list of sources (or a mapping with 'sources')")
+    specs, errors = [], []
+    for i, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"source #{i + 1}" + (f" ({name})" if name else "")
+        try:
+            specs.extend(_entry(entry, base_dir))
+        except CatalogError as e:
+            errors.extend(f"{origin}: {label}: {line}" for line in str(e).splitlines())
+    names = [n for e in entries if isinstance(e, dict) for n in
+             ([s.name for s in SYNTHETIC_SOURCES] if e.get("format") == "synthetic" else [e.get("name")])]
+    errors.extend(f"{origin}: source name {n!r} is used {names.count(n)} times"
+                  for n in sorted(set(map(str, names))) if names.count(n) > 1)
+    if errors:
+        raise CatalogError("\n".join(errors))
+    return specs
+
+
+def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
+    if not isinstance(entry, dict):
+        raise CatalogError(f"expected a mapping, got {type(entry).__name__}")
+    problems = [f"unknown key(s) {sorted(set(entry) - _KEYS)}; valid: {sorted(_KEYS)}"] if set(entry) - _KEYS else []
+    fmt = entry.get("format")
+    if fmt == "synthetic":
+        if problems:
+            raise CatalogError("\n".join(problems))
+        return [dataclasses.replace(s, format="synthetic") for s in SYNTHETIC_SOURCES]
+    name, location = entry.get("name"), entry.get("location")
+    if not isinstance(name, str) or not _NAME.match(name):
+        problems.append(f"name {name!r} must be letters, digits, '_', '.', '-'")
+    if fmt not in READERS:
+        problems.append(f"unknown format {fmt!r}; known: {list(FORMATS)}")
+    if not isinstance(location, str) or not location.strip():
+        problems.append("missing location (a local path or an s3:// URL)")
+    modality = MODALITY_ALIASES.get(str(entry.get("modality", "")).lower(), str(entry.get("modality", "")).lower())
+    if modality not in MODALITIES:
+        problems.append(f"bad modality {entry.get('modality')!r}; one of {list(MODALITIES)}")
+    kind = entry.get("kind", "classification")
+    if kind not in KINDS:
+        problems.append(f"bad kind {kind!r}; one of {list(KINDS)}")
+    options = entry.get("options") or {}
+    if not isinstance(options, dict):
+        problems.append("options must be a mapping")
+    elif fmt in READERS:
+        try:
+            validate_options(fmt, options)
+        except SourceError as e:
+            problems.append(str(e))
+    for parse in (lambda: _classes(entry.get("classes") or []), lambda: _split(entry.get("split", "given"))):
+        try:
+            parse()
+        except CatalogError as e:
+            problems.append(str(e))
+    if problems:
+        raise CatalogError("\n".join(problems))
+    return [SourceSpec(name=name, modality=modality, kind=kind, classes=_classes(entry.get("classes") or []),
+                       location=_resolve(location.strip(), base_dir), license=str(entry.get("license") or ""),
+                       format=fmt, split=_split(entry.get("split", "given")), options=dict(options))]
+
+
+def _resolve(location: str, base_dir: str) -> str:
+    if "://" in location:
+        return location
+    if "://" in base_dir:
+        protocol, rest = base_dir.split("://", 1)
+        return f"{protocol}://{posixpath.normpath(posixpath.join(rest, location))}"
+    return str((Path(base_dir) / Path(location).expanduser()).resolve())
+
+
+def _classes(raw: Any) -> tuple[ClassInfo, ...]:
+    if not isinstance(raw, list):
+        raise CatalogError("classes must be a list of names or {name, description, synonyms}")
+    out = []
+    for item in raw:
+        item = {"name": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            raise CatalogError(f"bad class {item!r}: needs a name")
+        unknown = sorted(set(item) - {"name", "description", "synonyms"})
+        if unknown:
+            raise CatalogError(f"class {item['name']!r}: unknown key(s) {unknown}")
+        synonyms = item.get("synonyms") or []
+        if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
+            raise CatalogError(f"class {item['name']!r}: synonyms must be a list of strings")
+        out.append(ClassInfo(item["name"].strip(), str(item.get("description") or ""), tuple(synonyms)))
+    names = [c.name.lower() for c in out]
+    if len(set(names)) != len(names):
+        raise CatalogError(f"class names repeat: {names}")
+    return tuple(out)
+
+
+def _split(raw: Any) -> SplitRule:
+    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}."""
+    if raw in ("given", "folder", None):
+        return SplitRule(by="given")
+    if isinstance(raw, dict) and set(raw) == {"column"} and isinstance(raw["column"], str):
+        return SplitRule(by="given", column=raw["column"])
+    if isinstance(raw, dict) and set(raw) == {"fixed"} and isinstance(raw["fixed"], str):
+        return SplitRule(by="fixed", default=raw["fixed"])
+    if isinstance(raw, dict) and "ratio" in raw and set(raw) <= {"ratio", "seed"}:
+        ratios = raw["ratio"]
+        if (not isinstance(ratios, dict) or not ratios
+                or not all(isinstance(w, (int, float)) and w > 0 for w in ratios.values())):
+            raise CatalogError(f"split ratio must map split names to positive weights, not {ratios!r}")
+        if not isinstance(raw.get("seed", 0), int):
+            raise CatalogError("split seed must be an integer")
+        return SplitRule(by="ratio", ratios=tuple((str(k), float(v)) for k, v in ratios.items()),
+                         seed=raw.get("seed", 0))
+    raise CatalogError(f"bad split {raw!r}: given | folder | {{column: c}} | {{fixed: s}} "
+                       "| {ratio: {split: weight, ...}, seed: n}")

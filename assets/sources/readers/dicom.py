@@ -1,0 +1,148 @@
+"""DICOM folders: every file under the location (DICOMDIR index files aside) becomes one record
+per chosen frame, its pixels made display-ready (dicom_pixels.py) and encoded as 8-bit PNG.
+Labels come from class folders (`[split/]class/.../file.dcm`) or are left empty. Only the
+allow-listed tags of dicom_privacy.py are kept; file paths are replaced by a hash by default
+(exports often name folders after patients); error details are scrubbed like descriptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import pydicom
+from fsspec import AbstractFileSystem
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from assets.ingest.images import MAX_PIXELS
+from assets.sources.catalog import SourceSpec
+from assets.sources.readers.dicom_pixels import (WindowMode, decode_frame, fix_palette_byte_order, frame_count,
+                                                 to_display)
+from assets.sources.readers.dicom_privacy import identifying_values, safe_tags, scrub
+from assets.sources.readers.imagefolder import list_files
+from assets.sources.readers.pixels import encode_png
+from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceError, fail,
+                                            folder_split_and_class, new_record, parse_options, relative)
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_MISSING_DECODER = ("plugin", "decoder", "missing dependencies", "not supported")
+
+
+@dataclass(frozen=True)
+class DicomOptions:
+    # Which frames of a multi-frame file become samples.
+    frames: Literal["middle", "first", "all"] = "middle"
+    # "auto": the file's VOI LUT or window, else min..max; or always "minmax" / "percentile".
+    window: WindowMode = "auto"
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    # "folder": the class is the folder under the (optional) split folder; "none": unlabelled.
+    label_from: Literal["folder", "none"] = "folder"
+    # Replace file paths by a hash in record ids (folder names often hold patient names or IDs).
+    hide_paths: bool = True
+    # Frames larger than this many pixels are refused undecoded.
+    max_pixels: int = MAX_PIXELS
+
+    def validate(self) -> None:
+        for name, allowed in (("frames", ("middle", "first", "all")), ("window", ("auto", "minmax", "percentile")),
+                              ("label_from", ("folder", "none"))):
+            if getattr(self, name) not in allowed:
+                raise SourceError(f"option {name} must be one of {list(allowed)}, not {getattr(self, name)!r}")
+
+
+def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
+    opts = parse_options(DicomOptions, spec.options, "dicom")
+    root = location if fs.isdir(location) else posixpath.dirname(location)
+    labels = LabelResolver(spec)
+    for path in list_files(fs, location):
+        if posixpath.basename(path).upper() == "DICOMDIR":
+            continue
+        rel = relative(path, root)
+        file_id = "dicom-" + hashlib.sha256(rel.encode()).hexdigest()[:24] if opts.hide_paths else rel
+        split, folder = folder_split_and_class(rel, use_split_folders=spec.split.by == "given")
+        record = new_record(spec, file_id, split=split, group=file_id)
+        if opts.label_from == "folder":
+            if folder is None:
+                yield fail(record, "no_class_folder", "file is not inside a class folder")
+                continue
+            try:
+                record.label = labels.one(folder)
+            except KeyError:
+                yield fail(record, "unknown_label", "its class folder is not a class of this source")
+                continue
+        try:
+            data = fs.cat_file(path)
+        except OSError as e:
+            yield fail(record, "read_error", type(e).__name__)
+            continue
+        yield from file_records(record, data, opts)
+
+
+def parse(data: bytes) -> pydicom.Dataset:
+    """The dataset in `data`; files without a preamble and file meta (old ACR-NEMA style) are
+    accepted when they hold pixel data. Raises InvalidDicomError for anything else."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _parse(data)
+
+
+def _parse(data: bytes) -> pydicom.Dataset:
+    try:
+        return pydicom.dcmread(io.BytesIO(data))
+    except InvalidDicomError:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    if "PixelData" not in ds or "Rows" not in ds:
+        raise InvalidDicomError("no DICOM preamble, file meta or pixel data")
+    implicit, little = ds.original_encoding
+    ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                      ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    return ds
+
+
+def file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> Iterator[SampleRecord]:
+    """The records of one DICOM file's bytes (one per chosen frame), or one error record."""
+    with warnings.catch_warnings():  # pydicom warns about every non-conformant value
+        warnings.simplefilter("ignore")
+        records = _file_records(record, data, opts)
+    yield from records
+
+
+def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> list[SampleRecord]:
+    try:
+        ds = parse(data)
+    except Exception as e:  # noqa: BLE001 - anything pydicom cannot parse is not DICOM to us
+        return [fail(record, "not_dicom" if data else "empty", type(e).__name__)]
+    identifying = identifying_values(ds)
+
+    def failed(reason: str, e: Exception) -> SampleRecord:
+        return fail(record, reason, scrub(f"{type(e).__name__}: {e}", identifying, limit=500))
+
+    if not any(k in ds for k in _PIXEL_KEYWORDS):
+        return [fail(record, "no_pixel_data", "the file has no pixel data element (not an image, or truncated)")]
+    rows, cols, n = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), frame_count(ds)
+    if rows * cols > opts.max_pixels:
+        return [fail(record, "decompression_bomb", f"{cols}x{rows} > {opts.max_pixels} pixels")]
+    if "PatientID" in ds and str(ds.PatientID).strip():  # frames of one patient share a split
+        record = replace(record, group="patient-" + hashlib.sha256(str(ds.PatientID).encode()).hexdigest())
+    tags = safe_tags(ds, identifying)
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    tags["TransferSyntax"] = getattr(syntax, "name", "unknown")
+    fix_palette_byte_order(ds)
+    out = []
+    for index in {"middle": [n // 2], "first": [0], "all": range(n)}[opts.frames]:
+        frame = replace(record, record_id=record.record_id + (f"#frame{index}" if n > 1 else ""))
+        try:
+            pixels = to_display(decode_frame(ds, index), ds, window=opts.window, percentiles=opts.percentiles)
+            out.append(replace(frame, image_bytes=encode_png(pixels),
+                               meta={"dicom": {**tags, "frame": index, "frames": n}}))
+        except (NotImplementedError, RuntimeError) as e:
+            missing = any(m in str(e).lower() for m in _MISSING_DECODER)
+            out.append(failed("unsupported_transfer_syntax" if missing else "corrupt", e))
+        except Exception as e:  # noqa: BLE001 - undecodable pixel data is the file's fault
+            out.append(failed("corrupt", e))
+    return out

@@ -1,0 +1,179 @@
+"""CSV / TSV / JSONL manifests: one row per image with its path, label(s), caption and split.
+
+Labels come from one column (`label_column`; several labels in it when `label_separator` is
+set, as NIH ChestX-ray14's "Finding Labels" = "Effusion|Mass"), or from one-hot columns
+(`label_columns`, CheXpert style 1 / 0 / -1 / blank, with configurable policies for -1 and
+blank). A multi-label sample's label is its sorted positives joined by " and ", or "no finding".
+The file is streamed; compressed manifests (.gz, .zst, ...) are read transparently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from fsspec import AbstractFileSystem
+
+from assets.sources.catalog import SourceSpec
+from assets.sources.readers.labels import Policy, UncertainLabel, onehot_findings
+from assets.sources.readers.records import (SPLIT_NAMES, LabelResolver, SampleRecord, SourceError, fail,
+                                            multilabel_text, new_record, parse_options)
+
+_POLICIES = ("positive", "negative", "uncertain", "quarantine")
+
+
+@dataclass(frozen=True)
+class ManifestOptions:
+    path_column: str = "path"
+    label_column: str = "label"
+    # Splits label_column into several labels (e.g. "|"); empty: one label per row.
+    label_separator: str = ""
+    # One-hot finding columns (CheXpert, NIH one-hot exports); overrides label_column.
+    label_columns: tuple[str, ...] = ()
+    # What a -1 cell and an empty cell mean in label_columns.
+    uncertain: Policy = "uncertain"
+    blank: Policy = "negative"
+    caption_column: str = "caption"
+    # Column holding a stable sample id; empty: the image path is the id.
+    id_column: str = ""
+    # Folder the image paths are relative to, relative to the manifest's folder (e.g. "..").
+    image_root: str = ""
+    # Further columns copied into the sample's provenance (none by default: they may identify people).
+    keep_columns: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        for name in ("uncertain", "blank"):
+            if getattr(self, name) not in _POLICIES:
+                raise SourceError(f"option {name} must be one of {list(_POLICIES)}, not {getattr(self, name)!r}")
+
+
+def manifest_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> str:
+    """The folder image paths are relative to: image_root, relative to the manifest's folder."""
+    opts = parse_options(ManifestOptions, spec.options, spec.format)
+    return posixpath.normpath(posixpath.join(posixpath.dirname(location), opts.image_root))
+
+
+def read_csv(spec: SourceSpec, fs: AbstractFileSystem, location: str, delimiter: str = ",") -> Iterator[SampleRecord]:
+    opts = parse_options(ManifestOptions, spec.options, spec.format or "csv")
+    with fs.open(location, "rb", compression="infer") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.DictReader(text, delimiter=delimiter)
+        _check_header(reader.fieldnames or [], opts, spec, location)
+        rows = _RowReader(spec, opts, posixpath.basename(location))
+        for line_no, row in enumerate(reader, start=2):
+            yield rows.record(row, line_no)
+
+
+read_tsv = partial(read_csv, delimiter="\t")
+
+
+def read_jsonl(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
+    opts = parse_options(ManifestOptions, spec.options, spec.format or "jsonl")
+    rows = _RowReader(spec, opts, posixpath.basename(location))
+    with fs.open(location, "rb", compression="infer") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                yield rows.failed(line_no, "bad_encoding", f"line is not UTF-8: {e}")
+                continue
+            except json.JSONDecodeError as e:
+                yield rows.failed(line_no, "bad_row", f"not JSON: {e}")
+                continue
+            if not isinstance(row, dict):
+                yield rows.failed(line_no, "bad_row", f"a JSON {type(row).__name__}, not an object")
+                continue
+            yield rows.record(row, line_no)
+
+
+def _check_header(header: list[str], opts: ManifestOptions, spec: SourceSpec, location: str) -> None:
+    needed = [opts.path_column, *opts.label_columns]
+    if spec.kind == "image_text":
+        needed.append(opts.caption_column)
+    elif not opts.label_columns:
+        needed.append(opts.label_column)
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise SourceError(f"manifest {location!r} lacks column(s) {missing}; it has {header}")
+
+
+def _bad_text(value: Any) -> bool:
+    """True for a string that cannot be written as UTF-8 (undecodable bytes, lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class _RowReader:
+    """Turns one manifest row (a dict) into a record."""
+
+    def __init__(self, spec: SourceSpec, opts: ManifestOptions, file_name: str):
+        self.spec, self.opts, self.file_name = spec, opts, file_name
+        self.labels = LabelResolver(spec)
+
+    def failed(self, line_no: int, reason: str, detail: str) -> SampleRecord:
+        return fail(new_record(self.spec, f"{self.file_name}#line{line_no}"), reason, detail)
+
+    def record(self, row: Mapping[str, Any], line_no: int) -> SampleRecord:
+        opts = self.opts
+        bad = [k for k, v in row.items() if _bad_text(v) or _bad_text(k)]
+        path = row.get(opts.path_column)
+        if bad:
+            return self.failed(line_no, "bad_encoding", f"column(s) {bad} are not valid UTF-8")
+        if not isinstance(path, str) or not path.strip():
+            return self.failed(line_no, "bad_row", f"no {opts.path_column!r} value")
+        rel = posixpath.normpath(path.strip())
+        record_id = str(row.get(opts.id_column) or "").strip() if opts.id_column else ""
+        split = str(row.get(self.spec.split.column) or "").strip().lower()
+        record = new_record(self.spec, record_id or rel, path=rel, split=SPLIT_NAMES.get(split, split or None),
+                            meta={c: row.get(c) for c in opts.keep_columns if c in row})
+        if "://" in rel or rel.startswith("../") or rel == "..":
+            return fail(record, "bad_path", f"{path!r} is not inside the image root (set option image_root)")
+        caption = row.get(opts.caption_column)
+        if caption is not None and not isinstance(caption, str):
+            caption = str(caption)
+        record.caption = caption.strip() if caption else None
+        if self.spec.kind == "image_text" and not record.caption:
+            return fail(record, "missing_caption", f"no {opts.caption_column!r} value")
+        try:
+            self._label(record, row)
+        except KeyError as e:
+            return fail(record, "unknown_label", str(e.args[0]))
+        except UncertainLabel as e:
+            return fail(record, "uncertain_label", str(e))
+        except ValueError as e:
+            return fail(record, "bad_label", str(e))
+        if self.spec.kind == "classification" and not record.label:
+            return fail(record, "missing_label", f"no {opts.label_column!r} value")
+        return record
+
+    def _label(self, record: SampleRecord, row: Mapping[str, Any]) -> None:
+        opts = self.opts
+        if opts.label_columns:
+            positives, unsure = onehot_findings(row, opts.label_columns, uncertain=opts.uncertain, blank=opts.blank)
+            record.labels = self.labels.many(positives)
+            record.label = multilabel_text(record.labels)
+            if unsure:
+                record.meta["uncertain_labels"] = list(self.labels.many(unsure))
+            return
+        raw = row.get(opts.label_column)
+        text = "" if raw is None else str(raw).strip()
+        if not text:
+            return
+        if opts.label_separator:
+            record.labels = self.labels.many(p for p in text.split(opts.label_separator) if p.strip())
+            record.label = multilabel_text(record.labels)
+        else:
+            record.label = self.labels.one(text)

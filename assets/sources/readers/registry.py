@@ -1,0 +1,112 @@
+"""Pick a source's reader by its literal `format`, open its location, and assign splits."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import fsspec
+from fsspec import AbstractFileSystem
+
+from assets.sources.catalog import SourceSpec, SplitRule
+from assets.sources.readers import (dicom, hf_parquet, imagefolder, manifest, medmnist_npz, nifti,
+                                    webdataset_tar)
+from assets.sources.readers.records import SampleRecord, SourceError, parse_options
+
+ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
+RootFn = Callable[[SourceSpec, AbstractFileSystem, str], str]
+
+
+def container_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> str:
+    """The location if it is a folder, else the folder holding it."""
+    return location if fs.isdir(location) else posixpath.dirname(location)
+
+
+@dataclass(frozen=True)
+class Reader:
+    read: ReadFn
+    options: type  # dataclass of the reader's options
+    root: RootFn = container_root  # what record paths (and ingest's `root`) are relative to
+
+
+READERS: dict[str, Reader] = {
+    "imagefolder": Reader(imagefolder.read_imagefolder, imagefolder.ImageFolderOptions,
+                          lambda spec, fs, location: location),
+    "csv": Reader(manifest.read_csv, manifest.ManifestOptions, manifest.manifest_root),
+    "tsv": Reader(manifest.read_tsv, manifest.ManifestOptions, manifest.manifest_root),
+    "jsonl": Reader(manifest.read_jsonl, manifest.ManifestOptions, manifest.manifest_root),
+    "medmnist_npz": Reader(medmnist_npz.read_medmnist_npz, medmnist_npz.MedMNISTOptions),
+    "hf_parquet": Reader(hf_parquet.read_hf_parquet, hf_parquet.HFParquetOptions),
+    "webdataset": Reader(webdataset_tar.read_webdataset, webdataset_tar.WebDatasetOptions),
+    "dicom": Reader(dicom.read_dicom, dicom.DicomOptions),
+    "nifti": Reader(nifti.read_nifti, nifti.NiftiOptions),
+}
+
+
+def reader_for(fmt: str) -> Reader:
+    try:
+        return READERS[fmt]
+    except KeyError:
+        raise SourceError(f"unknown format {fmt!r}; known: {sorted(READERS)}") from None
+
+
+def validate_options(fmt: str, options: dict[str, Any]) -> None:
+    """Raise SourceError if `options` are not valid for `fmt`."""
+    parse_options(reader_for(fmt).options, options, fmt)
+
+
+@dataclass
+class SourceRead:
+    root: str  # URL that record paths are relative to: pass it as ingest_rows(root=...)
+    records: Iterator[SampleRecord]
+
+    def rows(self) -> Iterator[dict]:
+        """The records as ingest rows."""
+        return (r.to_row() for r in self.records)
+
+
+def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = None) -> SourceRead:
+    """Open `spec.location` (local or any fsspec URL) with the reader its format names.
+    Raises SourceError when the source as a whole cannot be read; bad samples become records
+    with an `error` instead."""
+    reader = reader_for(spec.format)
+    validate_options(spec.format, spec.options)
+    if not spec.location:
+        raise SourceError(f"source {spec.name!r} has no location")
+    fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
+    try:
+        found = fs.exists(location)
+    except Exception as e:  # noqa: BLE001 - permissions, network: the source is unreadable
+        raise SourceError(f"source {spec.name!r}: cannot reach {spec.location!r}: {e}") from e
+    if not found:
+        raise SourceError(f"source {spec.name!r}: location {spec.location!r} does not exist")
+    root = reader.root(spec, fs, location)
+    records = (with_split(r, spec.split) for r in reader.read(spec, fs, location))
+    return SourceRead(root=fs.unstrip_protocol(root), records=records)
+
+
+def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
+    """`record` with the split its source's rule gives it."""
+    if rule.by == "fixed":
+        split = rule.default
+    elif rule.by == "ratio":
+        split = ratio_split(record.group or record.record_id, rule)
+    else:
+        split = record.split or rule.default
+    return record if split == record.split else replace(record, split=split)
+
+
+def ratio_split(group: str, rule: SplitRule) -> str:
+    """A split for `group`, drawn with `rule.ratios` from a hash of the seed and the group."""
+    digest = hashlib.sha256(f"{rule.seed}\x00{group}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    total = sum(w for _, w in rule.ratios)
+    acc = 0.0
+    for name, weight in rule.ratios:
+        acc += weight / total
+        if u < acc:
+            return name
+    return rule.ratios[-1][0]

@@ -1,0 +1,68 @@
+"""read_source: format dispatch, source-level errors, split rules."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from reader_helpers import make_spec, png_bytes
+
+from assets.sources.catalog import SplitRule
+from assets.sources.readers import READERS, SampleRecord, SourceError, read_source
+from assets.sources.readers.registry import ratio_split, with_split
+
+
+def test_every_format_has_a_reader_with_an_options_dataclass():
+    assert set(READERS) == {"imagefolder", "csv", "tsv", "jsonl", "medmnist_npz", "hf_parquet",
+                            "webdataset", "dicom", "nifti"}
+    for reader in READERS.values():
+        reader.options()  # defaults alone are valid
+
+
+@pytest.mark.parametrize("fmt, location, options, message", [
+    ("tiff_stack", "x", {}, "unknown format 'tiff_stack'"),
+    ("imagefolder", "", {}, "has no location"),
+    ("imagefolder", "/nonexistent/medpairs", {}, "does not exist"),
+    ("dicom", "/tmp", {"frame": "all"}, "unknown option(s) ['frame']"),
+    ("dicom", "/tmp", {"frames": "some"}, "frames must be one of"),
+    ("csv", "/tmp", {"uncertain": "maybe"}, "uncertain must be one of"),
+])
+def test_source_level_problems_raise_clear_errors(fmt, location, options, message):
+    with pytest.raises(SourceError) as err:
+        read_source(make_spec(fmt, location, **options))
+    assert message in str(err.value)
+
+
+def test_records_become_ingest_rows_with_bytes_errors_and_extras():
+    rec = SampleRecord("a.npz#train/1", "s", "ct", label="cyst", labels=("cyst",), caption="c",
+                       image_bytes=b"x", meta={"k": 1})
+    row = rec.to_row()
+    assert row["path"] == row["record_id"] == "a.npz#train/1" and row["image_bytes"] == b"x"
+    assert row["labels"] == ["cyst"] and row["meta"] == {"k": 1} and "error" not in row
+    bad = SampleRecord("x", "s", "ct", path="x.png", error="corrupt", error_detail="why").to_row()
+    assert bad["error"] == "corrupt" and bad["error_detail"] == "why" and "image_bytes" not in bad
+    json.dumps({k: v for k, v in row.items() if k != "image_bytes"})  # the rest is JSON for provenance
+
+
+def test_ratio_split_is_seeded_stable_and_keeps_groups_together():
+    rule = SplitRule(by="ratio", ratios=(("train", 0.7), ("val", 0.1), ("test", 0.2)), seed=3)
+    splits = [ratio_split(f"img{i}", rule) for i in range(4000)]
+    counts = Counter(splits)
+    assert abs(counts["train"] / 4000 - 0.7) < 0.03 and abs(counts["test"] / 4000 - 0.2) < 0.03
+    assert splits == [ratio_split(f"img{i}", rule) for i in range(4000)]
+    assert splits != [ratio_split(f"img{i}", SplitRule(by="ratio", ratios=rule.ratios, seed=4)) for i in range(4000)]
+    frames = [SampleRecord(f"vol.dcm#frame{i}", "s", "ct", group="patient-1") for i in range(50)]
+    assert len({with_split(r, rule).split for r in frames}) == 1
+
+
+def test_given_split_falls_back_to_default_and_fixed_overrides(tmp_path):
+    for split, name in (("train", "a.png"), ("test", "b.png")):
+        (tmp_path / split / "normal").mkdir(parents=True)
+        (tmp_path / split / "normal" / name).write_bytes(png_bytes())
+    (tmp_path / "normal").mkdir()
+    (tmp_path / "normal" / "c.png").write_bytes(png_bytes())
+    given = {r.record_id: r.split for r in read_source(make_spec("imagefolder", tmp_path)).records}
+    assert given == {"normal/c.png": "train", "test/normal/b.png": "test", "train/normal/a.png": "train"}
+    fixed = read_source(make_spec("imagefolder", tmp_path, split=SplitRule(by="fixed", default="test")))
+    assert {r.split for r in fixed.records} == {"test"}
