@@ -8,10 +8,20 @@ import time
 from collections import Counter
 
 import duckdb
+import fsspec
 
 from assets.curation.sql_files import sql
 
 log = logging.getLogger(__name__)
+
+
+def connect(paths: list[str], storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads and writes `paths`: each remote protocol among them (s3://, gs://,
+    ...) is served by its fsspec filesystem, so DuckDB needs no extension download (httpfs)."""
+    con = duckdb.connect()
+    for protocol in sorted({p.split("://", 1)[0] for p in paths if "://" in p} - {"file"}):
+        con.register_filesystem(fsspec.filesystem(protocol, **(storage_options or {})))
+    return con
 
 
 def curate(
@@ -21,15 +31,18 @@ def curate(
     out_log: str,
     *,
     threads: int | None = None,
+    storage_options: dict | None = None,
 ) -> dict:
     """Curate raw samples into training/evaluation pairs.
 
     `raw_samples` is a Parquet path, glob or list of paths. Writes the kept pairs (with image bytes
     and their class's valid captions) to `out_pairs` and one row per dropped sample to `out_log`.
-    Returns counts that always balance: `samples_in == kept + dropped`.
+    Returns counts that always balance: `samples_in == kept + dropped`. Paths may be local or
+    fsspec URLs (`s3://...`); `storage_options` go to their filesystem.
     """
     started = time.perf_counter()
-    con = duckdb.connect()
+    paths = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
+    con = connect([*paths, class_captions, out_pairs, out_log], storage_options)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute(sql("load_samples"), {"raw_samples": raw_samples})
@@ -63,10 +76,10 @@ def curate(
     return stats
 
 
-def check_invariants(curated_pairs: str) -> dict[str, int]:
+def check_invariants(curated_pairs: str, *, storage_options: dict | None = None) -> dict[str, int]:
     """Counts that must be zero in curated pairs: training samples whose decoded pixels equal an
     evaluation sample's, and training samples sharing a pixel hash with another training sample."""
-    con = duckdb.connect()
+    con = connect([curated_pairs], storage_options)
     row = con.execute(sql("check_invariants"), {"pairs": curated_pairs}).fetchone()
     con.close()
     return {"train_eval_overlap": int(row[0]), "duplicate_train_hashes": int(row[1])}

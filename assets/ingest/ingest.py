@@ -82,8 +82,9 @@ def _normalize_chunk(items: list[bytes | Exception], max_side: int, output_forma
 class _ParquetSink:
     """A ParquetWriter on an fsspec path, written to `<path>.tmp` and renamed on success."""
 
-    def __init__(self, url: str, schema: pa.Schema, dictionary_columns: list[str]):
-        self.fs, self.path = fsspec.core.url_to_fs(url)
+    def __init__(self, url: str, schema: pa.Schema, dictionary_columns: list[str],
+                 storage_options: dict | None = None):
+        self.fs, self.path = fsspec.core.url_to_fs(url, **(storage_options or {}))
         self.tmp = self.path + ".tmp"
         self.schema = schema
         parent = posixpath.dirname(self.path)
@@ -124,24 +125,27 @@ def _read_all(fs, paths: list[str], pool: ThreadPoolExecutor | None) -> list[byt
 def ingest_rows(
     rows: Iterable[dict], *, root: str, out_path: str, quarantine_path: str,
     max_side: int = 512, batch_size: int = 512, output_format: str = "png", workers: int = 1,
+    storage_options: dict | None = None,
 ) -> dict:
     """Read each row's image (row['path'] relative to `root`), normalize it and write it to
     `out_path`; bad rows go to `quarantine_path` with a reason. Rows need 'path' and 'source';
     a row with 'image_bytes' is not read from `root`, one with 'error' (a reader's reason code,
     and 'error_detail') goes to the quarantine as it is;
     'modality', 'label', 'split' are copied; other keys are kept in the provenance JSON.
-    `workers` > 1 normalizes in that many processes. Returns the stats dict."""
+    `workers` > 1 normalizes in that many processes. `storage_options` go to fsspec for `root`
+    and both outputs (S3 is usually configured by the AWS_* environment instead).
+    Returns the stats dict."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
     started = time.perf_counter()
-    fs, base = fsspec.core.url_to_fs(root)
+    fs, base = fsspec.core.url_to_fs(root, **(storage_options or {}))
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
     seen: set[str] = set()
     stats = Counter()
     reasons: Counter = Counter()
     per_source: dict[str, Counter] = {}
-    out = _ParquetSink(out_path, SAMPLE_SCHEMA, list(_STRING_COLUMNS[1:]) + ["image_format"])
-    bad = _ParquetSink(quarantine_path, QUARANTINE_SCHEMA, ["source", "reason"])
+    out = _ParquetSink(out_path, SAMPLE_SCHEMA, list(_STRING_COLUMNS[1:]) + ["image_format"], storage_options)
+    bad = _ParquetSink(quarantine_path, QUARANTINE_SCHEMA, ["source", "reason"], storage_options)
     procs = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
     threads = None if local else ThreadPoolExecutor(16)
     ok = False
