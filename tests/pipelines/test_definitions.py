@@ -1,0 +1,49 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.definitions import defs
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = {"synthetic_source", "raw_samples", "class_captions", "curated_pairs", "curation_log",
+          "webdataset_shards", "clip_model", "benchmark_report"}
+
+
+def test_definitions_hold_every_stage_in_lineage_order():
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert STAGES <= keys
+    upstream = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    assert upstream["raw_samples"] == {"synthetic_source"}
+    assert upstream["curated_pairs"] == {"raw_samples", "class_captions"}
+    assert upstream["webdataset_shards"] == {"curated_pairs"}
+    assert upstream["clip_model"] == {"webdataset_shards"}
+    assert upstream["benchmark_report"] == {"clip_model", "curated_pairs"}
+
+
+def test_every_asset_has_a_description_and_code_version():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.code_version, key
+
+
+def test_job_covers_every_asset():
+    job = defs.resolve_job_def("medpairs_job")
+    assert STAGES <= {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+
+
+def test_dagster_cli_validates_the_workspace():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_small_run_config_matches_the_job():
+    config = dg.config_from_files([str(ROOT / "pipelines/configs/small.yaml")])
+    dg.validate_run_config(defs.resolve_job_def("medpairs_job"), config)  # raises if it does not fit
