@@ -1,0 +1,57 @@
+"""Synthesizes class captions for the embedded synthetic sources from the command line, and prints
+throughput, rejection reasons and a sample of accepted and rejected captions.
+
+    HF_HUB_OFFLINE=1 python -m assets.captions.cli --per-class 10 --out /tmp/class_captions.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import time
+
+from assets.captions.synthesize import synthesize_class_captions
+from assets.sources.synthetic import SYNTHETIC_SOURCES
+from models.captioning.backends import BACKENDS
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="transformers", choices=sorted(BACKENDS))
+    parser.add_argument("--model-path", default=None)
+    parser.add_argument("--per-class", type=int, default=10)
+    parser.add_argument("--max-rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--cache-dir", default=None, help="keep de-quantized GGUF weights here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=12, help="accepted and rejected captions to print")
+    parser.add_argument("--out", default=None, help="write all rows here as JSON lines")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    started = time.perf_counter()
+    backend = BACKENDS[args.backend](args.model_path, batch_size=args.batch_size, num_threads=args.threads,
+                                     cache_dir=args.cache_dir)
+    load_seconds = time.perf_counter() - started
+    rows, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=args.per_class,
+                                            max_rounds=args.max_rounds, seed=args.seed)
+    stats["load_seconds"] = round(load_seconds, 2)
+    stats["wall_seconds"] = round(time.perf_counter() - started, 2)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    rng = random.Random(args.seed)
+    for status in ("valid", "rejected"):
+        chosen = [r for r in rows if r["status"] == status and r["origin"] == "llm"]
+        print(f"\n--- {status} (sample of {min(args.sample, len(chosen))} of {len(chosen)})")
+        for r in rng.sample(chosen, min(args.sample, len(chosen))):
+            print(f"[{r['modality']}/{r['label']}] {r['caption']}" + (f"   <- {r['reason']}" if r["reason"] else ""))
+    print("\n" + json.dumps({k: v for k, v in stats.items() if k != "template_fallbacks"}, indent=1))
+    return stats
+
+
+if __name__ == "__main__":
+    main()

