@@ -65,15 +65,3 @@ def evaluate_zero_shot(
         rows.append(row)
         log.info("zero-shot %s: top1 %.3f (chance %.3f)", source, row["top1"], row["chance"])
     return rows
-
-
-def summarize(rows: Sequence[Mapping]) -> dict:
-    """Means over sources of top-1, balanced accuracy and chance, and top-1 as a multiple of chance."""
-    top1 = float(np.mean([r["top1"] for r in rows]))
-    chance = float(np.mean([r["chance"] for r in rows]))
-    return {
-        "mean_top1": top1,
-        "mean_balanced_accuracy": float(np.mean([r["balanced_accuracy"] for r in rows])),
-        "mean_chance": chance,
-        "top1_over_chance": top1 / chance,
-    }
