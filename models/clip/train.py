@@ -27,9 +27,9 @@ class TrainSettings:
     """What open_clip's trainer needs besides the data. Defaults are the CPU demo setting."""
 
     model: str = "medpairs-tiny"  # an open_clip model name; ours live in models/clip/configs
-    epochs: int = 12
-    batch_size: int = 32
-    lr: float = 2e-3
+    epochs: int = 24
+    batch_size: int = 64
+    lr: float = 1e-3
     wd: float = 0.1
     warmup: int = 20  # optimizer steps of linear warm-up before the cosine decay
     workers: int = 1  # data-loader processes; the shard count must be at least this
