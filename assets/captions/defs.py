@@ -48,6 +48,9 @@ def class_captions(
             "generated": stats["generated"],
             "valid": len(valid),
             "pass_rate": stats["pass_rate"],
+            # Share of the final captions written by the LLM rather than filled in from templates.
+            "llm_fraction": stats["llm_fraction"],
+            "seconds": stats["seconds"],
             "tokens_per_s": stats["tokens_per_s"],
             "rejected_by_reason": dg.MetadataValue.json(stats["rejected_by_reason"]),
             "template_fallbacks": dg.MetadataValue.json(stats["template_fallbacks"]),

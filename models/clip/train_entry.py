@@ -7,7 +7,6 @@ materialization metadata. Run by hand it just trains.
 
 from __future__ import annotations
 
-import json
 import sys
 
 
