@@ -5,8 +5,8 @@ import sys
 import dagster as dg
 
 from assets import layout
-from assets.training.runs import prepare_run_dir, read_shard_index, write_run_pointer
-from models.clip.train import TrainSettings, build_train_argv
+from assets.training.runs import read_shard_index, write_run_pointer
+from models.clip.train import TrainSettings, build_train_argv, prepare_run_dir
 from pipelines.resources import StorageResource
 
 RUN_NAME = "clip"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,11 +21,6 @@ def read_shard_index(shards_dir: str, prefix: str = "train") -> tuple[str, int]:
     if not sizes:
         raise FileNotFoundError(f"no {prefix} shards listed in {shards_dir}/{SIZES_NAME}")
     return shard_pattern(shards_dir, prefix, len(sizes)), sum(sizes.values())
-
-
-def prepare_run_dir(logs_dir: str, name: str) -> None:
-    """open_clip_train refuses to reuse a run folder: a new materialization replaces the old run whole."""
-    shutil.rmtree(Path(logs_dir) / name, ignore_errors=True)
 
 
 def write_run_pointer(logs_dir: str, name: str, settings: TrainSettings) -> dict:

@@ -149,6 +149,11 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def prepare_run_dir(logs_dir: str, name: str) -> None:
+    """open_clip_train refuses to reuse a run folder: a new run replaces the old one whole."""
+    shutil.rmtree(Path(logs_dir) / name, ignore_errors=True)
+
+
 def run_training(
     shards: str,
     num_samples: int,
@@ -165,9 +170,8 @@ def run_training(
     The trainer refuses to reuse a run folder; with `overwrite` an earlier `{logs_dir}/{name}` is removed
     first. Raises `RuntimeError` with the tail of the output when the trainer fails or saves no checkpoint.
     """
-    run_dir = Path(logs_dir) / name
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
+    if overwrite:
+        prepare_run_dir(logs_dir, name)
     argv = build_train_argv(shards, num_samples, logs_dir, name, settings)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
