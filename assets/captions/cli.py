@@ -2,6 +2,8 @@
 throughput, rejection reasons and a sample of accepted and rejected captions.
 
     HF_HUB_OFFLINE=1 python -m assets.captions.cli --per-class 10 --out /tmp/class_captions.jsonl
+    python -m assets.captions.cli --backend http --base-url http://127.0.0.1:8000 \
+        --model-name SmolLM2-135M-Instruct.Q4_1.gguf          # against `python -m models.captioning.serve`
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import time
 
 from assets.captions.synthesize import synthesize_class_captions
 from assets.sources.synthetic import SYNTHETIC_SOURCES
-from models.captioning.backends import BACKENDS
+from models.captioning.backends import BACKENDS, build_backend
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -24,8 +27,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
     parser.add_argument("--cache-dir", default=None, help="keep de-quantized GGUF weights here")
+    parser.add_argument("--base-url", default="", help="http backend: the server root")
+    parser.add_argument("--model-name", default="", help="http backend: the model the server serves")
+    parser.add_argument("--max-concurrency", type=int, default=8, help="http backend: requests in flight")
+    parser.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm backend: GPUs per model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=12, help="accepted and rejected captions to print")
     parser.add_argument("--out", default=None, help="write all rows here as JSON lines")
@@ -33,8 +40,11 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     started = time.perf_counter()
-    backend = BACKENDS[args.backend](args.model_path, batch_size=args.batch_size, num_threads=args.threads,
-                                     cache_dir=args.cache_dir)
+    backend = build_backend(args.backend, {
+        "model_path": args.model_path, "batch_size": args.batch_size, "num_threads": args.threads,
+        "cache_dir": args.cache_dir, "base_url": args.base_url, "model_name": args.model_name,
+        "api_key": os.environ.get("MEDPAIRS_LLM_API_KEY"), "max_concurrency": args.max_concurrency,
+        "tensor_parallel_size": args.tensor_parallel_size})
     load_seconds = time.perf_counter() - started
     rows, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=args.per_class,
                                             max_rounds=args.max_rounds, seed=args.seed)

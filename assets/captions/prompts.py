@@ -6,6 +6,9 @@ request naming the class, its description, the term to mention and one aspect to
 caption index picks the examples, the aspect and (every third caption) a synonym, so the captions
 of a class differ. The parts every request of a modality shares come first, and the varying
 aspect last, so a backend can reuse the shared prefix. PROMPT_VERSION changes with any text here.
+
+A multi-label combination asks for a caption naming every finding it holds; "no finding" asks
+for a normal study, after a worked example of one (assets/captions/targets.py says which is which).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from assets.sources.catalog import ClassInfo
+from assets.captions.targets import CaptionTarget
 from assets.captions.validate import names_any
+from assets.sources.catalog import ClassInfo
 
-PROMPT_VERSION = "captions-v2"
+PROMPT_VERSION = "captions-v3"
 
 SYSTEM = "You write one-sentence captions for medical images, like a radiology report. Reply with the caption only."
 
@@ -98,14 +102,38 @@ ASPECTS: tuple[str, ...] = (
 EXAMPLES_PER_PROMPT = 2
 SYNONYM_EVERY = 3  # every third caption asks for a synonym instead of the class name
 
+# A normal study per modality, (description, caption): the worked example of a "no finding" request.
+NORMAL_EXAMPLES: dict[str, tuple[str, str]] = {
+    "xray": ("a normal chest", "Frontal chest radiograph with clear lungs, a normal heart size and sharp costophrenic angles."),
+    "ct": ("a normal abdomen", "Axial CT of the abdomen with a normal liver, spleen and kidneys and no free fluid."),
+    "mri": ("a normal brain", "Axial T2-weighted MRI with normal ventricles and preserved grey-white matter differentiation."),
+    "ultrasound": ("a normal liver", "Ultrasound of the liver with a homogeneous echotexture and smooth contours."),
+    "pathology": ("normal tissue", "H&E section of colonic mucosa with regular crypts and an intact surface epithelium."),
+    "fundus": ("a healthy retina", "Fundus photograph with a pink optic disc, a clear macula and regular retinal vessels."),
+}
+NORMAL_NAME = "a normal study"
+NORMAL_ASPECTS: tuple[str, ...] = (
+    "the overall impression", "what looks normal", "the structures that appear healthy",
+    "why it counts as normal", "the key reassuring sign",
+)
 
-def _request(noun: str, name: str, description: str, mention: str, aspect: str) -> str:
-    return f'Caption {noun} of {name} ({description}). Mention "{mention}". Focus on {aspect}.'
+
+def _request(noun: str, name: str, description: str, mentions: str | Sequence[str], aspect: str) -> str:
+    mentions = [mentions] if isinstance(mentions, str) else list(mentions)
+    quoted = " and ".join(f'"{m}"' for m in mentions)
+    return f"Caption {noun} of {name} ({description}). Mention {quoted}. Focus on {aspect}."
+
+
+def _mention(cls: ClassInfo, index: int) -> str:
+    """The class name, or every third caption one of its synonyms."""
+    if cls.synonyms and index % SYNONYM_EVERY == SYNONYM_EVERY - 1:
+        return cls.synonyms[(index // SYNONYM_EVERY) % len(cls.synonyms)]
+    return cls.name
 
 
 def _short(description: str) -> str:
     description = description.strip().rstrip(".")
-    return description[:1].lower() + description[1:]
+    return description if description[1:2].isupper() else description[:1].lower() + description[1:]
 
 
 def usable_examples(modality: str, classes: Sequence[ClassInfo]) -> list[tuple[str, str, str]]:
@@ -126,16 +154,48 @@ def build_conversation(modality: str, cls: ClassInfo, index: int,
         name, description, caption = pool[(index + k) % len(pool)]
         messages += [{"role": "user", "content": _request(noun, name, description, name, ASPECTS[k])},
                      {"role": "assistant", "content": caption}]
-    mention = cls.name
-    if cls.synonyms and index % SYNONYM_EVERY == SYNONYM_EVERY - 1:
-        mention = cls.synonyms[(index // SYNONYM_EVERY) % len(cls.synonyms)]
     description = _short(cls.description) if cls.description else cls.name
-    messages.append({"role": "user", "content": _request(noun, cls.name, description, mention,
+    messages.append({"role": "user", "content": _request(noun, cls.name, description, _mention(cls, index),
                                                          ASPECTS[index % len(ASPECTS)])})
     return messages
 
 
+def build_target_conversation(target: CaptionTarget, index: int) -> list[dict[str, str]]:
+    """The chat for caption number `index` of a target: a class as build_conversation; a
+    combination names each of its findings; "no finding" asks for a normal study."""
+    modality = target.source.modality
+    if target.kind == "class":
+        return build_conversation(modality, target.cls, index, target.source.classes)
+    if target.kind == "combination":
+        messages = build_conversation(modality, target.findings[0], index, target.source.classes)[:-1]
+        request = _request(MODALITY_NOUNS[modality], target.label, _short(target.cls.description),
+                           [_mention(f, index) for f in target.findings], ASPECTS[index % len(ASPECTS)])
+        return [*messages, {"role": "user", "content": request}]
+    noun = MODALITY_NOUNS[modality]
+    example_description, example_caption = NORMAL_EXAMPLES[modality]
+    synonyms = target.cls.synonyms or (target.cls.name,)
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": _request(noun, NORMAL_NAME, example_description, "normal", NORMAL_ASPECTS[0])},
+        {"role": "assistant", "content": example_caption},
+        {"role": "user", "content": _request(noun, NORMAL_NAME, _short(target.cls.description),
+                                             synonyms[index % len(synonyms)],
+                                             NORMAL_ASPECTS[index % len(NORMAL_ASPECTS)])},
+    ]
+
+
+def target_examples(target: CaptionTarget) -> list[tuple[str, str, str]]:
+    """The worked examples of a target's prompts that a caption must not borrow from, as
+    (class, description, caption). None for "no finding": its example's phrases ("clear lungs")
+    are what any normal study says, so only a near-copy of it is rejected (see synthesize.py)."""
+    if target.kind == "no_finding":
+        return []
+    return usable_examples(target.source.modality, target.source.classes)
+
+
 def prompt_hash() -> str:
     """A fingerprint of every prompt text, for caching captions by prompt."""
-    payload = json.dumps([PROMPT_VERSION, SYSTEM, MODALITY_NOUNS, EXAMPLES, ASPECTS, SYNONYM_EVERY], sort_keys=True)
+    payload = json.dumps([PROMPT_VERSION, SYSTEM, MODALITY_NOUNS, EXAMPLES, ASPECTS, SYNONYM_EVERY,
+                          NORMAL_EXAMPLES, NORMAL_NAME, NORMAL_ASPECTS, _request("{n}", "{c}", "{d}", "{m}", "{a}")],
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

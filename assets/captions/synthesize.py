@@ -1,6 +1,7 @@
-"""Class-caption synthesis: every class of every source gets N validated LLM captions.
+"""Class-caption synthesis: every target (a class, a multi-label combination, or "no finding" of
+a source; see targets.py) gets N validated LLM captions.
 
-Round 1 asks the backend for N captions of every class at once (one batch across all classes);
+Round 1 asks the backend for N captions of every target at once (one batch across all targets);
 each later round asks again for what is still missing, scaled up by how rarely that class's
 captions passed so far, with new caption indices so prompts differ. What is missing after `max_rounds`
 comes from templates (origin="template"). Every generation is a row, valid or not, so
@@ -15,18 +16,21 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from assets.captions.prompts import ASPECTS, PROMPT_VERSION, build_conversation, usable_examples
+from assets.captions.prompts import (
+    ASPECTS, NORMAL_ASPECTS, NORMAL_EXAMPLES, PROMPT_VERSION, build_target_conversation, target_examples,
+)
+from assets.captions.targets import CaptionTarget, targets_for_sources
 from assets.captions.templates import template_captions
-from assets.captions.validate import clean_caption, reason_code, validate_caption
-from assets.sources.catalog import ClassInfo, SourceSpec
+from assets.captions.validate import clean_caption, near_duplicate, reason_code, validate_caption
+from assets.sources.catalog import SourceSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _ClassState:
-    source: SourceSpec
-    cls: ClassInfo
+    target: CaptionTarget
+    examples: list[tuple[str, str, str]]
     accepted: list[str] = field(default_factory=list)
     next_index: int = 0  # caption index of the next request (selects examples, aspect, synonym)
     generated: int = 0
@@ -40,15 +44,32 @@ def _retry_count(st: _ClassState, missing: int, max_oversample: float) -> int:
     return math.ceil(missing * min(max_oversample, 1 / rate))
 
 
-def synthesize_class_captions(
-    backend, sources: list[SourceSpec], *, captions_per_class: int = 10, max_rounds: int = 3, seed: int = 0,
+def validate_for_target(caption: str, target: CaptionTarget, accepted: list[str], *,
+                        examples: list[tuple[str, str, str]] = (), checked_prompt: bool = True) -> str | None:
+    """None if `caption` is a usable caption of `target`, else why not. checked_prompt=False for
+    text no prompt asked for (templates): no modality, example or echo checks."""
+    if checked_prompt and target.kind == "no_finding" and \
+            near_duplicate(caption, [NORMAL_EXAMPLES[target.source.modality][1]]) is not None:
+        return "copies worked example: normal study"
+    extra = dict(modality=target.source.modality, examples=examples, prompt_phrases=(*ASPECTS, *NORMAL_ASPECTS)) \
+        if checked_prompt else {}
+    return validate_caption(caption, target.cls, target.siblings, accepted=accepted, findings=target.findings,
+                            **extra)
+
+
+def synthesize_class_captions(backend, sources: list[SourceSpec], **options) -> tuple[list[dict], dict]:
+    """Captions for every class of every source (see synthesize_captions)."""
+    return synthesize_captions(backend, targets_for_sources(sources), **options)
+
+
+def synthesize_captions(
+    backend, targets: list[CaptionTarget], *, captions_per_class: int = 10, max_rounds: int = 3, seed: int = 0,
     max_new_tokens: int = 48, temperature: float = 0.7, top_p: float = 0.9, max_oversample: float = 2.0,
 ) -> tuple[list[dict], dict]:
-    """Rows {source, modality, label, caption, status, reason, origin, round, model_id,
+    """Rows {source, modality, label, kind, caption, status, reason, origin, round, model_id,
     prompt_version, seed} (rejected generations included) and stats (counts, reasons, template
-    fallbacks per class, tokens, seconds, throughput, pass rate)."""
-    states = [_ClassState(s, c) for s in sources for c in s.classes]
-    examples = {s.name: usable_examples(s.modality, s.classes) for s in sources}
+    fallbacks per target, tokens, seconds, throughput, pass rate)."""
+    states = [_ClassState(t, target_examples(t)) for t in targets]
     rows: list[dict] = []
     base = {"model_id": backend.model_id, "prompt_version": PROMPT_VERSION, "seed": seed}
     tokens_before = getattr(backend, "tokens_generated", None)
@@ -63,7 +84,7 @@ def synthesize_class_captions(
             break
         conversations = []
         for st in requests:
-            conversations.append(build_conversation(st.source.modality, st.cls, st.next_index, st.source.classes))
+            conversations.append(build_target_conversation(st.target, st.next_index))
             st.next_index += 1
         round_started = time.perf_counter()
         outputs = backend.generate(conversations, max_new_tokens=max_new_tokens, temperature=temperature,
@@ -74,9 +95,7 @@ def synthesize_class_captions(
             if len(st.accepted) >= captions_per_class:
                 reason = f"surplus: class already has {captions_per_class} captions"
             else:
-                reason = validate_caption(caption, st.cls, st.source.classes, accepted=st.accepted,
-                                          modality=st.source.modality, examples=examples[st.source.name],
-                                          prompt_phrases=ASPECTS)
+                reason = validate_for_target(caption, st.target, st.accepted, examples=st.examples)
             st.generated += 1
             if reason is None:
                 st.accepted.append(caption)
@@ -87,43 +106,35 @@ def synthesize_class_captions(
         log.info("caption round %d: %d requested, %d valid", round_no, len(requests), valid)
     seconds = time.perf_counter() - started
 
-    fallbacks = {}
     for st in states:
-        before = len(st.accepted)
-        for caption in template_captions(st.source.modality, st.cls):
+        for caption in template_captions(st.target.source.modality, st.target.cls,
+                                         normal=st.target.kind == "no_finding"):
             if len(st.accepted) >= captions_per_class:
                 break
-            if validate_caption(caption, st.cls, st.source.classes, accepted=st.accepted) is None:
+            if validate_for_target(caption, st.target, st.accepted, checked_prompt=False) is None:
                 st.accepted.append(caption)
                 rows.append(_row(st, caption, None, "template", None, base))
-        fallbacks[f"{st.source.name}/{st.cls.name}"] = len(st.accepted) - before
-    return rows, _stats(rows, states, fallbacks, per_round, seconds, backend, tokens_before, captions_per_class)
+    tokens_after = getattr(backend, "tokens_generated", None)
+    tokens = tokens_after - tokens_before if tokens_before is not None and tokens_after is not None else None
+    stats = {**final_stats(rows, targets, captions_per_class), **generation_stats(rows, per_round, seconds, tokens)}
+    return rows, stats
 
 
 def _row(st: _ClassState, caption: str, reason: str | None, origin: str, round_no: int | None, base: dict) -> dict:
-    return {"source": st.source.name, "modality": st.source.modality, "label": st.cls.name, "caption": caption,
-            "status": "valid" if reason is None else "rejected", "reason": reason, "origin": origin,
-            "round": round_no, **base}
+    t = st.target
+    return {"source": t.source.name, "modality": t.source.modality, "label": t.label, "kind": t.kind,
+            "caption": caption, "status": "valid" if reason is None else "rejected", "reason": reason,
+            "origin": origin, "round": round_no, **base}
 
 
-def _stats(rows, states, fallbacks, per_round, seconds, backend, tokens_before, captions_per_class) -> dict:
+def generation_stats(rows: list[dict], per_round: list[dict], seconds: float, tokens: int | None) -> dict:
+    """What one run generated: LLM rows, rejections by reason, pass rate, tokens, throughput."""
     llm = [r for r in rows if r["origin"] == "llm"]
     llm_valid = sum(r["status"] == "valid" for r in llm)
-    final = sum(len(st.accepted) for st in states)
-    tokens_after = getattr(backend, "tokens_generated", None)
-    tokens = tokens_after - tokens_before if tokens_before is not None and tokens_after is not None else None
     return {
-        "classes": len(states),
-        "captions_per_class": captions_per_class,
         "generated": len(llm),
-        "valid": final,
-        "valid_llm": llm_valid,
         "rejected": len(llm) - llm_valid,
         "rejected_by_reason": dict(Counter(reason_code(r["reason"]) for r in llm if r["reason"]).most_common()),
-        "template_fallbacks": fallbacks,
-        "template_captions": sum(fallbacks.values()),
-        "classes_short": [k for k, st in zip(fallbacks, states) if len(st.accepted) < captions_per_class],
-        "llm_fraction": round(llm_valid / final, 4) if final else 0.0,
         "pass_rate": round(llm_valid / len(llm), 4) if llm else 0.0,
         "rounds": per_round,
         "tokens_generated": tokens,
@@ -131,4 +142,24 @@ def _stats(rows, states, fallbacks, per_round, seconds, backend, tokens_before, 
         "tokens_per_s": round(tokens / seconds, 1) if tokens and seconds else None,
         "generations_per_s": round(len(llm) / seconds, 2) if seconds else None,
         "captions_per_s": round(llm_valid / seconds, 2) if seconds else None,
+    }
+
+
+def final_stats(rows: list[dict], targets: list[CaptionTarget], captions_per_class: int) -> dict:
+    """What the targets end up with: valid captions, how many from templates, targets short."""
+    valid = Counter((r["source"], r["label"], r["origin"]) for r in rows if r["status"] == "valid")
+    fallbacks = {t.key: valid[t.source.name, t.label, "template"] for t in targets}
+    final = {t.key: valid[t.source.name, t.label, "llm"] + fallbacks[t.key] for t in targets}
+    total = sum(final.values())
+    llm_valid = total - sum(fallbacks.values())
+    return {
+        "classes": len(targets),
+        "kinds": dict(Counter(t.kind for t in targets)),
+        "captions_per_class": captions_per_class,
+        "valid": total,
+        "valid_llm": llm_valid,
+        "template_fallbacks": fallbacks,
+        "template_captions": sum(fallbacks.values()),
+        "classes_short": [k for k, n in final.items() if n < captions_per_class],
+        "llm_fraction": round(llm_valid / total, 4) if total else 0.0,
     }

@@ -4,7 +4,8 @@
 must not be used (or None when it may). Term matching is on normalized text (lower case, hyphens
 as spaces, British spellings folded), compared by word stems; where terms of two
 classes overlap ("no tumor" holds "tumor") the longest match wins; a term in the few words after a
-negation ("no", "without", "negative for") is a negated mention.
+negation ("no", "without", "negative for") is a negated mention. A caption of a multi-label
+combination must name each of its findings un-negated.
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def _copies(words: list[str], example: str, own_words: set[str]) -> bool:
 def validate_caption(
     text: str, cls: ClassInfo, sibling_classes: Sequence[ClassInfo], *, accepted: Sequence[str] = (),
     modality: str | None = None, examples: Sequence[tuple[str, str, str]] = (), prompt_phrases: Sequence[str] = (),
+    findings: Sequence[ClassInfo] = (),
 ) -> str | None:
     """None if `text` is a usable caption of `cls`, else the reason it is not.
 
@@ -196,7 +198,9 @@ def validate_caption(
     accepted: the captions of `cls` kept so far (a near-copy of one is a duplicate);
     modality: the source's modality (a caption calling the image another kind is wrong);
     examples: the worked examples of the prompt, (class, description, caption) (copying is wrong);
-    prompt_phrases: instructions of the request (e.g. "its shape and size") a caption must not repeat.
+    prompt_phrases: instructions of the request (e.g. "its shape and size") a caption must not repeat;
+    findings: the classes the caption must each name (default: `cls` alone; a multi-label
+    combination's parts).
     """
     words = _words(text)
     if not words:
@@ -219,21 +223,28 @@ def validate_caption(
         return "list of terms"
     if modality and (m := _FOREIGN_MODALITY[modality].search(normalize(text))):
         return f"wrong modality: {m.group()}"
-    own_words = set(_words(" ".join((*cls.terms, cls.description))))
+    findings = tuple(findings) or (cls,)
+    own_words = set(_words(" ".join(w for c in (cls, *findings) for w in (*c.terms, c.description))))
     for name, _, caption in examples:
         if names_any(text, [ClassInfo(name)]) or _copies(words, caption, own_words):
             return f"copies worked example: {name}"
     norm = normalize(text)
-    others = [c for c in sibling_classes if c.name != cls.name]
-    mentions = _mentions(norm, [cls, *others])
-    for start, _, ci, term in mentions:
-        if ci > 0 and not _negated(norm, start, term):
-            return f"names sibling class: {others[ci - 1].name}"
-    own = [(start, term) for start, _, ci, term in mentions if ci == 0]
+    named = {cls.name, *(f.name for f in findings)}
+    others = [c for c in sibling_classes if c.name not in named]
+    n = len(findings)
+    mentions = [(start, ci, term, _negated(norm, start, term)) for start, _, ci, term in
+                _mentions(norm, [*findings, *others])]
+    for _, ci, _, negated in mentions:
+        if ci >= n and not negated:
+            return f"names sibling class: {others[ci - n].name}"
+    own = [(ci, negated) for _, ci, _, negated in mentions if ci < n]
     if not own:
         return "does not name class"
-    if all(_negated(norm, start, term) for start, term in own):
+    if all(negated for _, negated in own):
         return "negates class"
+    for i, finding in enumerate(findings):
+        if not any(ci == i and not negated for ci, negated in own):
+            return f"misses finding: {finding.name}"
     if (k := near_duplicate(text, accepted)) is not None:
         return f"near-duplicate of caption {k}"
     return None

@@ -2,14 +2,22 @@
 
 A backend turns chat conversations into completions and knows nothing of classes, prompts or
 validation (those live in assets/captions). Each implementation is a class in its own module;
-BACKENDS maps the name used in config to that class.
+BACKENDS maps the name used in config to that class:
+- "transformers": a small model on CPU (SmolLM2 by default), the default where there is no GPU;
+- "vllm": vLLM's offline engine on GPUs (the optional `gpu` extra; imported only when built);
+- "http": an OpenAI-compatible endpoint, e.g. `vllm serve` elsewhere in a cluster.
+Each class names the options it takes (`OPTIONS`) and derives its model id from them
+(`model_id_for`), so a caller can key a cache by model without loading it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
+from models.captioning.http_backend import HTTPBackend
 from models.captioning.transformers_backend import TransformersBackend, default_smollm2_path
+from models.captioning.vllm_backend import VLLMBackend
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
@@ -31,6 +39,26 @@ class CaptionBackend(Protocol):
 
 BACKENDS: dict[str, type] = {
     "transformers": TransformersBackend,
+    "vllm": VLLMBackend,
+    "http": HTTPBackend,
 }
 
-__all__ = ["BACKENDS", "CaptionBackend", "Message", "TransformersBackend", "default_smollm2_path"]
+
+def backend_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of `options` that backend `name` takes, empty values ("" or None) left out."""
+    accepted = BACKENDS[name].OPTIONS
+    return {k: v for k, v in options.items() if k in accepted and v not in ("", None)}
+
+
+def backend_model_id(name: str, options: Mapping[str, Any]) -> str:
+    """The model id backend `name` would record with `options`, without building it."""
+    return BACKENDS[name].model_id_for(**backend_options(name, options))
+
+
+def build_backend(name: str, options: Mapping[str, Any]) -> CaptionBackend:
+    """Backend `name` built from the options it takes (others are ignored)."""
+    return BACKENDS[name](**backend_options(name, options))
+
+
+__all__ = ["BACKENDS", "CaptionBackend", "HTTPBackend", "Message", "TransformersBackend", "VLLMBackend",
+           "backend_model_id", "backend_options", "build_backend", "default_smollm2_path"]

@@ -57,6 +57,24 @@ def first_sentence_done(text: str) -> bool:
     return bool(match) and len(text[: match.end()].split()) >= _MIN_WORDS_BEFORE_STOP
 
 
+def export_hf_dir(model_path: str | os.PathLike | None, cache_dir: str | os.PathLike) -> Path:
+    """A plain transformers folder (config, float32 safetensors, tokenizer) for a model: the
+    folder itself if `model_path` is one, else the de-quantized GGUF (default SmolLM2) kept under
+    `cache_dir` (converted on first use). Engines that cannot read GGUF (vLLM) load this."""
+    path = Path(model_path) if model_path else default_smollm2_path()
+    if path.is_dir():
+        return path
+    folder = _cache_folder(path, cache_dir)
+    if not (folder / "config.json").is_file():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _save_converted(model, tokenizer, folder)
+    return folder
+
+
 class TransformersBackend:
     """Chat completions from a local causal LM on CPU.
 
@@ -67,6 +85,14 @@ class TransformersBackend:
     conversion (None: convert on every load). num_threads: torch's (process-wide) thread count;
     None: default_threads().
     """
+
+    # Resource fields this backend takes (see backends.build_backend).
+    OPTIONS = ("model_path", "batch_size", "num_threads", "cache_dir")
+
+    @staticmethod
+    def model_id_for(model_path: str | os.PathLike | None = None, **_) -> str:
+        """The model id captions record, known without loading the model."""
+        return Path(model_path).name if model_path else SMOLLM2_GGUF
 
     def __init__(
         self, model_path: str | os.PathLike | None = None, *, batch_size: int = 32,
@@ -85,7 +111,7 @@ class TransformersBackend:
         torch_dtype = _resolve_dtype(dtype)
 
         path = Path(model_path) if model_path else default_smollm2_path()
-        self.model_id = path.name
+        self.model_id = self.model_id_for(path)
         started = time.perf_counter()
         cached = None
         if path.is_file():

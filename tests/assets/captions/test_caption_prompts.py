@@ -1,9 +1,12 @@
-"""Caption prompts: what the request holds, how it varies by caption index, which examples it uses."""
+"""Caption prompts: what the request holds, how it varies by caption index, which examples it uses,
+and the requests for multi-label combinations and normal studies."""
 
 from assets.captions.prompts import (
-    ASPECTS, EXAMPLES, MODALITY_NOUNS, PROMPT_VERSION, SYSTEM, build_conversation, prompt_hash, usable_examples,
+    ASPECTS, EXAMPLES, MODALITY_NOUNS, NORMAL_ASPECTS, NORMAL_EXAMPLES, PROMPT_VERSION, SYSTEM, build_conversation,
+    build_target_conversation, prompt_hash, usable_examples,
 )
-from assets.sources.catalog import ClassInfo
+from assets.captions.targets import label_target
+from assets.sources.catalog import ClassInfo, SourceSpec
 
 PNEUMONIA = ClassInfo("pneumonia", "A chest radiograph with a patchy airspace opacity in one lung.",
                       ("consolidation", "lung infection"))
@@ -47,3 +50,24 @@ def test_examples_avoid_the_sources_own_classes():
 def test_version_and_hash():
     assert PROMPT_VERSION.startswith("captions-v")
     assert prompt_hash() == prompt_hash() and len(prompt_hash()) == 16
+
+
+def test_combination_request_names_every_finding():
+    source = SourceSpec("cxr", "xray", classes=(ClassInfo("cardiomegaly", "An enlarged heart.", ("enlarged heart",)),
+                                                ClassInfo("pleural effusion", "Fluid at the lung base.", ("effusion",))))
+    target = label_target(source, "cardiomegaly and pleural effusion")
+    requests = [build_target_conversation(target, i)[-1]["content"] for i in range(3)]
+    assert requests[0].startswith("Caption an X-ray of cardiomegaly and pleural effusion (an enlarged heart; fluid")
+    assert '"cardiomegaly" and "pleural effusion"' in requests[0]
+    assert '"enlarged heart" and "effusion"' in requests[2]  # synonyms rotate per finding
+    examples = " ".join(m["content"] for m in build_target_conversation(target, 0)[1:-1]).lower()
+    assert "pleural effusion" not in examples  # worked examples avoid the source's classes
+
+
+def test_no_finding_request_asks_for_a_normal_study():
+    target = label_target(SourceSpec("cxr", "xray", classes=(ClassInfo("cardiomegaly"),)), "no finding")
+    conv = build_target_conversation(target, 1)
+    assert conv[2] == {"role": "assistant", "content": NORMAL_EXAMPLES["xray"][1]}
+    request = conv[-1]["content"]
+    assert request.startswith("Caption an X-ray of a normal study (") and NORMAL_ASPECTS[1] in request
+    assert "cardiomegaly" not in " ".join(m["content"] for m in conv).lower()

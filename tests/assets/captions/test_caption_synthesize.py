@@ -1,11 +1,12 @@
 """Synthesis logic with a scripted fake backend: regeneration of rejected captions, template
-fallback, and that every generation is accounted for. The real model is tested in
+fallback, multi-label and "no finding" targets, and that every generation is accounted for. The real model is tested in
 tests/models/captioning."""
 
 import math
 import re
 
-from assets.captions.synthesize import synthesize_class_captions
+from assets.captions.synthesize import synthesize_captions, synthesize_class_captions
+from assets.captions.targets import targets_for_labels
 from assets.sources.catalog import ClassInfo, SourceSpec
 
 WORDS = ("apical basal central peripheral diffuse focal bilateral subtle marked mild moderate severe "
@@ -74,7 +75,7 @@ def test_regenerates_then_falls_back_to_templates_and_accounts_for_everything():
     assert stats["llm_fraction"] == 12 / 16 and stats["valid"] == 16
     assert stats["rejected_by_reason"]["surplus"] == 3 * 2
     assert stats["tokens_generated"] == backend.tokens_generated
-    assert set(rows[0]) == {"source", "modality", "label", "caption", "status", "reason", "origin", "round",
+    assert set(rows[0]) == {"source", "modality", "label", "kind", "caption", "status", "reason", "origin", "round",
                             "model_id", "prompt_version", "seed"}
     assert all(r["model_id"] == "scripted" and r["seed"] == 7 for r in rows)
 
@@ -94,3 +95,23 @@ def test_surplus_captions_are_rejected_not_kept():
     valid = [r for r in rows if r["status"] == "valid"]
     assert len(valid) == 6
     assert stats["rejected_by_reason"].get("surplus", 0) >= 1
+
+
+def test_labels_from_data_combinations_and_no_finding():
+    cxr = SourceSpec("cxr", "xray", classes=(ClassInfo("cardiomegaly", "an enlarged heart"),
+                                             ClassInfo("pleural effusion", "fluid at the lung base"),
+                                             ClassInfo("pneumothorax", "air in the pleural space")))
+    targets = targets_for_labels([(cxr, "cardiomegaly"), (cxr, "cardiomegaly and pleural effusion"),
+                                  (cxr, "no finding")])
+    backend = ScriptedBackend()
+    rows, stats = synthesize_captions(backend, targets, captions_per_class=2, max_rounds=2)
+    assert stats["kinds"] == {"class": 1, "combination": 1, "no_finding": 1} and not stats["classes_short"]
+    valid = [r for r in rows if r["status"] == "valid"]
+    assert {(r["label"], r["kind"]) for r in valid} == {
+        ("cardiomegaly", "class"), ("cardiomegaly and pleural effusion", "combination"), ("no finding", "no_finding")}
+    for r in valid:
+        assert len([v for v in valid if v["label"] == r["label"]]) == 2
+    combo = [r["caption"] for r in valid if r["kind"] == "combination"]
+    assert all("cardiomegaly" in c and "pleural effusion" in c for c in combo)
+    first = [c[-1]["content"] for c in backend.calls[0][2]]
+    assert any(q.startswith("Caption an X-ray of a normal study") for q in first)

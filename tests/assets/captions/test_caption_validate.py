@@ -1,10 +1,13 @@
 """Caption cleaning and validation: naming the class, not a sibling, negation, meta-text, length,
-repetition, copying worked examples, and near-duplicates."""
+repetition, copying worked examples, near-duplicates, multi-label combinations and "no finding"."""
 
 import pytest
 
+from assets.captions.prompts import NORMAL_EXAMPLES
+from assets.captions.synthesize import validate_for_target
+from assets.captions.targets import label_target
 from assets.captions.validate import clean_caption, near_duplicate, reason_code, stem, validate_caption
-from assets.sources.catalog import ClassInfo
+from assets.sources.catalog import ClassInfo, SourceSpec
 
 BREAST = (
     ClassInfo("normal", "normal breast tissue", ("no focal lesion",)),
@@ -119,3 +122,41 @@ def test_stems_meet_word_forms():
     assert stem("malignant") == stem("malignancy") == stem("malignancies")
     assert stem("stone") == stem("stones") and stem("tumor") == stem("tumors")
     assert stem("normal") != stem("abnormal")
+
+
+CXR = (ClassInfo("cardiomegaly", "an enlarged cardiac silhouette", ("enlarged heart",)),
+       ClassInfo("pleural effusion", "fluid at the lung base", ("effusion",)),
+       ClassInfo("pneumothorax", "air in the pleural space", ()))
+
+
+@pytest.mark.parametrize(
+    ("label", "text", "expected"),
+    [
+        ("cardiomegaly and pleural effusion",
+         "Chest X-ray showing cardiomegaly with a small right pleural effusion.", None),
+        ("cardiomegaly and pleural effusion", "Chest X-ray showing an enlarged heart and a left effusion.", None),
+        ("cardiomegaly and pleural effusion", "Chest X-ray showing marked cardiomegaly and clear lung bases.",
+         "misses finding"),
+        ("cardiomegaly and pleural effusion", "Chest X-ray with cardiomegaly but no pleural effusion at the bases.",
+         "misses finding"),
+        ("cardiomegaly and pleural effusion",
+         "Chest X-ray with cardiomegaly, a pleural effusion and a right apical pneumothorax.", "names sibling class"),
+        ("cardiomegaly and pleural effusion",
+         "Chest X-ray with cardiomegaly and a pleural effusion, without pneumothorax.", None),
+        ("no finding", "Frontal chest X-ray within normal limits, with no pleural effusion or pneumothorax.", None),
+        ("no finding", "Unremarkable chest radiograph apart from mild cardiomegaly.", "names sibling class"),
+        ("no finding", "Chest radiograph with clear lungs and a sharp outline of the diaphragm.",
+         "does not name class"),
+        ("no finding", "Chest radiograph that is not normal, with blunted angles.", "negates class"),
+    ],
+)
+def test_combinations_and_no_finding(label, text, expected):
+    target = label_target(SourceSpec("cxr", "xray", classes=CXR), label)
+    reason = validate_for_target(text, target, [])
+    assert (reason and reason_code(reason)) == expected, reason
+
+
+def test_a_near_copy_of_the_normal_example_is_rejected():
+    target = label_target(SourceSpec("cxr", "xray", classes=CXR), "no finding")
+    copy = NORMAL_EXAMPLES["xray"][1].replace("Frontal", "PA")
+    assert validate_for_target(copy, target, []) == "copies worked example: normal study"

@@ -4,7 +4,6 @@ import os
 import time
 
 import pytest
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -22,10 +21,8 @@ SOURCE = SourceSpec("test_xray", "xray", classes=(
 
 
 @pytest.fixture(scope="module")
-def backend():
-    threads = torch.get_num_threads()
-    yield TransformersBackend(batch_size=16)
-    torch.set_num_threads(threads)  # the backend sets torch's process-wide thread count
+def backend(smollm2):  # conftest.py: one loaded model for the session
+    return smollm2
 
 
 def test_registry_and_default_model():
@@ -65,3 +62,28 @@ def test_sampler_matches_transformers_generate_on_the_real_model(backend):
     ids = backend.model.generate(**prompt, max_new_tokens=16, do_sample=False)
     theirs = backend.tokenizer.decode(ids[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True).strip()
     assert ours and theirs.startswith(ours)
+
+
+def test_condenses_real_reports_or_falls_back(backend):
+    import importlib.util
+    from pathlib import Path
+
+    from assets.captions.condense import condense_texts
+    from assets.captions.report_text import iter_nlmcxr_reports, report_caption
+
+    spec = importlib.util.find_spec("torchxrayvision")
+    if spec is None:
+        pytest.skip("torchxrayvision is not installed (a dev dependency)")
+    tgz = Path(next(iter(spec.submodule_search_locations))) / "data" / "NLMCXR_reports.tgz"
+    texts = []
+    for report in iter_nlmcxr_reports(str(tgz)):
+        if (caption := report_caption(report.sections, max_words=40).caption) and len(caption.split()) > 12:
+            texts.append(caption)
+        if len(texts) == 4:
+            break
+    rows = condense_texts(backend, texts, "xray", max_new_tokens=40)
+    assert [r["text"] for r in rows] == texts
+    for r in rows:
+        assert r["caption"] and "XXXX" not in r["caption"]
+        assert (r["origin"] == "llm") == (r["reason"] is None)
+        assert r["origin"] == "llm" or r["caption"] == r["text"]

@@ -1,0 +1,110 @@
+"""A content-addressed cache of caption sets: `<cache dir>/<key>.parquet` holds every row (valid
+and rejected) that synthesis wrote for one target.
+
+The key is a sha256 over everything that decides a target's captions: the model id, the prompt
+version and a hash of the caption code (prompts, validation, templates, synthesis), the source
+and modality, the target's class (name, description, synonyms) and kind, the terms of the
+source's other classes (validation and the choice of worked examples read them), N, the seed,
+the rounds and the sampling settings. Re-running with nothing changed loads every set and
+generates nothing; changing one class's description regenerates that class alone. A set is
+written to a temporary name and renamed when complete, so a crash leaves no half entry. The cache
+holds one valid draw per key: the backend batches targets together, so which other targets were
+missing can change the tokens a fresh run would draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from pathlib import Path
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets.captions import prompts, synthesize, targets as targets_module, templates, validate
+from assets.captions.synthesize import final_stats, generation_stats, synthesize_captions
+from assets.captions.targets import CaptionTarget
+
+log = logging.getLogger(__name__)
+
+_CODE = (prompts, validate, templates, synthesize, targets_module)
+
+
+def code_hash() -> str:
+    """sha256 of the caption code (any edit to how captions are asked for, checked or filled in)."""
+    digest = hashlib.sha256()
+    for module in _CODE:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def caption_set_key(target: CaptionTarget, *, model_id: str, captions_per_class: int, seed: int, max_rounds: int,
+                    max_new_tokens: int = 48, temperature: float = 0.7, top_p: float = 0.9,
+                    max_oversample: float = 2.0, code: str | None = None) -> str:
+    """The cache key of one target's caption set (64 hex digits)."""
+    payload = {
+        "model_id": model_id, "prompt_version": prompts.PROMPT_VERSION, "prompt_hash": prompts.prompt_hash(),
+        "code": code or code_hash(), "source": target.source.name, "modality": target.source.modality,
+        "kind": target.kind, "class": _class(target.cls), "findings": [_class(f) for f in target.findings],
+        "siblings": sorted([c.name, *c.synonyms] for c in target.siblings),
+        "n": captions_per_class, "seed": seed, "max_rounds": max_rounds, "max_new_tokens": max_new_tokens,
+        "temperature": temperature, "top_p": top_p, "max_oversample": max_oversample,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _class(cls) -> list:
+    return [cls.name, cls.description, list(cls.synonyms)]
+
+
+def cached_synthesize(
+    targets: list[CaptionTarget], cache_dir: str, *, model_id: str, backend, captions_per_class: int = 10,
+    max_rounds: int = 3, seed: int = 0, **options,
+) -> tuple[list[dict], dict]:
+    """synthesize_captions for the targets whose caption set is not in `cache_dir` (a local folder
+    or fsspec URL), the others loaded from it. `backend` is a backend, or a function returning one,
+    called only when something is missing (so a run with every set cached loads no model); its
+    model id must be `model_id`. Rows gain `cache_key`; stats gain cache_hits and cache_misses."""
+    fs, root = fsspec.core.url_to_fs(cache_dir)
+    fs.makedirs(root, exist_ok=True)
+    code = code_hash()
+    keys = {t.key: caption_set_key(t, model_id=model_id, captions_per_class=captions_per_class, seed=seed,
+                                   max_rounds=max_rounds, code=code, **options) for t in targets}
+    try:
+        present = {Path(p).name for p in fs.ls(root, detail=False)}
+    except FileNotFoundError:  # an object store prefix with nothing under it yet
+        present = set()
+    hits = [t for t in targets if f"{keys[t.key]}.parquet" in present]
+    misses = [t for t in targets if f"{keys[t.key]}.parquet" not in present]
+    rows: list[dict] = []
+    for t in hits:
+        with fs.open(f"{root}/{keys[t.key]}.parquet", "rb") as f:
+            rows += pq.read_table(f).to_pylist()
+    run_stats = generation_stats([], [], 0.0, None)
+    if misses:
+        engine = backend() if callable(backend) and not hasattr(backend, "generate") else backend
+        if engine.model_id != model_id:
+            raise ValueError(f"backend model {engine.model_id!r} is not {model_id!r}: cache keys would be wrong")
+        new_rows, stats = synthesize_captions(engine, misses, captions_per_class=captions_per_class,
+                                              max_rounds=max_rounds, seed=seed, **options)
+        run_stats = {k: stats[k] for k in run_stats}
+        by_target: dict[tuple[str, str], list[dict]] = {}
+        for r in new_rows:
+            by_target.setdefault((r["source"], r["label"]), []).append(r)
+        for t in misses:
+            part = [{**r, "cache_key": keys[t.key]} for r in by_target.get((t.source.name, t.label), [])]
+            _write(fs, f"{root}/{keys[t.key]}.parquet", part)
+            rows += part
+    log.info("caption cache %s: %d hits, %d misses", cache_dir, len(hits), len(misses))
+    return rows, {**final_stats(rows, targets, captions_per_class), **run_stats,
+                  "cache_hits": len(hits), "cache_misses": len(misses)}
+
+
+def _write(fs, path: str, rows: list[dict]) -> None:
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with fs.open(tmp, "wb") as f:
+        pq.write_table(pa.Table.from_pylist(rows), f)
+    fs.mv(tmp, path)
