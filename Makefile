@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/dagster job execute -m pipelines.definitions -j medpairs_job
+	$(BIN)/python -m pipelines.run
 	$(BIN)/python -m assets.report.summary data/report
 
 test: setup

@@ -1,8 +1,15 @@
 """Where each asset keeps its files, relative to the storage root. Downstream assets read these."""
 
+SOURCE_CATALOG = "sources/catalog.json"
 SYNTHETIC_SOURCE = "sources/synthetic"
-RAW_SAMPLES = "raw_samples"
+# raw_samples: one folder of part files per source (partition), and its quarantine; each folder's
+# _parts.json names the parts of its last complete ingest (see assets/ingest/chunked.py).
+RAW_SAMPLES = "raw_samples/samples"
+QUARANTINE = "raw_samples/quarantine"
+PARTS_MANIFEST = "_parts.json"
 CLASS_CAPTIONS = "captions/class_captions.parquet"
+# One Parquet file per caption set, named by its cache key (see assets/captions/cache.py).
+CAPTION_CACHE = "captions/cache"
 CURATED_PAIRS = "curated/curated_pairs.parquet"
 CURATION_LOG = "curated/curation_log.parquet"
 SHARDS = "shards"

@@ -1,6 +1,7 @@
-"""`python -m bench`: run every benchmark script and print its results (see bench/README.md)."""
+"""`python -m bench`: run every benchmark script and print its results (see "Benchmarks" in README.md)."""
 
-from bench import data_stages
+from bench import data_stages, ingest
 
 if __name__ == "__main__":
     data_stages.main()
+    ingest.main()

@@ -7,12 +7,14 @@ from assets.curation.defs import curation
 from assets.export.defs import webdataset_shards
 from assets.ingest.defs import raw_samples
 from assets.report.defs import benchmark_report
-from assets.sources.defs import synthetic_source
+from assets.sources.defs import source_catalog, synthetic_source
 from assets.training.defs import clip_model
 from pipelines.environment import current_environment, resources_for
-from pipelines.jobs import medpairs_job
+from pipelines.jobs import all_jobs, ingest_job
+from pipelines.sensors import make_source_catalog_sensor
 
 all_assets = [
+    source_catalog,
     synthetic_source,
     raw_samples,
     class_captions,
@@ -21,9 +23,12 @@ all_assets = [
     clip_model,
     benchmark_report,
 ]
+all_sensors = [make_source_catalog_sensor(ingest_job)]
 
-defs = dg.Definitions(
-    assets=all_assets,
-    jobs=[medpairs_job],
-    resources=resources_for(current_environment()),
-)
+
+def build_definitions(resources: dict) -> dg.Definitions:
+    """The code location with the given resources (tests swap in their own)."""
+    return dg.Definitions(assets=all_assets, jobs=all_jobs, sensors=all_sensors, resources=resources)
+
+
+defs = build_definitions(resources_for(current_environment()))

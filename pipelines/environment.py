@@ -7,7 +7,7 @@ from typing import Literal
 
 import dagster as dg
 
-from pipelines.resources import CaptionBackendResource, StorageResource
+from pipelines.resources import DEFAULT_CATALOG, CaptionBackendResource, SourceCatalogResource, StorageResource
 
 Environment = Literal["local", "ci", "prod"]
 
@@ -21,10 +21,12 @@ def current_environment() -> Environment:
 
 def resources_for(env: Environment) -> dict:
     """The resources of one environment. Production reads its storage root (e.g. s3://bucket/medpairs)
-    from MEDPAIRS_STORAGE_ROOT; local and CI keep files in ./data unless it is set."""
+    from MEDPAIRS_STORAGE_ROOT; local and CI keep files in ./data unless it is set. The source
+    catalog is MEDPAIRS_CATALOG, else pipelines/catalog.yaml."""
     root = dg.EnvVar("MEDPAIRS_STORAGE_ROOT") if env == "prod" else os.environ.get("MEDPAIRS_STORAGE_ROOT", "data")
     return {
         "storage": StorageResource(root=root),
+        "catalog": SourceCatalogResource(path=os.environ.get("MEDPAIRS_CATALOG", DEFAULT_CATALOG)),
         "caption_llm": CaptionBackendResource(),
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
     }

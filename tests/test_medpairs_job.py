@@ -1,5 +1,6 @@
-"""End to end: the whole default job on the reduced config, through Dagster, with every real part
-(generator, ingest, SmolLM2 captions, DuckDB, WebDataset, open_clip_train, zero-shot report)."""
+"""End to end: the whole default pipeline on the reduced config, through Dagster as `make demo` runs
+it (sources_job, ingest_job per source partition, medpairs_job), with every real part (generator,
+ingest, SmolLM2 captions, DuckDB, WebDataset, open_clip_train, zero-shot report)."""
 
 import json
 from pathlib import Path
@@ -9,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
-from pipelines.definitions import all_assets
+from pipelines.definitions import build_definitions
 from pipelines.environment import resources_for
-from pipelines.jobs import medpairs_job
 from pipelines.resources import StorageResource
+from pipelines.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,34 +23,39 @@ def job_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("medpairs") / "data"
     resources = {**resources_for("ci"), "storage": StorageResource(root=str(data))}
     run_config = dg.config_from_files([str(ROOT / "pipelines/configs/small.yaml")])
-    result = dg.materialize(
-        all_assets, resources=resources, run_config=run_config,
-        selection=medpairs_job.selection,
-    )
-    return result, data
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(build_definitions(resources), instance, run_config)
+    return outcome, data
 
 
-def _materializations(result) -> dict[str, dict]:
-    """Latest metadata of every materialized asset, by asset name."""
-    return {e.materialization.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
-            for e in result.get_asset_materialization_events()}
+def _materializations(outcome) -> dict[str, dict]:
+    """Metadata of every materialized asset, by asset name (raw_samples: by partition, too)."""
+    out: dict[str, dict] = {}
+    for result in outcome.results.values():
+        for e in result.get_asset_materialization_events():
+            m = e.materialization
+            name = m.asset_key.to_user_string() + (f"[{m.partition}]" if m.partition else "")
+            out[name] = {k: v.value for k, v in m.metadata.items()}
+    return out
 
 
-def test_job_succeeds_and_every_check_passes(job_run):
-    result, _ = job_run
-    assert result.success
-    checks = result.get_asset_check_evaluations()
+def test_pipeline_succeeds_and_every_check_passes(job_run):
+    outcome, _ = job_run
+    assert outcome.success and outcome.medpairs_ok
+    checks = [c for result in outcome.results.values() for c in result.get_asset_check_evaluations()]
     assert {c.check_name for c in checks} >= {"counts_balance", "every_class_has_captions",
                                               "no_evaluation_image_in_training", "unique_training_pixels"}
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
 def test_counts_carry_through_every_stage(job_run):
-    result, data = job_run
-    by_key = _materializations(result)
-    # 6 sources, 22 classes, 16 train + 8 test images per class in small.yaml
+    outcome, data = job_run
+    by_key = _materializations(outcome)
+    # 6 sources (one ingest partition each), 22 classes, 16 train + 8 test images per class in small.yaml
     assert by_key["synthetic_source"]["num_images"] == 22 * 24
-    assert by_key["raw_samples"]["rows_read"] == 22 * 24 == by_key["raw_samples"]["ingested"]
+    ingested = [meta for name, meta in by_key.items() if name.startswith("raw_samples[")]
+    assert len(ingested) == 6
+    assert sum(m["rows_read"] for m in ingested) == 22 * 24 == sum(m["ingested"] for m in ingested)
     assert by_key["curated_pairs"]["samples_in"] == by_key["curated_pairs"]["kept"] + by_key["curation_log"]["dropped"]
     train_pairs = pq.read_table(data / "curated/curated_pairs.parquet").to_pandas().query("split == 'train'")
     assert by_key["webdataset_shards"]["num_samples"] == len(train_pairs)
@@ -61,7 +67,7 @@ def test_counts_carry_through_every_stage(job_run):
 
 
 def test_model_is_trained_and_report_written(job_run):
-    result, data = job_run
+    outcome, data = job_run
     report = json.loads((data / "report/report.json").read_text())
     assert set(report["summary"]) == {"trained", "untrained"}
     assert {r["source"] for r in report["results"]["trained"]} == {
@@ -69,6 +75,6 @@ def test_model_is_trained_and_report_written(job_run):
         "synthetic_pathology", "synthetic_fundus"}
     assert report["synthetic"] is True
     assert "synthetic" in (data / "report/report.md").read_text().lower()
-    meta = _materializations(result)["clip_model"]
+    meta = _materializations(outcome)["clip_model"]
     assert Path(meta["checkpoint"]).exists()
     assert meta["final_loss"] < meta["first_loss"]

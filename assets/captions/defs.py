@@ -1,14 +1,17 @@
-"""Class captions: an LLM turns every class of every source into several validated captions."""
+"""Class captions: an LLM turns every label of every source (a class, a multi-label combination,
+"no finding") into several validated captions, cached per label."""
 
 import dagster as dg
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets import layout
-from assets.captions.synthesize import synthesize_class_captions
+from assets.captions.cache import cached_synthesize
+from assets.captions.targets import targets_for_labels
+from assets.ingest.parts import labels_in_data
 from assets.metadata import md_table
-from assets.sources.synthetic import SYNTHETIC_SOURCES
-from pipelines.resources import CaptionBackendResource, StorageResource
+from pipelines.resources import CaptionBackendResource, SourceCatalogResource, StorageResource
 
 
 class ClassCaptionsConfig(dg.Config):
@@ -21,30 +24,38 @@ class ClassCaptionsConfig(dg.Config):
 
 @dg.asset(
     group_name="captions",
-    deps=["synthetic_source"],
+    deps=["source_catalog", "raw_samples"],
     kinds={"pytorch", "parquet"},
-    code_version="1",
+    code_version="2",
     pool="gpu",
     check_specs=[dg.AssetCheckSpec("every_class_has_captions", asset="class_captions", blocking=True)],
 )
 def class_captions(
-    config: ClassCaptionsConfig, storage: StorageResource, caption_llm: CaptionBackendResource
+    config: ClassCaptionsConfig, storage: StorageResource, caption_llm: CaptionBackendResource,
+    catalog: SourceCatalogResource,
 ) -> dg.MaterializeResult:
-    """For every (source, class): LLM-written captions with model id, prompt version and a
+    """For every (source, label): LLM-written captions with model id, prompt version and a
     validation verdict (rejected attempts kept with their reason)."""
-    backend = caption_llm.build()
-    rows, stats = synthesize_class_captions(
-        backend, list(SYNTHETIC_SOURCES), captions_per_class=config.captions_per_class,
-        max_rounds=config.max_rounds, seed=config.seed,
+    targets = targets_for_labels(labels_in_data(catalog.sources(), storage.path(layout.RAW_SAMPLES)))
+    model_id = caption_llm.caption_model_id()
+    # The backend is built (its model loaded) only when a label's caption set is not cached yet.
+    rows, stats = cached_synthesize(
+        targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
+        captions_per_class=config.captions_per_class, max_rounds=config.max_rounds, seed=config.seed,
     )
     out_path = storage.path(layout.CLASS_CAPTIONS)
-    pq.write_table(pa.Table.from_pylist(rows), out_path)
+    with fsspec.open(out_path, "wb") as f:  # local or s3:// storage root
+        pq.write_table(pa.Table.from_pylist(rows), f)
     valid = [r for r in rows if r["status"] == "valid"]
     counts = {(r["source"], r["label"]) for r in valid}
-    expected = {(s.name, c.name) for s in SYNTHETIC_SOURCES for c in s.classes}
+    expected = {(t.source.name, t.label) for t in targets}
     return dg.MaterializeResult(
         metadata={
-            "model_id": backend.model_id,
+            "model_id": model_id,
+            "labels_by_kind": dg.MetadataValue.json(stats["kinds"]),
+            # Labels whose caption set came from the cache, and labels generated in this run.
+            "cache_hits": stats["cache_hits"],
+            "cache_misses": stats["cache_misses"],
             "generated": stats["generated"],
             "valid": len(valid),
             "pass_rate": stats["pass_rate"],

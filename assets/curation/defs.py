@@ -4,8 +4,9 @@ import dagster as dg
 
 from assets import layout
 from assets.curation.curate import check_invariants, curate
+from assets.ingest.parts import source_parts
 from assets.metadata import md_table
-from pipelines.resources import StorageResource
+from pipelines.resources import SourceCatalogResource, StorageResource
 
 
 @dg.multi_asset(
@@ -26,11 +27,15 @@ from pipelines.resources import StorageResource
         dg.AssetCheckSpec("unique_training_pixels", asset="curated_pairs", blocking=True),
     ],
 )
-def curation(storage: StorageResource):
+def curation(storage: StorageResource, catalog: SourceCatalogResource):
     pairs_path = storage.path(layout.CURATED_PAIRS)
     log_path = storage.path(layout.CURATION_LOG)
+    # Every catalog source with ingested parts; a source never ingested yet is named in metadata.
+    raw_parts, not_ingested = source_parts(storage.path(layout.RAW_SAMPLES), [s.name for s in catalog.sources()])
+    if not raw_parts:
+        raise dg.Failure(description=f"no catalog source has been ingested yet: {not_ingested}")
     stats = curate(
-        storage.path(layout.RAW_SAMPLES, "*.parquet"),
+        raw_parts,
         storage.path(layout.CLASS_CAPTIONS),
         pairs_path,
         log_path,
@@ -43,6 +48,7 @@ def curation(storage: StorageResource):
             "samples_in": stats["samples_in"],
             "kept": stats["kept"],
             "kept_by_split": dg.MetadataValue.json(stats["kept_by_split"]),
+            "sources_not_ingested": dg.MetadataValue.json(not_ingested),
             "path": dg.MetadataValue.path(pairs_path),
             "by_source": dg.MetadataValue.md(md_table(by_source, ("source", "kept", "dropped"))),
         },

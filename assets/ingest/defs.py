@@ -1,54 +1,62 @@
-"""Ingest: every source image decoded, normalized, hashed and written to Parquet, or quarantined."""
-
-import json
+"""Ingest, one partition per catalog source: every image decoded, normalized, hashed and written to
+Parquet, or quarantined with a reason."""
 
 import dagster as dg
-import fsspec
 
 from assets import layout
-from assets.ingest.ingest import ingest_rows
+from assets.ingest.chunked import ingest_source
 from assets.metadata import md_counts
-from pipelines.resources import StorageResource
+from assets.sources.defs import source_partitions
+from assets.sources.readers import SourceError, read_source
+from assets.sources.synthetic import synthetic_manifest_spec
+from pipelines.resources import SourceCatalogResource, StorageResource
 
 
 class IngestConfig(dg.Config):
     # Longest side of a stored image; larger images are downscaled keeping their aspect ratio.
     max_side: int = 512
+    # Rows per part file; a large source splits into parts that worker processes ingest in parallel.
+    chunk_rows: int = 20000
+    # Worker processes (each reads, normalizes and writes whole parts).
+    workers: int = 1
 
 
 @dg.asset(
+    partitions_def=source_partitions,
     group_name="ingest",
-    deps=["synthetic_source"],
+    deps=["source_catalog", "synthetic_source"],
     kinds={"python", "parquet"},
-    code_version="1",
+    code_version="2",
     check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True)],
 )
-def raw_samples(config: IngestConfig, storage: StorageResource) -> dg.MaterializeResult:
-    """One row per input image (normalized bytes, pixel sha256, 64-bit pHash, size, modality, label,
-    split, provenance), plus a quarantine file with a reason for every image that could not be read."""
-    source_dir = storage.path(layout.SYNTHETIC_SOURCE)
-    with fsspec.open(f"{source_dir}/manifest.jsonl", "rt") as f:
-        rows = [json.loads(line) for line in f]
-    out_path = storage.path(layout.RAW_SAMPLES, "synthetic.parquet")
-    quarantine_path = storage.path(layout.RAW_SAMPLES, "quarantine", "synthetic.parquet")
-    stats = ingest_rows(rows, root=source_dir, out_path=out_path, quarantine_path=quarantine_path,
-                        max_side=config.max_side)
-    balanced = stats["rows_read"] == stats["ingested"] + stats["quarantined"]
+def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage: StorageResource,
+                catalog: SourceCatalogResource) -> dg.MaterializeResult:
+    """One row per input image of a source (normalized bytes, pixel sha256, 64-bit pHash, size,
+    pixel statistics, modality, label, split, provenance), plus a quarantine with a reason for
+    every input that could not be used."""
+    name = context.partition_key
+    try:
+        spec = catalog.source(name)
+        if spec.format == "synthetic":
+            spec = synthetic_manifest_spec(spec, storage.path(layout.SYNTHETIC_SOURCE))
+        read = read_source(spec)
+        stats = ingest_source(read.rows(), root=read.root, out_dir=storage.path(layout.RAW_SAMPLES, name),
+                              quarantine_dir=storage.path(layout.QUARANTINE, name), chunk_rows=config.chunk_rows,
+                              workers=config.workers, max_side=config.max_side)
+    except (KeyError, SourceError) as e:
+        raise dg.Failure(description=f"source {name!r} cannot be ingested: {e}", allow_retries=False) from e
+    counts = {k: stats[k] for k in ("rows_read", "ingested", "quarantined")}
     return dg.MaterializeResult(
         metadata={
-            "rows_read": stats["rows_read"],
-            "ingested": stats["ingested"],
-            "quarantined": stats["quarantined"],
+            **counts,
+            "parts": stats["parts"],
             "images_per_s": stats["images_per_s"],
-            "path": dg.MetadataValue.path(out_path),
-            "quarantine_path": dg.MetadataValue.path(quarantine_path),
+            "location": spec.location,
+            "path": dg.MetadataValue.path(storage.path(layout.RAW_SAMPLES, name)),
+            "quarantine_path": dg.MetadataValue.path(storage.path(layout.QUARANTINE, name)),
             "quarantine_reasons": dg.MetadataValue.md(md_counts(stats["quarantine_reasons"], "reason")),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="counts_balance",
-                passed=balanced,
-                metadata={k: stats[k] for k in ("rows_read", "ingested", "quarantined")},
-            )
-        ],
+        check_results=[dg.AssetCheckResult(
+            check_name="counts_balance", passed=stats["rows_read"] == stats["ingested"] + stats["quarantined"],
+            metadata=counts)],
     )

@@ -1,6 +1,5 @@
-"""Ingest listed images into one Parquet file of normalized samples plus one of quarantined rows.
-
-Every row read ends up in exactly one of the two files (`rows_read == ingested + quarantined`).
+"""Ingest listed images into one Parquet file of normalized samples plus one of quarantined rows
+(assets/ingest/chunked.py runs this over a source of any size, in parts). Every row read ends up in exactly one of the two outputs (`rows_read == ingested + quarantined`).
 Files are read through fsspec (local paths and s3:// alike), written in row groups of
 `batch_size` so memory stays bounded, under a temporary name renamed when complete.
 """
@@ -14,9 +13,8 @@ import posixpath
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from multiprocessing import get_context
 
 import fsspec
 import pyarrow as pa
@@ -75,10 +73,6 @@ def _normalize_one(data: bytes | Exception, max_side: int, output_format: str) -
         return reason or "unexpected_error", getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
 
 
-def _normalize_chunk(items: list[bytes | Exception], max_side: int, output_format: str) -> list:
-    return [_normalize_one(d, max_side, output_format) for d in items]
-
-
 class _ParquetSink:
     """A ParquetWriter on an fsspec path, written to `<path>.tmp` and renamed on success."""
 
@@ -112,19 +106,20 @@ def _batched(rows: Iterable[dict], n: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def _read_all(fs, paths: list[str], pool: ThreadPoolExecutor | None) -> list[bytes | Exception]:
-    """Each file's bytes, or the exception reading it raised (threads for remote filesystems)."""
+def _read_each(fs, paths: list[str], pool: ThreadPoolExecutor | None) -> Iterator[bytes | Exception]:
+    """Each file's bytes, or the exception reading it raised, in order: one at a time from a local
+    disk, so one input is in memory at a time; by threads, a batch at a time, from remote storage."""
     def read(p):
         try:
             return fs.cat_file(p)
         except Exception as e:  # noqa: BLE001 - reported per row in the quarantine
             return e
-    return list(pool.map(read, paths)) if pool else [read(p) for p in paths]
+    return pool.map(read, paths) if pool else map(read, paths)
 
 
 def ingest_rows(
     rows: Iterable[dict], *, root: str, out_path: str, quarantine_path: str,
-    max_side: int = 512, batch_size: int = 512, output_format: str = "png", workers: int = 1,
+    max_side: int = 512, batch_size: int = 512, output_format: str = "png",
     storage_options: dict | None = None,
 ) -> dict:
     """Read each row's image (row['path'] relative to `root`), normalize it and write it to
@@ -132,8 +127,8 @@ def ingest_rows(
     a row with 'image_bytes' is not read from `root`, one with 'error' (a reader's reason code,
     and 'error_detail') goes to the quarantine as it is;
     'modality', 'label', 'split' are copied; other keys are kept in the provenance JSON.
-    `workers` > 1 normalizes in that many processes. `storage_options` go to fsspec for `root`
-    and both outputs (S3 is usually configured by the AWS_* environment instead).
+    `storage_options` go to fsspec for `root` and both outputs (S3 is usually configured by the
+    AWS_* environment instead). Runs in this process: `ingest_source` spreads chunks over several.
     Returns the stats dict."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
@@ -146,7 +141,6 @@ def ingest_rows(
     per_source: dict[str, Counter] = {}
     out = _ParquetSink(out_path, SAMPLE_SCHEMA, list(_STRING_COLUMNS[1:]) + ["image_format"], storage_options)
     bad = _ParquetSink(quarantine_path, QUARANTINE_SCHEMA, ["source", "reason"], storage_options)
-    procs = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
     threads = None if local else ThreadPoolExecutor(16)
     ok = False
     try:
@@ -167,17 +161,11 @@ def ingest_rows(
                 else:
                     seen.add(sid)
                     todo.append((row, sid, posixpath.join(base, str(rel)) if base else str(rel)))
-            read = iter(_read_all(fs, [p for r, _, p in todo if r.get("image_bytes") is None], threads))
-            data = [r["image_bytes"] if r.get("image_bytes") is not None else next(read) for r, _, _ in todo]
-            stats["bytes_read"] += sum(len(d) for d in data if isinstance(d, bytes))
-            if procs:
-                step = max(1, len(data) // (workers * 4))
-                chunks = [data[i:i + step] for i in range(0, len(data), step)]
-                results = [r for part in procs.map(_normalize_chunk, chunks, [max_side] * len(chunks),
-                                                   [output_format] * len(chunks)) for r in part]
-            else:
-                results = _normalize_chunk(data, max_side, output_format)
-            for (row, sid, _), res in zip(todo, results):
+            read = _read_each(fs, [p for r, _, p in todo if r.get("image_bytes") is None], threads)
+            for row, sid, _ in todo:
+                image = row["image_bytes"] if row.get("image_bytes") is not None else next(read)
+                stats["bytes_read"] += len(image) if isinstance(image, bytes) else 0
+                res = _normalize_one(image, max_side, output_format)
                 if isinstance(res, tuple):
                     _quarantine(quarantined, sid, row["source"], row["path"], *res)
                 else:
@@ -196,16 +184,21 @@ def ingest_rows(
     finally:
         out.close(ok)
         bad.close(ok)
-        if procs:
-            procs.shutdown()
         if threads:
             threads.shutdown()
-    seconds = time.perf_counter() - started
-    quarantined_n = sum(reasons.values())
-    result = {
+    result = {**ingest_summary(stats, reasons, per_source, time.perf_counter() - started),
+              "out_path": out_path, "quarantine_path": quarantine_path}
+    log.info("ingested %d, quarantined %d of %d rows in %.1fs into %s", result["ingested"],
+             result["quarantined"], result["rows_read"], result["seconds"], out_path)
+    return result
+
+
+def ingest_summary(stats: Counter, reasons: Counter, per_source: dict[str, Counter], seconds: float) -> dict:
+    """The stats dict of an ingest from its counters."""
+    return {
         "rows_read": stats["rows_read"],
         "ingested": stats["ingested"],
-        "quarantined": quarantined_n,
+        "quarantined": sum(reasons.values()),
         "quarantine_reasons": dict(sorted(reasons.items())),
         "per_source": {s: {"ingested": c["ingested"], "quarantined": c["quarantined"]}
                        for s, c in sorted(per_source.items())},
@@ -213,12 +206,7 @@ def ingest_rows(
         "bytes_written": stats["bytes_written"],
         "seconds": round(seconds, 3),
         "images_per_s": round(stats["rows_read"] / seconds, 1) if seconds > 0 else None,
-        "out_path": out_path,
-        "quarantine_path": quarantine_path,
     }
-    log.info("ingested %d, quarantined %d of %d rows in %.1fs", result["ingested"], quarantined_n,
-             result["rows_read"], seconds)
-    return result
 
 
 def _quarantine(cols: dict[str, list], sid: str, source: str, path, reason: str, detail: str) -> None:

@@ -4,10 +4,9 @@ import dagster as dg
 
 from assets import layout
 from assets.report.report import file_sha256, write_report
-from assets.sources.synthetic import SYNTHETIC_SOURCES
 from assets.training.defs import RUN_NAME
 from assets.training.runs import read_run_pointer
-from pipelines.resources import StorageResource
+from pipelines.resources import SourceCatalogResource, StorageResource
 
 
 class ReportConfig(dg.Config):
@@ -16,7 +15,8 @@ class ReportConfig(dg.Config):
 
 
 @dg.asset(group_name="report", deps=["clip_model", "curated_pairs"], kinds={"pytorch", "markdown"}, code_version="1")
-def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, storage: StorageResource) -> dg.MaterializeResult:
+def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, storage: StorageResource,
+                     catalog: SourceCatalogResource) -> dg.MaterializeResult:
     """Zero-shot top-1 and balanced accuracy per test split and modality, trained model against an
     untrained one of the same config (Markdown and JSON)."""
     # torch loads here, not at import: every step process of a run imports these definitions.
@@ -25,7 +25,9 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
 
     run = read_run_pointer(storage.path(layout.TRAINING), RUN_NAME)
     pairs = storage.path(layout.CURATED_PAIRS)
-    class_names = {s.name: s.class_names() for s in SYNTHETIC_SOURCES}
+    sources = catalog.sources()
+    # The catalog's classes are each source's candidates; a source listing none offers its test labels.
+    class_names = {s.name: s.class_names() for s in sources if s.classes}
     models = {
         "trained": load_clip(run["model"], run["checkpoint"]),
         "untrained": load_clip(run["model"], None, seed=config.baseline_seed),
@@ -39,7 +41,8 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
         "code version": context.assets_def.code_versions_by_key[context.asset_key],
         "run id": context.run.run_id,
     }
-    report = write_report(results, storage.dir(layout.REPORT), provenance=provenance, synthetic=True)
+    report = write_report(results, storage.dir(layout.REPORT), provenance=provenance,
+                          synthetic=any(s.synthetic for s in sources))
     summary = report["summary"]
     return dg.MaterializeResult(
         metadata={

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,3 +71,22 @@ class SourceSpec:
             if c.name == name:
                 return c
         raise KeyError(f"source {self.name!r} has no class {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON-ready data (what the catalog snapshot stores)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def fingerprint(self) -> str:
+        """sha256 of everything that defines the source: a change re-ingests it."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def catalog_version(specs: list[SourceSpec]) -> str:
+    """sha256 over the fingerprints of a catalog's sources, in order."""
+    return hashlib.sha256("\n".join(spec.fingerprint() for spec in specs).encode()).hexdigest()
+
+
+def changed_sources(previous: dict[str, str], current: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(sources new or changed, sources removed) between two {name: fingerprint} maps."""
+    changed = [name for name, fp in current.items() if previous.get(name) != fp]
+    return changed, [name for name in previous if name not in current]

@@ -1,11 +1,19 @@
-"""The embedded default source: a seeded, six-modality synthetic dataset."""
+"""Sources: the catalog of datasets to ingest (one partition each) and the embedded default."""
+
+import json
 
 import dagster as dg
+import fsspec
 
 from assets import layout
 from assets.metadata import md_table
+from assets.sources.catalog import catalog_version
 from assets.sources.synthetic import generate_synthetic_dataset
-from pipelines.resources import StorageResource
+from pipelines.resources import SourceCatalogResource, StorageResource
+
+# One partition of raw_samples per catalog source; source_catalog (or the catalog sensor) keeps
+# the set equal to the catalog's sources.
+source_partitions = dg.DynamicPartitionsDefinition(name="sources")
 
 
 class SyntheticSourceConfig(dg.Config):
@@ -17,7 +25,39 @@ class SyntheticSourceConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(group_name="sources", kinds={"python", "png"}, code_version="1")
+@dg.asset(group_name="sources", kinds={"yaml", "json"}, code_version="1")
+def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogResource,
+                   storage: StorageResource) -> dg.MaterializeResult:
+    """The validated source catalog: every dataset to ingest with its modality, kind, format,
+    location, classes, split rule, license and fingerprint; its sources are raw_samples' partitions."""
+    specs = catalog.sources()
+    snapshot = [{**spec.to_dict(), "fingerprint": spec.fingerprint()} for spec in specs]
+    out_path = storage.path(layout.SOURCE_CATALOG)
+    with fsspec.open(out_path, "w") as f:
+        json.dump(snapshot, f, indent=1, sort_keys=True)
+    wanted = [spec.name for spec in specs]
+    existing = context.instance.get_dynamic_partitions(source_partitions.name)
+    added = [name for name in wanted if name not in existing]
+    removed = [name for name in existing if name not in wanted]
+    context.instance.add_dynamic_partitions(source_partitions.name, added)
+    for name in removed:
+        context.instance.delete_dynamic_partition(source_partitions.name, name)
+    return dg.MaterializeResult(
+        metadata={
+            "catalog": dg.MetadataValue.path(catalog.path),
+            "num_sources": len(specs),
+            "partitions_added": dg.MetadataValue.json(added),
+            "partitions_removed": dg.MetadataValue.json(removed),
+            "path": dg.MetadataValue.path(out_path),
+            "sources": dg.MetadataValue.md(md_table(
+                [(s.name, s.modality, s.kind, s.format, len(s.classes), s.location, s.license) for s in specs],
+                ("source", "modality", "kind", "format", "classes", "location", "license"))),
+        },
+        data_version=dg.DataVersion(catalog_version(specs)),
+    )
+
+
+@dg.asset(group_name="sources", kinds={"python", "png"}, code_version="2")
 def synthetic_source(config: SyntheticSourceConfig, storage: StorageResource) -> dg.MaterializeResult:
     """The embedded default dataset: synthetic X-ray, CT, MRI, ultrasound, pathology and fundus
     images of real clinical classes, with train and test splits (plainly synthetic)."""

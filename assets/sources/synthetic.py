@@ -7,14 +7,15 @@ trained on them must beat chance on the held-out split and a broken pipeline mus
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 import re
-import shutil
 import time
 from pathlib import Path
 
+import fsspec
 import numpy as np
 from PIL import Image
 
@@ -100,6 +101,12 @@ SYNTHETIC_SOURCES: tuple[SourceSpec, ...] = (
 )
 
 
+def synthetic_manifest_spec(spec: SourceSpec, synthetic_dir: str) -> SourceSpec:
+    """A synthetic catalog source as what the generator wrote for it under `synthetic_dir`: a
+    JSONL manifest read by the jsonl reader like any other manifest."""
+    return dataclasses.replace(spec, format="jsonl", location=f"{synthetic_dir}/{spec.name}/manifest.jsonl")
+
+
 def class_slug(name: str) -> str:
     """Folder name for a class: lower case, runs of other characters become one underscore."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -121,36 +128,45 @@ def encode_png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _write_jsonl(fs, path: str, rows: list[dict]) -> None:
+    """Rows as JSON lines, written under a temporary name and renamed when complete."""
+    fs.pipe_file(path + ".tmp", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+    fs.mv(path + ".tmp", path)
+
+
 def generate_synthetic_dataset(
     out_dir: str | Path, *, train_per_class: int = 60, test_per_class: int = 20,
-    image_size: int = 128, seed: int = 0,
+    image_size: int = 128, seed: int = 0, storage_options: dict | None = None,
 ) -> tuple[list[dict], dict]:
-    """Writes PNGs to out_dir/{source}/{split}/{class_slug}/{index:05d}.png and out_dir/manifest.jsonl.
-    Returns (rows, stats): rows are dicts {path (relative to out_dir), source, modality, label, split};
-    stats has counts per source/split and total."""
-    out = Path(out_dir)
+    """Writes PNGs to out_dir/{source}/{split}/{class_slug}/{index:05d}.png, one manifest per source
+    (out_dir/{source}/manifest.jsonl, paths relative to the source folder, read by the catalog's
+    jsonl reader) and out_dir/manifest.jsonl of every image. `out_dir` is a local folder or an
+    fsspec URL (s3://...). Returns (rows, stats): rows are dicts {path (relative to out_dir),
+    source, modality, label, split}; stats has counts per source/split and total."""
+    fs, out = fsspec.core.url_to_fs(str(out_dir), **(storage_options or {}))
     counts = {"train": train_per_class, "test": test_per_class}
     rows: list[dict] = []
     per_source: dict[str, dict[str, int]] = {}
     started = time.perf_counter()
     for si, spec in enumerate(SYNTHETIC_SOURCES):
-        shutil.rmtree(out / spec.name, ignore_errors=True)  # a re-run replaces its output whole
+        if fs.exists(f"{out}/{spec.name}"):
+            fs.rm(f"{out}/{spec.name}", recursive=True)  # a re-run replaces its output whole
         per_source[spec.name] = {split: 0 for split in SPLITS}
+        source_rows = []
         for ci, cls in enumerate(spec.classes):
             for sp, split in enumerate(SPLITS):
                 # One stream per (source, class, split): changing one count never changes the others.
                 rng = np.random.default_rng([seed, si, ci, sp])
-                folder = out / spec.name / split / class_slug(cls.name)
-                folder.mkdir(parents=True, exist_ok=True)
+                folder = f"{split}/{class_slug(cls.name)}"
+                fs.makedirs(f"{out}/{spec.name}/{folder}", exist_ok=True)
                 for i, pixels in enumerate(draw_class(spec.modality, ci, counts[split], image_size, rng)):
-                    (folder / f"{i:05d}.png").write_bytes(encode_png(pixels))
-                    rows.append({"path": f"{spec.name}/{split}/{class_slug(cls.name)}/{i:05d}.png",
-                                 "source": spec.name, "modality": spec.modality,
-                                 "label": cls.name, "split": split})
+                    fs.pipe_file(f"{out}/{spec.name}/{folder}/{i:05d}.png", encode_png(pixels))
+                    source_rows.append({"path": f"{folder}/{i:05d}.png", "source": spec.name,
+                                        "modality": spec.modality, "label": cls.name, "split": split})
                 per_source[spec.name][split] += counts[split]
-    tmp = out / "manifest.jsonl.tmp"
-    tmp.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), encoding="utf-8")
-    tmp.replace(out / "manifest.jsonl")
+        _write_jsonl(fs, f"{out}/{spec.name}/manifest.jsonl", source_rows)
+        rows.extend({**r, "path": f"{spec.name}/{r['path']}"} for r in source_rows)
+    _write_jsonl(fs, f"{out}/manifest.jsonl", rows)
     seconds = time.perf_counter() - started
     stats = {
         "per_source": per_source,

@@ -5,9 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.definitions import defs
+from pipelines.run import job_run_config
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = {"synthetic_source", "raw_samples", "class_captions", "curated_pairs", "curation_log",
+STAGES = {"source_catalog", "synthetic_source", "raw_samples", "class_captions", "curated_pairs", "curation_log",
           "webdataset_shards", "clip_model", "benchmark_report"}
 
 
@@ -16,7 +17,8 @@ def test_definitions_hold_every_stage_in_lineage_order():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert STAGES <= keys
     upstream = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
-    assert upstream["raw_samples"] == {"synthetic_source"}
+    assert upstream["raw_samples"] == {"source_catalog", "synthetic_source"}
+    assert upstream["class_captions"] == {"source_catalog", "raw_samples"}
     assert upstream["curated_pairs"] == {"raw_samples", "class_captions"}
     assert upstream["webdataset_shards"] == {"curated_pairs"}
     assert upstream["clip_model"] == {"webdataset_shards"}
@@ -31,9 +33,12 @@ def test_every_asset_has_a_description_and_code_version():
         assert node.code_version, key
 
 
-def test_job_covers_every_asset():
-    job = defs.resolve_job_def("medpairs_job")
-    assert STAGES <= {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+def test_the_three_jobs_cover_every_asset_once():
+    jobs = {name: {k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.executable_asset_keys}
+            for name in ("sources_job", "ingest_job", "medpairs_job")}
+    assert jobs["ingest_job"] == {"raw_samples"}
+    assert sum(len(keys) for keys in jobs.values()) == len(set.union(*jobs.values())) >= len(STAGES)
+    assert STAGES <= set.union(*jobs.values())
 
 
 def test_dagster_cli_validates_the_workspace():
@@ -44,6 +49,8 @@ def test_dagster_cli_validates_the_workspace():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_small_run_config_matches_the_job():
+def test_small_run_config_matches_the_jobs():
     config = dg.config_from_files([str(ROOT / "pipelines/configs/small.yaml")])
-    dg.validate_run_config(defs.resolve_job_def("medpairs_job"), config)  # raises if it does not fit
+    for name in ("sources_job", "ingest_job", "medpairs_job"):
+        job = defs.resolve_job_def(name)
+        dg.validate_run_config(job, job_run_config(job, config))  # raises if it does not fit

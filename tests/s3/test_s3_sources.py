@@ -106,3 +106,26 @@ def test_unreachable_s3_endpoint_is_a_clear_source_error(s3_prefix, monkeypatch)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(SourceError, match=r"source 'away': cannot reach 's3://.*': .*Could not connect"):
         read_source(SourceSpec("away", "xray", location=f"{s3_prefix}/labels.csv", format="csv"))
+
+
+def test_partitioned_ingest_through_dagster_with_catalog_and_storage_root_on_s3(s3, s3_prefix, s3_sources):
+    """The same sources through sources_job and one ingest_job run per partition, everything on S3."""
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+    from pipelines.environment import resources_for
+    from pipelines.resources import SourceCatalogResource, StorageResource
+    from pipelines.run import run_pipeline
+
+    root = f"{s3_prefix}/store"
+    defs = build_definitions({**resources_for("ci"), "storage": StorageResource(root=root),
+                              "catalog": SourceCatalogResource(path=s3_sources)})
+    small = {"ops": {"synthetic_source": {"config": {"train_per_class": 1, "test_per_class": 1, "image_size": 16}}}}
+    with dg.instance_for_test() as instance:
+        outcome = run_pipeline(defs, instance, small, ingest_only=True)
+    assert outcome.success and sorted(outcome.ingested) == ["s3_folder", "s3_manifest"]
+    assert s3.exists(f"{root}/sources/catalog.json")
+    samples = read_parquet(s3, f"s3://{s3.glob(f'{root}/raw_samples/samples/s3_folder/part-*.parquet')[0]}")
+    quarantine = read_parquet(s3, f"s3://{s3.glob(f'{root}/raw_samples/quarantine/s3_manifest/part-*.parquet')[0]}")
+    assert sorted(r["orig_path"] for r in samples) == ["normal/n1.png", "normal/n2.png", "pneumonia/p1.png"]
+    assert sorted(r["reason"] for r in quarantine) == ["empty", "missing_file", "unknown_label"]

@@ -1,4 +1,5 @@
-"""normalize_image: canonical modes, orientation, size, pixel hash, perceptual hash, rejection."""
+"""normalize_image: canonical modes, orientation, size, pixel hash, perceptual hash, rejection;
+and its PNG encoder and 16-bit windowing against plain references."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from assets.ingest.images import MAX_PIXELS, ImageRejected, hamming, normalize_image, phash
+from assets.ingest.images import MAX_PIXELS, ImageRejected, _encode_png, _window, hamming, normalize_image, phash
 from assets.sources.synthetic import draw_class
 
 
@@ -87,6 +88,34 @@ def test_cmyk_becomes_rgb():
     n = normalize_image(encode(im, "TIFF"))
     assert n.mode == "RGB"
     assert (decode(n.image_bytes) == [255, 0, 0]).all()
+
+
+@pytest.mark.parametrize("dtype,lo,hi", [
+    (np.uint16, 0, 4095), (np.uint16, 300, 65535), (np.int32, -1024, 3071), (np.int32, -10**6, 10**6),
+    (np.float32, -1.5, 2.5), (np.uint16, 700, 700),
+])
+def test_window_matches_the_float_formula(dtype, lo, hi):
+    a = np.random.default_rng(0).uniform(lo, hi, (37, 53)).astype(dtype)
+    f = a.astype(np.float64)
+    span = f.max() - f.min()
+    expected = np.rint((f - f.min()) * (255.0 / span)).astype(np.uint8) if span else np.zeros(f.shape, np.uint8)
+    assert np.array_equal(_window(a), expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (5, 3, 3), (64, 33), (40, 31, 3)])
+def test_png_encoder_round_trips_with_valid_chunks(shape):
+    a = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    a[: shape[0] // 2] //= 16  # some runs as well as noise
+    data = _encode_png(a)
+    assert np.array_equal(decode(data), a)
+    pos, kinds = 8, []
+    while pos < len(data):  # Pillow does not check the IDAT checksum: check every chunk's here
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body, crc = data[pos + 8:pos + 8 + length], data[pos + 8 + length:pos + 12 + length]
+        assert struct.unpack(">I", crc)[0] == zlib.crc32(kind + body)
+        kinds.append(kind)
+        pos += 12 + length
+    assert kinds == [b"IHDR", b"IDAT", b"IEND"]
 
 
 @pytest.mark.parametrize("dtype,mode,fmt", [

@@ -133,15 +133,3 @@ def test_reads_and_writes_through_fsspec_urls(dataset, tmp_path):
     with mem.open("/medpairs-out/samples.parquet", "rb") as f:
         assert pq.read_table(f).num_rows == 6
     assert not mem.exists("/medpairs-out/samples.parquet.tmp")
-
-
-def test_worker_processes_give_the_same_table(dataset, tmp_path):
-    root, rows = dataset
-    listed = [*rows, *_bad_rows()]
-    one = ingest_rows(listed, root=str(root), out_path=str(tmp_path / "1.parquet"),
-                      quarantine_path=str(tmp_path / "q1.parquet"))
-    two = ingest_rows(listed, root=str(root), out_path=str(tmp_path / "2.parquet"),
-                      quarantine_path=str(tmp_path / "q2.parquet"), workers=2)
-    assert one["quarantine_reasons"] == two["quarantine_reasons"]
-    assert pq.read_table(tmp_path / "1.parquet").equals(pq.read_table(tmp_path / "2.parquet"))
-    assert pq.read_table(tmp_path / "q1.parquet").equals(pq.read_table(tmp_path / "q2.parquet"))

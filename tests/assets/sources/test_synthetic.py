@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import fsspec
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,7 +16,9 @@ from assets.sources.synthetic import (
     class_slug,
     draw_class,
     generate_synthetic_dataset,
+    synthetic_manifest_spec,
 )
+from assets.sources.readers import read_source
 from assets.sources.synthetic_draw import DRAWERS, Canvas
 
 MODALITIES = {"xray", "ct", "mri", "ultrasound", "pathology", "fundus"}
@@ -82,6 +85,20 @@ def test_generate_counts_manifest_and_files(tmp_path):
         with Image.open(tmp_path / row["path"]) as im:
             assert im.size == (40, 40)
             assert im.mode == ("RGB" if row["modality"] in colour else "L")
+
+
+def test_each_source_is_a_jsonl_manifest_source_and_any_fsspec_root_works():
+    root = "memory://synthetic-test"
+    rows, _ = generate_synthetic_dataset(root, train_per_class=2, test_per_class=1, image_size=24)
+    for spec in SYNTHETIC_SOURCES:
+        read = read_source(synthetic_manifest_spec(spec, root))
+        records = [r for r in read.rows()]
+        expected = sorted((r["label"], r["split"]) for r in rows if r["source"] == spec.name)
+        assert sorted((r["label"], r["split"]) for r in records) == expected
+        assert all(r["source"] == spec.name and r["modality"] == spec.modality and not r.get("error")
+                   for r in records)
+        fs, base = fsspec.core.url_to_fs(read.root)
+        assert fs.cat_file(f"{base}/{records[0]['path']}").startswith(b"\x89PNG")
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

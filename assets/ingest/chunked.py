@@ -1,0 +1,142 @@
+"""Ingest a source of any size in parts: `ingest_rows` over chunks of rows, in parallel processes,
+published all at once.
+
+A run writes `part-<run token>-<index>.parquet` pairs (samples and quarantine); only when every
+part is written does it publish them by writing `_parts.json` in both folders (a temporary name,
+then a rename), and then it deletes the parts of earlier runs. Readers go by `_parts.json`
+(assets/ingest/parts.py), so a run that fails midway leaves the last complete run in place, on
+local disk and on S3 alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+
+import fsspec
+
+from assets import layout
+from assets.ingest.images import OUTPUT_FORMATS
+from assets.ingest.ingest import ingest_rows, ingest_summary, make_sample_id
+
+log = logging.getLogger(__name__)
+
+# A chunk also ends once its rows carry this many bytes of images (readers of containers put
+# each image in its row), so the chunks in flight stay small whatever chunk_rows is.
+CHUNK_BYTES = 64 << 20
+
+
+def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_dir: str,
+                  chunk_rows: int = 20000, workers: int = 1, max_side: int = 512,
+                  output_format: str = "png", batch_size: int = 512,
+                  storage_options: dict | None = None) -> dict:
+    """`ingest_rows` over a source of any size: chunk i of `chunk_rows` rows (fewer if its rows
+    carry CHUNK_BYTES of images) becomes one part in `out_dir` and one in `quarantine_dir`.
+    `rows` is read lazily; chunks run on `workers` processes (in this one when 1), at most
+    2 * workers at a time, each process reading its own images from `root`. A source+path listed
+    again in any chunk is quarantined as duplicate_row. The parts are published together when all
+    are written (see the module docstring); an empty source still publishes one empty part of
+    each. Returns ingest_rows' stats summed over the parts, plus `parts`, `workers`, `chunk_rows`."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
+    if chunk_rows < 1 or workers < 1:
+        raise ValueError(f"chunk_rows and workers must be positive, not {chunk_rows} and {workers}")
+    started = time.perf_counter()
+    token = uuid.uuid4().hex[:12]
+    dirs = (out_dir.rstrip("/"), quarantine_dir.rstrip("/"))
+    settings = {"root": root, "max_side": max_side, "output_format": output_format,
+                "batch_size": batch_size, "storage_options": storage_options}
+    chunks = _chunks(_mark_repeats(rows), chunk_rows)
+    parts: list[dict] = []
+    try:
+        if workers == 1:
+            parts = [_ingest_part(token, i, chunk, dirs, settings) for i, chunk in enumerate(chunks)]
+        else:
+            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            try:
+                running: set = set()
+                for i, chunk in enumerate(chunks):
+                    if len(running) >= 2 * workers:
+                        done, running = wait(running, return_when=FIRST_COMPLETED)
+                        parts += [f.result() for f in done]
+                    running.add(pool.submit(_ingest_part, token, i, chunk, dirs, settings))
+                parts += [f.result() for f in wait(running).done]
+            finally:
+                pool.shutdown(cancel_futures=True)
+        if not parts:
+            parts = [_ingest_part(token, 0, [], dirs, settings)]
+    except BaseException:
+        for directory in dirs:
+            _remove_parts(directory, storage_options, keep=set(), only_token=token)
+        raise
+    names = sorted(posixpath.basename(p["out_path"]) for p in parts)
+    for directory in dirs:
+        _publish(directory, names, token, storage_options)
+        _remove_parts(directory, storage_options, keep=set(names))
+    stats, reasons, per_source = Counter(), Counter(), {}
+    for part in parts:
+        stats.update({k: part[k] for k in ("rows_read", "ingested", "bytes_read", "bytes_written")})
+        reasons.update(part["quarantine_reasons"])
+        for source, counts in part["per_source"].items():
+            per_source.setdefault(source, Counter()).update(counts)
+    result = {**ingest_summary(stats, reasons, per_source, time.perf_counter() - started), "out_dir": dirs[0],
+              "quarantine_dir": dirs[1], "parts": len(parts), "workers": workers, "chunk_rows": chunk_rows}
+    log.info("ingested %d, quarantined %d of %d rows in %d parts with %d workers in %.1fs", result["ingested"],
+             result["quarantined"], result["rows_read"], len(parts), workers, result["seconds"])
+    return result
+
+
+def _mark_repeats(rows: Iterable[dict]) -> Iterator[dict]:
+    """The rows, each repeat of an earlier source+path replaced by a duplicate_row error row
+    (one 20-byte digest is kept per row seen)."""
+    seen: set[bytes] = set()
+    for row in rows:
+        source, path = str(row.get("source") or ""), row.get("path")
+        if source and path:  # rows without them are bad_row for ingest_rows
+            key = bytes.fromhex(make_sample_id(source, str(path)))
+            if key in seen:
+                row = {"source": source, "path": path, "error": "duplicate_row",
+                       "error_detail": "same source and path listed twice"}
+            seen.add(key)
+        yield row
+
+
+def _chunks(rows: Iterable[dict], chunk_rows: int) -> Iterator[list[dict]]:
+    chunk, size = [], 0
+    for row in rows:
+        chunk.append(row)
+        size += len(row.get("image_bytes") or b"")
+        if len(chunk) >= chunk_rows or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _ingest_part(token: str, index: int, rows: list[dict], dirs: tuple[str, str], settings: dict) -> dict:
+    name = f"part-{token}-{index:05d}.parquet"
+    return ingest_rows(rows, out_path=f"{dirs[0]}/{name}", quarantine_path=f"{dirs[1]}/{name}", **settings)
+
+
+def _publish(directory: str, names: list[str], token: str, storage_options: dict | None) -> None:
+    """Write `directory`/_parts.json naming the parts of this run (temporary name, then rename)."""
+    fs, path = fsspec.core.url_to_fs(directory, **(storage_options or {}))
+    target = posixpath.join(path, layout.PARTS_MANIFEST)
+    fs.pipe_file(target + ".tmp", json.dumps({"run": token, "parts": names}, indent=1).encode())
+    fs.mv(target + ".tmp", target)
+
+
+def _remove_parts(directory: str, storage_options: dict | None, *, keep: set[str], only_token: str = "") -> None:
+    """Delete the part files of `directory` not in `keep` (only this run's when `only_token`)."""
+    fs, path = fsspec.core.url_to_fs(directory, **(storage_options or {}))
+    fs.invalidate_cache(path)  # parts were written by other processes
+    for name in fs.glob(posixpath.join(path, f"part-{only_token or ''}*.parquet")):
+        if posixpath.basename(name) not in keep:
+            fs.rm(name)

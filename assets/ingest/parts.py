@@ -1,0 +1,64 @@
+"""Finding what ingest wrote: the part files of each source's partition, and the labels they hold."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+import fsspec
+
+from assets import layout
+from assets.curation.curate import connect
+from assets.sources.catalog import SourceSpec
+
+
+def published_parts(directory: str, storage_options: dict | None = None) -> list[str] | None:
+    """URLs of the parts the last complete ingest into `directory` published (its _parts.json), or
+    None when no ingest into it has completed."""
+    fs, path = fsspec.core.url_to_fs(directory, **(storage_options or {}))
+    manifest = posixpath.join(path, layout.PARTS_MANIFEST)
+    if not fs.exists(manifest):
+        return None
+    names = json.loads(fs.cat_file(manifest))["parts"]
+    return [f"{directory.rstrip('/')}/{name}" for name in names]
+
+
+def source_parts(samples_dir: str, sources: list[str], storage_options: dict | None = None
+                 ) -> tuple[list[str], list[str]]:
+    """(the published sample parts of every source in `sources` under `samples_dir`, the sources
+    not ingested yet). Sources outside `sources` (removed from the catalog) are never read."""
+    found, missing = [], []
+    for name in sources:
+        parts = published_parts(f"{samples_dir.rstrip('/')}/{name}", storage_options)
+        if parts is None:
+            missing.append(name)
+        else:
+            found.extend(parts)
+    return found, missing
+
+
+def labels_by_source(parts: list[str], storage_options: dict | None = None) -> dict[str, list[str]]:
+    """{source: sorted labels} of the classification samples in the given raw-sample parts."""
+    if not parts:
+        return {}
+    con = connect(parts, storage_options)
+    rows = con.execute(
+        "SELECT DISTINCT source, label FROM read_parquet($parts) "
+        "WHERE kind = 'classification' AND label IS NOT NULL ORDER BY source, label",
+        {"parts": parts}).fetchall()
+    con.close()
+    out: dict[str, list[str]] = {}
+    for source, label in rows:
+        out.setdefault(source, []).append(label)
+    return out
+
+
+def labels_in_data(specs: list[SourceSpec], samples_dir: str, storage_options: dict | None = None
+                   ) -> list[tuple[SourceSpec, str]]:
+    """(catalog entry, label) for every label the ingested classification samples of each catalog
+    source carry: a catalog class, a multi-label combination, "no finding", or a label the catalog
+    does not list (ImageFolder folders, MedMNIST): what class captions are written for."""
+    by_name = {s.name: s for s in specs if s.kind == "classification"}
+    parts, _ = source_parts(samples_dir, list(by_name), storage_options)
+    labels = labels_by_source(parts, storage_options)
+    return [(by_name[name], label) for name in by_name for label in labels.get(name, [])]

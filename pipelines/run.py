@@ -1,0 +1,116 @@
+"""`python -m pipelines.run`: the whole pipeline from the command line, every run recorded in the
+Dagster instance ($DAGSTER_HOME), as the web UI would launch it:
+
+1. sources_job (catalog validated, one ingest partition per source, synthetic data drawn);
+2. ingest_job once per source partition; a source that fails is reported and the others go on;
+3. medpairs_job (captions, curation, shards, training, report) on the sources ingested.
+
+    python -m pipelines.run [-c pipelines/configs/small.yaml] [--only-sources a,b] [--ingest-only]
+
+One run config file serves the three jobs: each job gets the `ops` entries of its own assets.
+Exits 1 if any run failed (after running everything that could run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from assets.sources.defs import source_partitions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineOutcome:
+    sources_ok: bool = False
+    ingested: list[str] = field(default_factory=list)
+    failed_sources: dict[str, str] = field(default_factory=dict)
+    medpairs_ok: bool | None = None  # None: not run
+    # Every run's result, by job name ("ingest_job[<source>]" for an ingest partition).
+    results: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.sources_ok and not self.failed_sources and self.medpairs_ok is not False
+
+
+def job_run_config(job: dg.JobDefinition, run_config: dict) -> dict:
+    """The part of a whole-pipeline run config that belongs to `job`'s assets."""
+    names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    ops = {name: cfg for name, cfg in (run_config.get("ops") or {}).items() if name in names}
+    return {**{k: v for k, v in run_config.items() if k != "ops"}, **({"ops": ops} if ops else {})}
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure's message, for the summary."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            return (error.cause.message if error.cause and "Failure" not in error.cls_name else error.message).strip()
+    return "run failed"
+
+
+def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict | None = None,
+                 only_sources: list[str] | None = None, ingest_only: bool = False) -> PipelineOutcome:
+    """Run sources_job, ingest_job per source partition (all, or `only_sources`), then unless
+    `ingest_only` medpairs_job, in `instance`."""
+    run_config = run_config or {}
+    outcome = PipelineOutcome()
+
+    def execute(job_name: str, **kwargs) -> dg.ExecuteInProcessResult:
+        job = defs.resolve_job_def(job_name)
+        result = job.execute_in_process(instance=instance, run_config=job_run_config(job, run_config),
+                                        raise_on_error=False, **kwargs)
+        outcome.results[job_name + (f"[{kwargs['partition_key']}]" if "partition_key" in kwargs else "")] = result
+        return result
+
+    sources = execute("sources_job")
+    outcome.sources_ok = sources.success
+    if not sources.success:
+        log.error("sources_job failed: %s", _failure(sources))
+        return outcome
+    for name in instance.get_dynamic_partitions(source_partitions.name):
+        if only_sources and name not in only_sources:
+            continue
+        result = execute("ingest_job", partition_key=name)
+        if result.success:
+            outcome.ingested.append(name)
+        else:
+            outcome.failed_sources[name] = _failure(result)
+            log.error("source %s failed, the others go on: %s", name, outcome.failed_sources[name])
+    if outcome.ingested and not ingest_only:
+        medpairs = execute("medpairs_job")
+        outcome.medpairs_ok = medpairs.success
+        if not medpairs.success:
+            log.error("medpairs_job failed: %s", _failure(medpairs))
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-c", "--config", action="append", default=[], help="run config YAML (repeatable)")
+    parser.add_argument("--only-sources", default="", help="comma-separated sources to ingest (default: all)")
+    parser.add_argument("--ingest-only", action="store_true", help="stop after ingest (no medpairs_job)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pipelines.definitions import defs  # after logging is set up: loading reads the environment
+
+    run_config = dg.config_from_files(args.config) if args.config else {}
+    only = [s for s in args.only_sources.split(",") if s] or None
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_pipeline(defs, instance, run_config, only, ingest_only=args.ingest_only)
+    print(f"sources_job: {'ok' if outcome.sources_ok else 'FAILED'}")
+    print(f"ingested: {', '.join(outcome.ingested) or 'none'}")
+    for name, reason in outcome.failed_sources.items():
+        print(f"FAILED source {name}: {reason}")
+    print(f"medpairs_job: {({None: 'not run', True: 'ok', False: 'FAILED'})[outcome.medpairs_ok]}")
+    return 0 if outcome.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

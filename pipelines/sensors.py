@@ -1,0 +1,42 @@
+"""Sensors: re-ingest a source when its catalog entry changes."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from assets.sources.catalog import changed_sources
+from assets.sources.catalog_yaml import CatalogError
+from assets.sources.defs import source_partitions
+from pipelines.resources import SourceCatalogResource
+
+
+def make_source_catalog_sensor(job: dg.UnresolvedAssetJobDefinition, minimum_interval_seconds: int = 60
+                               ) -> dg.SensorDefinition:
+    """A sensor that keeps raw_samples' partitions equal to the catalog's sources and requests an
+    ingest run of `job` for every source that is new or whose entry changed (its fingerprint).
+    The cursor is the JSON {source: fingerprint} of the last catalog seen."""
+
+    @dg.sensor(name="source_catalog_sensor", job=job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description="Adds or removes ingest partitions as the source catalog changes, and ingests "
+                           "every new or changed source.")
+    def source_catalog_sensor(context: dg.SensorEvaluationContext, catalog: SourceCatalogResource):
+        try:
+            specs = catalog.sources()
+        except (CatalogError, OSError) as e:
+            return dg.SkipReason(f"the catalog {catalog.path} cannot be used: {e}")
+        current = {spec.name: spec.fingerprint() for spec in specs}
+        changed, _ = changed_sources(json.loads(context.cursor or "{}"), current)
+        existing = set(context.instance.get_dynamic_partitions(source_partitions.name))
+        added = [name for name in current if name not in existing]
+        removed = sorted(existing - set(current))
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(partition_key=name, run_key=f"{name}:{current[name]}") for name in changed],
+            dynamic_partitions_requests=[source_partitions.build_add_request(added),
+                                         source_partitions.build_delete_request(removed)],
+            cursor=json.dumps(current, sort_keys=True),
+        )
+
+    return source_catalog_sensor

@@ -1,0 +1,101 @@
+"""The command-line pipeline through Dagster: one ingest partition per catalog source; a source whose
+location is missing fails its own partition with a clear error and leaves the others alone."""
+
+from __future__ import annotations
+
+import io
+
+import dagster as dg
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pipelines.definitions import build_definitions
+from pipelines.environment import resources_for
+from pipelines.resources import SourceCatalogResource, StorageResource
+from pipelines.run import job_run_config, run_pipeline
+
+SMALL_SYNTHETIC = {"ops": {"synthetic_source": {"config": {"train_per_class": 2, "test_per_class": 1,
+                                                           "image_size": 32}}}}
+CATALOG = """\
+sources:
+  - {{name: synthetic, format: synthetic}}
+  - name: chest_folder
+    modality: xray
+    format: imagefolder
+    location: chest
+    classes: [normal, pneumonia]
+    split: {{ratio: {{train: 0.5, test: 0.5}}, seed: 1}}
+  - name: lost_source
+    modality: ct
+    format: imagefolder
+    location: {missing}
+"""
+
+
+def _png(seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (24, 24), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def project(tmp_path):
+    for i, label in enumerate(["normal", "normal", "pneumonia", "pneumonia"]):
+        (tmp_path / "chest" / label).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "chest" / label / f"{i}.png").write_bytes(_png(i))
+    (tmp_path / "chest" / "pneumonia" / "truncated.png").write_bytes(_png(9)[:300])
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG.format(missing=tmp_path / "not-here"))
+    resources = {**resources_for("ci"), "storage": StorageResource(root=str(tmp_path / "data")),
+                 "catalog": SourceCatalogResource(path=str(catalog))}
+    with dg.instance_for_test() as instance:
+        yield build_definitions(resources), instance, tmp_path
+
+
+def test_each_source_is_a_partition_and_a_missing_one_fails_alone(project):
+    defs, instance, tmp_path = project
+    outcome = run_pipeline(defs, instance, SMALL_SYNTHETIC, ingest_only=True)
+    assert outcome.sources_ok
+    assert sorted(instance.get_dynamic_partitions("sources")) == sorted(
+        ["synthetic_xray", "synthetic_ct", "synthetic_mri", "synthetic_ultrasound", "synthetic_pathology",
+         "synthetic_fundus", "chest_folder", "lost_source"])
+    assert list(outcome.failed_sources) == ["lost_source"]
+    assert "does not exist" in outcome.failed_sources["lost_source"]
+    assert "lost_source" in outcome.failed_sources["lost_source"]
+    assert len(outcome.ingested) == 7 and not outcome.success
+
+    chest = pq.read_table(tmp_path / "data/raw_samples/samples/chest_folder").to_pylist()
+    quarantine = pq.read_table(tmp_path / "data/raw_samples/quarantine/chest_folder").to_pylist()
+    assert len(chest) == 4
+    assert [(q["orig_path"], q["reason"]) for q in quarantine] == [("pneumonia/truncated.png", "corrupt")]
+    assert {r["source"] for r in chest} == {"chest_folder"} and {r["split"] for r in chest} <= {"train", "test"}
+    ct = pq.read_table(tmp_path / "data/raw_samples/samples/synthetic_ct").to_pylist()
+    assert len(ct) == 4 * 3 and {r["label"] for r in ct} == {"normal", "cyst", "stone", "tumor"}
+
+    checks = outcome.results["ingest_job[chest_folder]"].get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("counts_balance", True)]
+    meta = outcome.results["ingest_job[chest_folder]"].get_asset_materialization_events()[0].materialization.metadata
+    assert (meta["rows_read"].value, meta["ingested"].value, meta["quarantined"].value) == (5, 4, 1)
+
+
+def test_a_source_removed_from_the_catalog_loses_its_partition(project):
+    defs, instance, tmp_path = project
+    run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["chest_folder"], ingest_only=True)
+    (tmp_path / "catalog.yaml").write_text(CATALOG.format(missing="").split("  - name: lost_source")[0])
+    outcome = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["chest_folder"], ingest_only=True)
+    assert "lost_source" not in instance.get_dynamic_partitions("sources")
+    assert outcome.success and outcome.ingested == ["chest_folder"]
+
+
+def test_one_run_config_is_split_between_the_jobs(project):
+    defs, _, _ = project
+    config = {"ops": {"synthetic_source": {"config": {"seed": 3}}, "raw_samples": {"config": {"workers": 2}},
+                      "clip_model": {"config": {"epochs": 1}}}}
+    assert job_run_config(defs.resolve_job_def("sources_job"), config) == {
+        "ops": {"synthetic_source": {"config": {"seed": 3}}}}
+    assert job_run_config(defs.resolve_job_def("ingest_job"), config) == {
+        "ops": {"raw_samples": {"config": {"workers": 2}}}}
+    assert job_run_config(defs.resolve_job_def("medpairs_job"), config) == {
+        "ops": {"clip_model": {"config": {"epochs": 1}}}}

@@ -1,0 +1,84 @@
+"""The source catalog sensor: partitions follow the catalog; new or changed sources are ingested."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from pipelines.jobs import ingest_job
+from pipelines.resources import SourceCatalogResource
+from pipelines.sensors import make_source_catalog_sensor
+
+ENTRY = """\
+  - name: {name}
+    modality: xray
+    format: imagefolder
+    location: {name}
+    classes: [normal, {second}]
+"""
+
+
+def _write_catalog(path, entries: list[tuple[str, str]]) -> None:
+    path.write_text("sources:\n" + "".join(ENTRY.format(name=n, second=s) for n, s in entries))
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def _tick(instance, catalog_path, cursor=None) -> dg.SensorResult | dg.SkipReason:
+    sensor = make_source_catalog_sensor(ingest_job)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"catalog": SourceCatalogResource(path=str(catalog_path))})
+    result = sensor(context)
+    if isinstance(result, dg.SensorResult):  # apply the partition requests as the daemon would
+        for request in result.dynamic_partitions_requests or []:
+            if isinstance(request, dg.AddDynamicPartitionsRequest):
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            else:
+                for key in request.partition_keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
+
+
+def test_first_tick_adds_a_partition_and_an_ingest_run_per_source(instance, tmp_path):
+    catalog = tmp_path / "catalog.yaml"
+    _write_catalog(catalog, [("cxr_a", "pneumonia"), ("cxr_b", "pneumonia")])
+    result = _tick(instance, catalog)
+    assert sorted(r.partition_key for r in result.run_requests) == ["cxr_a", "cxr_b"]
+    assert sorted(instance.get_dynamic_partitions("sources")) == ["cxr_a", "cxr_b"]
+    assert set(json.loads(result.cursor)) == {"cxr_a", "cxr_b"}
+
+
+def test_unchanged_catalog_requests_nothing_and_a_changed_entry_reingests_only_itself(instance, tmp_path):
+    catalog = tmp_path / "catalog.yaml"
+    _write_catalog(catalog, [("cxr_a", "pneumonia"), ("cxr_b", "pneumonia")])
+    first = _tick(instance, catalog)
+    again = _tick(instance, catalog, cursor=first.cursor)
+    assert again.run_requests == []
+    _write_catalog(catalog, [("cxr_a", "pneumonia"), ("cxr_b", "cardiomegaly")])
+    changed = _tick(instance, catalog, cursor=first.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["cxr_b"]
+    assert changed.run_requests[0].run_key != first.run_requests[1].run_key
+
+
+def test_removed_entry_loses_its_partition(instance, tmp_path):
+    catalog = tmp_path / "catalog.yaml"
+    _write_catalog(catalog, [("cxr_a", "pneumonia"), ("cxr_b", "pneumonia")])
+    first = _tick(instance, catalog)
+    _write_catalog(catalog, [("cxr_a", "pneumonia")])
+    result = _tick(instance, catalog, cursor=first.cursor)
+    assert result.run_requests == []
+    assert instance.get_dynamic_partitions("sources") == ["cxr_a"]
+
+
+def test_invalid_catalog_skips_with_the_reason(instance, tmp_path):
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("sources:\n  - name: bad\n    format: nosuchformat\n")
+    result = _tick(instance, catalog)
+    assert isinstance(result, dg.SkipReason)
+    assert "nosuchformat" in result.skip_message
