@@ -7,7 +7,7 @@ from assets.curation.defs import curation
 from assets.export.defs import webdataset_shards
 from assets.ingest.defs import raw_samples
 from assets.report.defs import benchmark_report
-from assets.sources.defs import source_catalog, synthetic_source
+from assets.sources.defs import source_catalog, source_files, synthetic_source
 from assets.training.defs import clip_model
 from pipelines.environment import current_environment, resources_for
 from pipelines.jobs import all_jobs, ingest_job
@@ -15,6 +15,7 @@ from pipelines.sensors import make_source_catalog_sensor
 
 all_assets = [
     source_catalog,
+    source_files,
     synthetic_source,
     raw_samples,
     class_captions,

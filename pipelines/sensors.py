@@ -1,4 +1,4 @@
-"""Sensors: re-ingest a source when its catalog entry changes."""
+"""Sensors: ingest a source when its catalog entry or its files change."""
 
 from __future__ import annotations
 
@@ -6,28 +6,31 @@ import json
 
 import dagster as dg
 
-from assets.sources.catalog import changed_sources
+from assets.sources.catalog import SourceSpec, changed_sources
 from assets.sources.catalog_yaml import CatalogError
 from assets.sources.defs import source_partitions
+from assets.sources.fingerprint import source_fingerprint
+from assets.sources.readers import SourceError
 from pipelines.resources import SourceCatalogResource
 
 
 def make_source_catalog_sensor(job: dg.UnresolvedAssetJobDefinition, minimum_interval_seconds: int = 60
                                ) -> dg.SensorDefinition:
     """A sensor that keeps raw_samples' partitions equal to the catalog's sources and requests an
-    ingest run of `job` for every source that is new or whose entry changed (its fingerprint).
-    The cursor is the JSON {source: fingerprint} of the last catalog seen."""
+    ingest run of `job` for every source that is new or whose entry or files changed (its
+    source_fingerprint). A source whose location cannot be listed gets one run per state of its
+    entry, which fails with the reason. The cursor is the JSON {source: fingerprint} last seen."""
 
     @dg.sensor(name="source_catalog_sensor", job=job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=dg.DefaultSensorStatus.STOPPED,
                description="Adds or removes ingest partitions as the source catalog changes, and ingests "
-                           "every new or changed source.")
+                           "every new source and every source whose entry or files changed.")
     def source_catalog_sensor(context: dg.SensorEvaluationContext, catalog: SourceCatalogResource):
         try:
             specs = catalog.sources()
         except (CatalogError, OSError) as e:
             return dg.SkipReason(f"the catalog {catalog.path} cannot be used: {e}")
-        current = {spec.name: spec.fingerprint() for spec in specs}
+        current = {spec.name: _fingerprint(spec) for spec in specs}
         changed, _ = changed_sources(json.loads(context.cursor or "{}"), current)
         existing = set(context.instance.get_dynamic_partitions(source_partitions.name))
         added = [name for name in current if name not in existing]
@@ -40,3 +43,10 @@ def make_source_catalog_sensor(job: dg.UnresolvedAssetJobDefinition, minimum_int
         )
 
     return source_catalog_sensor
+
+
+def _fingerprint(spec: SourceSpec) -> str:
+    try:
+        return source_fingerprint(spec)
+    except SourceError:
+        return f"unreadable:{spec.fingerprint()}"

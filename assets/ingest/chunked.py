@@ -1,5 +1,5 @@
 """Ingest a source of any size in parts: `ingest_rows` over chunks of rows, in parallel processes,
-published all at once.
+published all at once, and not again while the source, the settings and the code stay the same.
 
 A run writes `part-<run token>-<index>.parquet` pairs (samples and quarantine); only when every
 part is written does it publish them by writing `_parts.json` in both folders (a temporary name,
@@ -10,6 +10,7 @@ local disk and on S3 alike.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import posixpath
@@ -25,6 +26,10 @@ import fsspec
 from assets import layout
 from assets.ingest.images import OUTPUT_FORMATS
 from assets.ingest.ingest import ingest_rows, ingest_summary, make_sample_id
+from assets.ingest.parts import parts_manifest
+from assets.sources.catalog import SourceSpec
+from assets.sources.fingerprint import source_fingerprint
+from assets.sources.readers import read_source
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +41,16 @@ CHUNK_BYTES = 64 << 20
 def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_dir: str,
                   chunk_rows: int = 20000, workers: int = 1, max_side: int = 512,
                   output_format: str = "png", batch_size: int = 512,
-                  storage_options: dict | None = None) -> dict:
+                  storage_options: dict | None = None, version: str = "") -> dict:
     """`ingest_rows` over a source of any size: chunk i of `chunk_rows` rows (fewer if its rows
     carry CHUNK_BYTES of images) becomes one part in `out_dir` and one in `quarantine_dir`.
     `rows` is read lazily; chunks run on `workers` processes (in this one when 1), at most
     2 * workers at a time, each process reading its own images from `root`. A source+path listed
     again in any chunk is quarantined as duplicate_row. The parts are published together when all
     are written (see the module docstring); an empty source still publishes one empty part of
-    each. Returns ingest_rows' stats summed over the parts, plus `parts`, `workers`, `chunk_rows`."""
+    each. `version` (what the input and settings were, see raw_samples) and the returned stats are
+    published with the parts. Returns ingest_rows' stats summed over the parts, plus `parts`,
+    `workers`, `chunk_rows`."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
     if chunk_rows < 1 or workers < 1:
@@ -76,10 +83,6 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
         for directory in dirs:
             _remove_parts(directory, storage_options, keep=set(), only_token=token)
         raise
-    names = sorted(posixpath.basename(p["out_path"]) for p in parts)
-    for directory in dirs:
-        _publish(directory, names, token, storage_options)
-        _remove_parts(directory, storage_options, keep=set(names))
     stats, reasons, per_source = Counter(), Counter(), {}
     for part in parts:
         stats.update({k: part[k] for k in ("rows_read", "ingested", "bytes_read", "bytes_written")})
@@ -88,9 +91,31 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
             per_source.setdefault(source, Counter()).update(counts)
     result = {**ingest_summary(stats, reasons, per_source, time.perf_counter() - started), "out_dir": dirs[0],
               "quarantine_dir": dirs[1], "parts": len(parts), "workers": workers, "chunk_rows": chunk_rows}
+    names = sorted(posixpath.basename(p["out_path"]) for p in parts)
+    for directory in dirs:
+        _publish(directory, {"run": token, "parts": names, "version": version, "stats": result}, storage_options)
+        _remove_parts(directory, storage_options, keep=set(names))
     log.info("ingested %d, quarantined %d of %d rows in %d parts with %d workers in %.1fs", result["ingested"],
              result["quarantined"], result["rows_read"], len(parts), workers, result["seconds"])
     return result
+
+
+def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, code_version: str,
+                      storage_options: dict | None = None, **settings) -> tuple[dict, bool, str]:
+    """Ingest catalog source `spec` with ingest_source(**settings) unless the last complete ingest
+    into `out_dir` had the same version: the same entry and files (source_fingerprint), the same
+    max_side and `code_version`. Returns (stats, whether it was skipped, the version)."""
+    version = hashlib.sha256(json.dumps(
+        [source_fingerprint(spec, storage_options), settings.get("max_side", 512), code_version]).encode()
+    ).hexdigest()
+    previous = parts_manifest(out_dir, storage_options)
+    if previous and previous.get("version") == version and parts_manifest(quarantine_dir, storage_options):
+        log.info("source %s is unchanged since its last ingest: nothing to do", spec.name)
+        return previous["stats"], True, version
+    read = read_source(spec, storage_options=storage_options)
+    stats = ingest_source(read.rows(), root=read.root, out_dir=out_dir, quarantine_dir=quarantine_dir,
+                          storage_options=storage_options, version=version, **settings)
+    return stats, False, version
 
 
 def _mark_repeats(rows: Iterable[dict]) -> Iterator[dict]:
@@ -125,11 +150,11 @@ def _ingest_part(token: str, index: int, rows: list[dict], dirs: tuple[str, str]
     return ingest_rows(rows, out_path=f"{dirs[0]}/{name}", quarantine_path=f"{dirs[1]}/{name}", **settings)
 
 
-def _publish(directory: str, names: list[str], token: str, storage_options: dict | None) -> None:
+def _publish(directory: str, manifest: dict, storage_options: dict | None) -> None:
     """Write `directory`/_parts.json naming the parts of this run (temporary name, then rename)."""
     fs, path = fsspec.core.url_to_fs(directory, **(storage_options or {}))
     target = posixpath.join(path, layout.PARTS_MANIFEST)
-    fs.pipe_file(target + ".tmp", json.dumps({"run": token, "parts": names}, indent=1).encode())
+    fs.pipe_file(target + ".tmp", json.dumps(manifest, indent=1, sort_keys=True).encode())
     fs.mv(target + ".tmp", target)
 
 

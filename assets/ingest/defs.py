@@ -4,10 +4,10 @@ Parquet, or quarantined with a reason."""
 import dagster as dg
 
 from assets import layout
-from assets.ingest.chunked import ingest_source
+from assets.ingest.chunked import ingest_if_changed
 from assets.metadata import md_counts
 from assets.sources.defs import source_partitions
-from assets.sources.readers import SourceError, read_source
+from assets.sources.readers import SourceError
 from assets.sources.synthetic import synthetic_manifest_spec
 from pipelines.resources import SourceCatalogResource, StorageResource
 
@@ -24,9 +24,12 @@ class IngestConfig(dg.Config):
 @dg.asset(
     partitions_def=source_partitions,
     group_name="ingest",
-    deps=["source_catalog", "synthetic_source"],
+    deps=["source_catalog", "synthetic_source", "source_files"],
     kinds={"python", "parquet"},
-    code_version="2",
+    code_version="3",
+    # Reading a remote source can fail for a moment (throttling, a dropped connection); a source that
+    # is missing or misconfigured raises a Failure that is not retried.
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
     check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True)],
 )
 def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage: StorageResource,
@@ -35,14 +38,15 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
     pixel statistics, modality, label, split, provenance), plus a quarantine with a reason for
     every input that could not be used."""
     name = context.partition_key
+    out_dir, quarantine_dir = storage.path(layout.RAW_SAMPLES, name), storage.path(layout.QUARANTINE, name)
     try:
         spec = catalog.source(name)
         if spec.format == "synthetic":
             spec = synthetic_manifest_spec(spec, storage.path(layout.SYNTHETIC_SOURCE))
-        read = read_source(spec)
-        stats = ingest_source(read.rows(), root=read.root, out_dir=storage.path(layout.RAW_SAMPLES, name),
-                              quarantine_dir=storage.path(layout.QUARANTINE, name), chunk_rows=config.chunk_rows,
-                              workers=config.workers, max_side=config.max_side)
+        stats, skipped, version = ingest_if_changed(
+            spec, out_dir=out_dir, quarantine_dir=quarantine_dir, chunk_rows=config.chunk_rows,
+            workers=config.workers, max_side=config.max_side,
+            code_version=context.assets_def.code_versions_by_key[context.asset_key])
     except (KeyError, SourceError) as e:
         raise dg.Failure(description=f"source {name!r} cannot be ingested: {e}", allow_retries=False) from e
     counts = {k: stats[k] for k in ("rows_read", "ingested", "quarantined")}
@@ -50,12 +54,16 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
         metadata={
             **counts,
             "parts": stats["parts"],
+            # True when the source, the settings and the code are as at the last ingest (outputs kept).
+            "unchanged": skipped,
+            "version": version,
             "images_per_s": stats["images_per_s"],
             "location": spec.location,
-            "path": dg.MetadataValue.path(storage.path(layout.RAW_SAMPLES, name)),
-            "quarantine_path": dg.MetadataValue.path(storage.path(layout.QUARANTINE, name)),
+            "path": dg.MetadataValue.path(out_dir),
+            "quarantine_path": dg.MetadataValue.path(quarantine_dir),
             "quarantine_reasons": dg.MetadataValue.md(md_counts(stats["quarantine_reasons"], "reason")),
         },
+        data_version=dg.DataVersion(version),
         check_results=[dg.AssetCheckResult(
             check_name="counts_balance", passed=stats["rows_read"] == stats["ingested"] + stats["quarantined"],
             metadata=counts)],

@@ -12,15 +12,22 @@ from assets.curation.curate import connect
 from assets.sources.catalog import SourceSpec
 
 
-def published_parts(directory: str, storage_options: dict | None = None) -> list[str] | None:
-    """URLs of the parts the last complete ingest into `directory` published (its _parts.json), or
-    None when no ingest into it has completed."""
+def parts_manifest(directory: str, storage_options: dict | None = None) -> dict | None:
+    """The _parts.json the last complete ingest into `directory` published (its parts, version and
+    stats), or None when no ingest into it has completed."""
     fs, path = fsspec.core.url_to_fs(directory, **(storage_options or {}))
     manifest = posixpath.join(path, layout.PARTS_MANIFEST)
     if not fs.exists(manifest):
         return None
-    names = json.loads(fs.cat_file(manifest))["parts"]
-    return [f"{directory.rstrip('/')}/{name}" for name in names]
+    return json.loads(fs.cat_file(manifest))
+
+
+def published_parts(directory: str, storage_options: dict | None = None) -> list[str] | None:
+    """URLs of the parts the last complete ingest into `directory` published, or None."""
+    manifest = parts_manifest(directory, storage_options)
+    if manifest is None:
+        return None
+    return [f"{directory.rstrip('/')}/{name}" for name in manifest["parts"]]
 
 
 def source_parts(samples_dir: str, sources: list[str], storage_options: dict | None = None

@@ -8,7 +8,9 @@ import fsspec
 from assets import layout
 from assets.metadata import md_table
 from assets.sources.catalog import catalog_version
-from assets.sources.synthetic import generate_synthetic_dataset
+from assets.sources.fingerprint import source_fingerprint
+from assets.sources.readers import SourceError
+from assets.sources.synthetic import ensure_synthetic_dataset
 from pipelines.resources import SourceCatalogResource, StorageResource
 
 # One partition of raw_samples per catalog source; source_catalog (or the catalog sensor) keeps
@@ -57,21 +59,22 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
     )
 
 
-@dg.asset(group_name="sources", kinds={"python", "png"}, code_version="2")
-def synthetic_source(config: SyntheticSourceConfig, storage: StorageResource) -> dg.MaterializeResult:
+@dg.asset(group_name="sources", kinds={"python", "png"}, code_version="3")
+def synthetic_source(context: dg.AssetExecutionContext, config: SyntheticSourceConfig,
+                     storage: StorageResource) -> dg.MaterializeResult:
     """The embedded default dataset: synthetic X-ray, CT, MRI, ultrasound, pathology and fundus
     images of real clinical classes, with train and test splits (plainly synthetic)."""
     out_dir = storage.dir(layout.SYNTHETIC_SOURCE)
-    rows, stats = generate_synthetic_dataset(
-        out_dir,
-        train_per_class=config.train_per_class,
-        test_per_class=config.test_per_class,
-        image_size=config.image_size,
-        seed=config.seed,
+    rows, stats, skipped = ensure_synthetic_dataset(
+        out_dir, code_version=context.assets_def.code_versions_by_key[context.asset_key],
+        train_per_class=config.train_per_class, test_per_class=config.test_per_class,
+        image_size=config.image_size, seed=config.seed,
     )
     return dg.MaterializeResult(
         metadata={
             "num_images": len(rows),
+            # True when the files of these settings were already there (left untouched).
+            "unchanged": skipped,
             "path": dg.MetadataValue.path(out_dir),
             "by_source": dg.MetadataValue.json(stats),
             "preview": dg.MetadataValue.md(
@@ -80,3 +83,18 @@ def synthetic_source(config: SyntheticSourceConfig, storage: StorageResource) ->
             ),
         }
     )
+
+
+@dg.observable_source_asset(partitions_def=source_partitions, group_name="sources",
+                            description="The files of each catalog source, observed: its data version is a "
+                                        "fingerprint of the entry and of every file's name, size and time or ETag.")
+def source_files(context: dg.AssetExecutionContext, catalog: SourceCatalogResource) -> dg.DataVersionsByPartition:
+    names = set(context.instance.get_dynamic_partitions(source_partitions.name))
+    versions = {}
+    for spec in catalog.sources():
+        if spec.name in names:
+            try:
+                versions[spec.name] = source_fingerprint(spec)
+            except SourceError as e:  # its ingest fails with this reason; the others are observed
+                context.log.warning(str(e))
+    return dg.DataVersionsByPartition(versions)

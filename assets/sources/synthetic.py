@@ -179,3 +179,23 @@ def generate_synthetic_dataset(
     }
     log.info("synthetic dataset: %d images in %.2fs under %s", len(rows), seconds, out)
     return rows, stats
+
+
+def ensure_synthetic_dataset(out_dir: str, *, code_version: str, storage_options: dict | None = None,
+                             **settings) -> tuple[list[dict], dict, bool]:
+    """generate_synthetic_dataset(out_dir, **settings) unless out_dir already holds the dataset of
+    these settings and `code_version` (its _generated.json says so), so files, their times and
+    everything downstream stay as they are. Returns (rows, stats, whether it was skipped)."""
+    fs, out = fsspec.core.url_to_fs(str(out_dir), **(storage_options or {}))
+    stamp_path = f"{out}/_generated.json"
+    wanted = {"settings": settings, "code_version": code_version}
+    if fs.exists(stamp_path) and fs.exists(f"{out}/manifest.jsonl"):
+        stamp = json.loads(fs.cat_file(stamp_path))
+        if {k: stamp.get(k) for k in wanted} == wanted:
+            rows = [json.loads(line) for line in fs.cat_file(f"{out}/manifest.jsonl").decode().splitlines()]
+            return rows, stamp["stats"], True
+    if fs.exists(stamp_path):
+        fs.rm(stamp_path)  # the files are about to change
+    rows, stats = generate_synthetic_dataset(out_dir, storage_options=storage_options, **settings)
+    fs.pipe_file(stamp_path, json.dumps({**wanted, "stats": stats}, sort_keys=True).encode())
+    return rows, stats, False

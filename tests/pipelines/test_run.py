@@ -99,3 +99,25 @@ def test_one_run_config_is_split_between_the_jobs(project):
         "ops": {"raw_samples": {"config": {"workers": 2}}}}
     assert job_run_config(defs.resolve_job_def("medpairs_job"), config) == {
         "ops": {"clip_model": {"config": {"epochs": 1}}}}
+
+
+def test_a_rerun_with_nothing_changed_ingests_nothing_and_a_changed_source_alone_is_redone(project):
+    defs, instance, tmp_path = project
+    sources = ["synthetic_ct", "chest_folder"]
+    first = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=sources, ingest_only=True)
+    parts = sorted((tmp_path / "data/raw_samples/samples").rglob("part-*.parquet"))
+    again = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=sources, ingest_only=True)
+    assert first.success and again.success
+    assert [_meta(again, s)["unchanged"] for s in sources] == [True, True]
+    assert sorted((tmp_path / "data/raw_samples/samples").rglob("part-*.parquet")) == parts  # untouched
+    assert again.results["sources_job"].get_asset_materialization_events()[1].materialization.metadata[
+        "unchanged"].value is True  # synthetic_source left its files alone
+    (tmp_path / "chest" / "normal" / "new.png").write_bytes(_png(42))
+    third = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=sources, ingest_only=True)
+    assert [_meta(third, s)["unchanged"] for s in sources] == [True, False]
+    assert _meta(third, "chest_folder")["ingested"] == 5
+
+
+def _meta(outcome, source: str) -> dict:
+    event = outcome.results[f"ingest_job[{source}]"].get_asset_materialization_events()[0]
+    return {k: v.value for k, v in event.materialization.metadata.items()}

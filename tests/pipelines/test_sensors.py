@@ -82,3 +82,17 @@ def test_invalid_catalog_skips_with_the_reason(instance, tmp_path):
     result = _tick(instance, catalog)
     assert isinstance(result, dg.SkipReason)
     assert "nosuchformat" in result.skip_message
+
+
+def test_a_changed_file_reingests_only_its_source(instance, tmp_path):
+    for name in ("cxr_a", "cxr_b"):
+        (tmp_path / name / "normal").mkdir(parents=True)
+        (tmp_path / name / "normal" / "1.png").write_bytes(b"first")
+    catalog = tmp_path / "catalog.yaml"
+    _write_catalog(catalog, [("cxr_a", "pneumonia"), ("cxr_b", "pneumonia")])
+    first = _tick(instance, catalog)
+    assert len(first.run_requests) == 2
+    assert _tick(instance, catalog, cursor=first.cursor).run_requests == []
+    (tmp_path / "cxr_b" / "normal" / "2.png").write_bytes(b"a new image")
+    changed = _tick(instance, catalog, cursor=first.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["cxr_b"]

@@ -1,0 +1,43 @@
+"""A source's data version: a fingerprint of its catalog entry and of the files at its location
+(names, sizes, and modification times or S3 ETags), cheap enough for a sensor to take often."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+
+import fsspec
+
+from assets.sources.catalog import SourceSpec
+from assets.sources.readers.records import SourceError
+from assets.sources.readers.registry import reader_for
+
+# Keys fsspec filesystems use for a file's version, most specific first (s3fs: ETag, local: mtime).
+_VERSION_KEYS = ("ETag", "etag", "md5Hash", "mtime", "LastModified", "last_modified", "created")
+
+
+def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) -> str:
+    """sha256 over the entry's fingerprint and every file under the source's root (and the
+    location itself when it is a file outside it, as a manifest beside an image folder).
+    The embedded synthetic sources have no files until synthetic_source draws them: their
+    version is their entry's. Raises SourceError when the location cannot be listed."""
+    digest = hashlib.sha256(spec.fingerprint().encode())
+    if spec.synthetic:
+        return digest.hexdigest()
+    fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
+    try:
+        if not fs.exists(location):
+            raise SourceError(f"source {spec.name!r}: location {spec.location!r} does not exist")
+        root = reader_for(spec.format).root(spec, fs, location)
+        files = fs.find(root, detail=True, withdirs=False)
+        if location != root and not fs.isdir(location):
+            files[location] = fs.info(location)
+    except SourceError:
+        raise
+    except Exception as e:  # noqa: BLE001 - permissions, network: the source cannot be listed
+        raise SourceError(f"source {spec.name!r}: cannot list {spec.location!r}: {e}") from e
+    for name in sorted(files):
+        info = files[name]
+        version = next((str(info[k]) for k in _VERSION_KEYS if info.get(k) is not None), "")
+        digest.update(f"{posixpath.relpath(name, root)}\0{info.get('size')}\0{version}\n".encode())
+    return digest.hexdigest()
