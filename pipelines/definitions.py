@@ -9,6 +9,7 @@ from assets.ingest.defs import raw_samples
 from assets.report.defs import benchmark_report
 from assets.sources.defs import source_catalog, source_files, synthetic_source
 from assets.training.defs import clip_model
+from pipelines.automation import automation_sensor, training_cron, with_automation
 from pipelines.environment import current_environment, resources_for
 from pipelines.jobs import all_jobs, ingest_job
 from pipelines.sensors import make_source_catalog_sensor
@@ -24,12 +25,14 @@ all_assets = [
     clip_model,
     benchmark_report,
 ]
-all_sensors = [make_source_catalog_sensor(ingest_job)]
+all_sensors = [make_source_catalog_sensor(ingest_job), automation_sensor]
 
 
-def build_definitions(resources: dict) -> dg.Definitions:
-    """The code location with the given resources (tests swap in their own)."""
-    return dg.Definitions(assets=all_assets, jobs=all_jobs, sensors=all_sensors, resources=resources)
+def build_definitions(resources: dict, cron: str | None = None) -> dg.Definitions:
+    """The code location with the given resources (tests swap in their own) and, when `cron` is
+    set, training and the report on that schedule (see pipelines/automation.py)."""
+    return dg.Definitions(assets=with_automation(all_assets, cron), jobs=all_jobs, sensors=all_sensors,
+                          resources=resources)
 
 
-defs = build_definitions(resources_for(current_environment()))
+defs = build_definitions(resources_for(current_environment()), training_cron())

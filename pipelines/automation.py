@@ -1,0 +1,42 @@
+"""What re-runs by itself, in one place (declarative automation; the daemon's sensors apply it).
+
+- raw_samples: per source partition, by source_catalog_sensor when a catalog entry or its files change;
+- class_captions, curated_pairs, curation_log, webdataset_shards: eagerly, as soon as what they read
+  is updated (captions come from the cache for unchanged labels, so little is recomputed);
+- clip_model, benchmark_report: on request (the UI, `medpairs_job`), or on a cron schedule set by
+  MEDPAIRS_TRAINING_CRON (e.g. "0 3 * * 0"), and then only if their inputs changed since the last
+  tick: never re-trained for nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+EAGER = ("class_captions", "curated_pairs", "curation_log", "webdataset_shards")
+TRAINING = ("clip_model", "benchmark_report")
+
+
+def training_cron() -> str | None:
+    """The cron schedule of training and the report, or None for on request only."""
+    return os.environ.get("MEDPAIRS_TRAINING_CRON") or None
+
+
+def with_automation(assets: list, cron: str | None) -> list:
+    """`assets` with the automation conditions above (observed source assets pass through)."""
+    conditions = {name: dg.AutomationCondition.eager() for name in EAGER}
+    if cron:
+        conditions.update({name: dg.AutomationCondition.on_cron(cron) for name in TRAINING})
+
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        condition = conditions.get(spec.key.to_user_string())
+        return spec.replace_attributes(automation_condition=condition) if condition else spec
+
+    return [dg.map_asset_specs(apply, [a])[0] if isinstance(a, dg.AssetsDefinition) else a for a in assets]
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "medpairs_automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Applies the assets' automation conditions (see pipelines/automation.py).",
+)
