@@ -1,27 +1,85 @@
-"""Curation in DuckDB: exact dedup by decoded-pixel hash, decontamination against the evaluation
-(test) split, and caption assignment. Every input sample is either kept or logged with a reason."""
+"""Curation in DuckDB: quality filters, decontamination against every evaluation (test) image,
+exact dedup by decoded-pixel hash and near-dup dedup by perceptual-hash clusters, then caption
+assignment. Every input sample is either kept or logged with one reason.
+
+Order of the steps (the first reason that applies is the one logged):
+1. screening on statistics stored at ingest: too_small, bad_aspect_ratio, blank_image, then
+   captions: empty_caption, caption_too_short, caption_too_long, no_valid_caption;
+2. decontamination, across all sources: a training sample (any split but test) with the pixels
+   of a test image is an evaluation_duplicate, one within the radius of a test image an
+   evaluation_near_duplicate;
+3. exact dedup on each side (training, evaluation): one sample per pixel hash (exact_duplicate);
+4. near-dup dedup on each side: one sample per cluster of hashes within the radius (near_duplicate).
+The keep rule, everywhere: passing samples, image-text over classification, larger images,
+earlier in `source_priority`, then sample_id.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import duckdb
 import fsspec
+import numpy as np
+import pyarrow as pa
 
+from assets.curation.near_dups import connected_components, find_near_pairs
 from assets.curation.sql_files import sql
 
 log = logging.getLogger(__name__)
+
+EVALUATION_REASONS = ("evaluation_duplicate", "evaluation_near_duplicate")
+
+
+@dataclass(frozen=True)
+class CurationParams:
+    """Thresholds of the curation; CurationConfig in defs.py says what each means. The radius:
+    recall and false positives per radius are in bench/results/curation.md."""
+
+    near_duplicate_radius: int = 4
+    min_side: int = 28
+    max_aspect_ratio: float = 4.0
+    min_pixel_std: float = 2.0
+    min_caption_words: int = 3
+    max_caption_words: int = 256
 
 
 def connect(paths: list[str], storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that reads and writes `paths`: each remote protocol among them (s3://, gs://,
     ...) is served by its fsspec filesystem, so DuckDB needs no extension download (httpfs)."""
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     for protocol in sorted({p.split("://", 1)[0] for p in paths if "://" in p} - {"file"}):
         con.register_filesystem(fsspec.filesystem(protocol, **(storage_options or {})))
+    con.execute(sql("macros"))
     return con
+
+
+def _load_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]) -> None:
+    con.register("_arrow", pa.table(columns))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _arrow")  # name: ours, never input
+    con.unregister("_arrow")
+
+
+@contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    steps[name] = round(time.perf_counter() - started, 3)
+
+
+def _components(con: duckdb.DuckDBPyConnection, vertices: str, edges_sql: str, table: str, column: str) -> None:
+    """Connected components of `vertices` (a count query) joined by the pairs `edges_sql` returns,
+    as table `table`(`column`, component)."""
+    n = con.execute(vertices).fetchone()[0]
+    a, b = (np.asarray(c) for c in con.execute(edges_sql).fetchnumpy().values())
+    labels = connected_components(n, a, b)
+    _load_table(con, table, {column: np.arange(n, dtype=np.uint32), "component": labels.astype(np.uint32)})
 
 
 def curate(
@@ -30,56 +88,124 @@ def curate(
     out_pairs: str,
     out_log: str,
     *,
+    out_clusters: str | None = None,
+    params: CurationParams | None = None,
+    source_priority: list[str] | None = None,
     threads: int | None = None,
     storage_options: dict | None = None,
 ) -> dict:
     """Curate raw samples into training/evaluation pairs.
 
-    `raw_samples` is a Parquet path, glob or list of paths. Writes the kept pairs (with image bytes
-    and their class's valid captions) to `out_pairs` and one row per dropped sample to `out_log`.
-    Returns counts that always balance: `samples_in == kept + dropped`. Paths may be local or
-    fsspec URLs (`s3://...`); `storage_options` go to their filesystem.
+    `raw_samples` is a Parquet path, glob or list of them. Writes the kept pairs (image bytes and
+    captions) to `out_pairs`, one row per dropped sample to `out_log` and, if given, the
+    near-duplicate clusters to `out_clusters`. `source_priority` lists sources, preferred first,
+    for the keep rule. Returns stats whose counts always balance: `samples_in == kept + dropped`.
+    Paths may be local or fsspec URLs (`s3://...`); `storage_options` go to their filesystem.
     """
     started = time.perf_counter()
+    p = params or CurationParams()
     paths = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
-    con = connect([*paths, class_captions, out_pairs, out_log], storage_options)
+    con = connect([*paths, class_captions, out_pairs, out_log, *([out_clusters] if out_clusters else [])],
+                  storage_options)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    con.execute(sql("load_samples"), {"raw_samples": raw_samples})
-    con.execute(sql("load_captions"), {"class_captions": class_captions})
-    con.execute(sql("exact_dedup"))
-    con.execute(sql("decisions"))
-    con.execute(sql("write_curated_pairs"), {"raw_samples": raw_samples, "out": out_pairs})
-    con.execute(sql("write_curation_log"), {"out": out_log})
-    summary = con.execute(sql("summary")).fetchall()
+    words = {"min_caption_words": p.min_caption_words, "max_caption_words": p.max_caption_words}
+    steps: dict[str, float] = {}
+    with _timed(steps, "load"):
+        con.execute(sql("load_samples"), {"raw_samples": paths})
+        con.execute(sql("load_captions"), {"class_captions": class_captions, **words})
+    with _timed(steps, "screen"):
+        con.execute(sql("screen"), {"min_side": p.min_side, "max_aspect_ratio": p.max_aspect_ratio,
+                                    "min_pixel_std": p.min_pixel_std,
+                                    "source_priority": list(source_priority or []), **words})
+    with _timed(steps, "exact_dedup"):
+        con.execute(sql("exact_dedup"))
+    with _timed(steps, "near_duplicate_search"):
+        search = find_near_pairs(con, p.near_duplicate_radius)
+    with _timed(steps, "decontaminate_and_cluster"):
+        _components(con, "SELECT count(*) FROM phash_nodes", "SELECT a, b FROM phash_edges", "node_components", "node")
+        con.execute(sql("decontaminate"))
+        _components(con, "SELECT count(*) FROM dedup_vertices", sql("dedup_edges"), "dedup_components", "vertex")
+    with _timed(steps, "decide"):
+        con.execute(sql("decisions"))
+        con.execute(sql("clusters"))
+    with _timed(steps, "write"):
+        con.execute(sql("write_curated_pairs"), {"raw_samples": paths, "out": out_pairs})
+        con.execute(sql("write_curation_log"), {"out": out_log})
+        if out_clusters:
+            con.execute(sql("write_clusters"), {"out": out_clusters})
+    stats = _stats(con, p, search)
     con.close()
+    stats["seconds_by_step"] = steps
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    log.info("curation: %s in, %s kept, dropped %s", stats["samples_in"], stats["kept"], stats["dropped_by_reason"])
+    return stats
 
+
+def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> list[dict]:
+    cur = con.execute(sql(name), params or {})
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _stats(con: duckdb.DuckDBPyConnection, params: CurationParams, search: dict) -> dict:
+    summary = _rows(con, "summary")
     outcomes: Counter[str] = Counter()
     by_source: dict[str, Counter[str]] = {}
     kept_by_split: Counter[str] = Counter()
-    for source, split, outcome, n in summary:
-        outcomes[outcome] += n
-        by_source.setdefault(source, Counter())[outcome] += n
-        if outcome == "kept":
-            kept_by_split[split] += n
+    for r in summary:
+        outcomes[r["outcome"]] += r["n"]
+        by_source.setdefault(r["source"], Counter())[r["outcome"]] += r["n"]
+        if r["outcome"] == "kept":
+            kept_by_split[r["split"]] += r["n"]
     kept = outcomes.pop("kept", 0)
-    stats = {
+    decontamination: dict[str, dict[str, int]] = {}
+    for r in _rows(con, "decontamination_summary"):
+        decontamination.setdefault(r["evaluation_set"], {})[r["reason"]] = r["n"]
+    n_clusters, clustered = con.execute("SELECT count(DISTINCT cluster_id), count(*) FROM clusters").fetchone()
+    return {
         "samples_in": kept + sum(outcomes.values()),
         "kept": kept,
         "dropped": sum(outcomes.values()),
         "dropped_by_reason": dict(sorted(outcomes.items())),
         "kept_by_split": dict(sorted(kept_by_split.items())),
         "by_source": {s: dict(c) for s, c in sorted(by_source.items())},
-        "seconds": round(time.perf_counter() - started, 3),
+        # (source, modality, split, outcome, n) rows: the summary by source, modality and reason.
+        "summary": summary,
+        "decontamination": decontamination,
+        "near_duplicates": {**search, "clusters": n_clusters, "samples_in_clusters": clustered},
+        "largest_clusters": _rows(con, "largest_clusters", {"n": 5}),
+        "example_pairs": _rows(con, "example_pairs", {"n": 5}),
+        "params": asdict(params),
     }
-    log.info("curation: %s in, %s kept, dropped %s", stats["samples_in"], kept, stats["dropped_by_reason"])
-    return stats
 
 
-def check_invariants(curated_pairs: str, *, storage_options: dict | None = None) -> dict[str, int]:
-    """Counts that must be zero in curated pairs: training samples whose decoded pixels equal an
-    evaluation sample's, and training samples sharing a pixel hash with another training sample."""
-    con = connect([curated_pairs], storage_options)
+def check_invariants(
+    curated_pairs: str,
+    *,
+    near_duplicate_radius: int | None = None,
+    raw_samples: str | list[str] | None = None,
+    curation_log: str | None = None,
+    storage_options: dict | None = None,
+) -> dict[str, int]:
+    """Counts that must be 0, read back from the written files: training samples whose decoded
+    pixels equal an evaluation sample's; training samples sharing a pixel hash; with a radius,
+    training samples within it of an evaluation sample; with the raw samples and the log, input
+    samples not accounted for exactly once (in the pairs or the log) plus output rows that are
+    not input samples."""
+    paths = [curated_pairs, *([raw_samples] if isinstance(raw_samples, str) else raw_samples or []),
+             *([curation_log] if curation_log else [])]
+    con = connect(paths, storage_options)
     row = con.execute(sql("check_invariants"), {"pairs": curated_pairs}).fetchone()
+    out = {"train_eval_overlap": int(row[0]), "duplicate_train_hashes": int(row[1])}
+    if near_duplicate_radius is not None:
+        con.execute(sql("check_load_nodes"), {"pairs": curated_pairs})
+        con.execute(sql("check_nodes"))
+        find_near_pairs(con, near_duplicate_radius)
+        out["train_eval_near_duplicates"] = int(con.execute(sql("check_near")).fetchone()[0])
+    if raw_samples is not None and curation_log is not None:
+        raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
+        out["unaccounted_samples"] = int(con.execute(
+            sql("check_accounting"), {"raw_samples": raw, "pairs": curated_pairs, "log": curation_log}).fetchone()[0])
     con.close()
-    return {"train_eval_overlap": int(row[0]), "duplicate_train_hashes": int(row[1])}
+    return out

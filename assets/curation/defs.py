@@ -1,37 +1,68 @@
-"""Curation: dedup, decontamination and caption assignment in DuckDB, with a log of every drop."""
+"""Curation: quality filters, decontamination, exact and near-dup dedup and caption assignment in
+DuckDB, with a log of every drop."""
 
 import dagster as dg
 
 from assets import layout
-from assets.curation.curate import check_invariants, curate
+from assets.curation import report
+from assets.curation.curate import CurationParams, check_invariants, curate
 from assets.ingest.parts import source_parts
 from assets.metadata import md_table
 from pipelines.resources import SourceCatalogResource, StorageResource
 
 
+
+_DEFAULTS = CurationParams()
+
+
+class CurationConfig(dg.Config):
+    """Thresholds of the curation (defaults: CurationParams in curate.py)."""
+
+    # Two images whose 64-bit perceptual hashes differ in at most this many bits are near
+    # duplicates. pHash distances are even (half the bits are set), so 4 and 5 act alike; the
+    # default 4 finds most re-encoded, resized and brightened copies and rarely joins distinct
+    # images (bench/curation.py measures recall and false positives per radius).
+    near_duplicate_radius: int = _DEFAULTS.near_duplicate_radius
+    # Images whose shorter side has fewer pixels are dropped (too_small).
+    min_side: int = _DEFAULTS.min_side
+    # Images whose longer side exceeds this many times the shorter are dropped (bad_aspect_ratio).
+    max_aspect_ratio: float = _DEFAULTS.max_aspect_ratio
+    # Images whose gray-level standard deviation (0..255 scale, stored at ingest) is below this
+    # are blank or constant (blank_image).
+    min_pixel_std: float = _DEFAULTS.min_pixel_std
+    # Captions with fewer words are dropped (an image-text sample's own: caption_too_short;
+    # a class caption is left out of its class's list).
+    min_caption_words: int = _DEFAULTS.min_caption_words
+    # Captions with more words are dropped likewise (caption_too_long).
+    max_caption_words: int = _DEFAULTS.max_caption_words
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("curated_pairs", deps=["raw_samples", "class_captions"], group_name="curation",
-                     kinds={"duckdb", "parquet"}, code_version="1",
-                     description="Image-caption pairs that survive dedup and decontamination: "
-                                 "training pairs with every valid caption of their class, and the "
-                                 "protected evaluation (test) images."),
+                     kinds={"duckdb", "parquet"}, code_version="2",
+                     description="Image-caption pairs that survive quality filters, decontamination and "
+                                 "exact and near-duplicate dedup: training pairs with their captions, "
+                                 "and the protected evaluation (test) images."),
         dg.AssetSpec("curation_log", deps=["raw_samples", "class_captions"], group_name="curation",
-                     kinds={"duckdb", "parquet"}, code_version="1",
+                     kinds={"duckdb", "parquet"}, code_version="2",
                      description="One row per dropped sample with its reason and, for duplicates, "
-                                 "the sample kept instead."),
+                                 "the sample it duplicates and their Hamming distance."),
     ],
     check_specs=[
         dg.AssetCheckSpec("counts_balance", asset="curated_pairs", blocking=True),
         dg.AssetCheckSpec("no_evaluation_image_in_training", asset="curated_pairs", blocking=True),
+        dg.AssetCheckSpec("no_evaluation_near_duplicate_in_training", asset="curated_pairs", blocking=True),
         dg.AssetCheckSpec("unique_training_pixels", asset="curated_pairs", blocking=True),
     ],
 )
-def curation(storage: StorageResource, catalog: SourceCatalogResource):
+def curation(config: CurationConfig, storage: StorageResource, catalog: SourceCatalogResource):
     pairs_path = storage.path(layout.CURATED_PAIRS)
     log_path = storage.path(layout.CURATION_LOG)
     # Every catalog source with ingested parts; a source never ingested yet is named in metadata.
-    raw_parts, not_ingested = source_parts(storage.path(layout.RAW_SAMPLES), [s.name for s in catalog.sources()])
+    # Catalog order is source priority: of two duplicates alike otherwise, the earlier source's is kept.
+    sources = [s.name for s in catalog.sources()]
+    raw_parts, not_ingested = source_parts(storage.path(layout.RAW_SAMPLES), sources)
     if not raw_parts:
         raise dg.Failure(description=f"no catalog source has been ingested yet: {not_ingested}")
     stats = curate(
@@ -39,8 +70,12 @@ def curation(storage: StorageResource, catalog: SourceCatalogResource):
         storage.path(layout.CLASS_CAPTIONS),
         pairs_path,
         log_path,
+        out_clusters=storage.path(layout.NEAR_DUPLICATE_CLUSTERS),
+        params=CurationParams(**config.model_dump()),
+        source_priority=sources,
     )
-    invariants = check_invariants(pairs_path)
+    invariants = check_invariants(pairs_path, near_duplicate_radius=config.near_duplicate_radius,
+                                  raw_samples=raw_parts, curation_log=log_path)
     by_source = [(s, c.get("kept", 0), sum(c.values()) - c.get("kept", 0)) for s, c in stats["by_source"].items()]
     yield dg.MaterializeResult(
         asset_key="curated_pairs",
@@ -51,6 +86,12 @@ def curation(storage: StorageResource, catalog: SourceCatalogResource):
             "sources_not_ingested": dg.MetadataValue.json(not_ingested),
             "path": dg.MetadataValue.path(pairs_path),
             "by_source": dg.MetadataValue.md(md_table(by_source, ("source", "kept", "dropped"))),
+            "decontamination": dg.MetadataValue.md(report.decontamination(stats)),
+            "near_duplicate_clusters": dg.MetadataValue.md(report.largest_clusters(stats)),
+            "near_duplicate_examples": dg.MetadataValue.md(report.example_pairs(stats)),
+            "near_duplicate_search": dg.MetadataValue.json(stats["near_duplicates"]),
+            "clusters_path": dg.MetadataValue.path(storage.path(layout.NEAR_DUPLICATE_CLUSTERS)),
+            "params": dg.MetadataValue.json(stats["params"]),
         },
     )
     yield dg.MaterializeResult(
@@ -59,17 +100,25 @@ def curation(storage: StorageResource, catalog: SourceCatalogResource):
             "dropped": stats["dropped"],
             "path": dg.MetadataValue.path(log_path),
             "dropped_by_reason": dg.MetadataValue.json(stats["dropped_by_reason"]),
+            "summary": dg.MetadataValue.md(report.summary_by_reason(stats)),
         },
     )
     yield dg.AssetCheckResult(
         asset_key="curated_pairs", check_name="counts_balance",
-        passed=stats["samples_in"] == stats["kept"] + stats["dropped"],
-        metadata={k: stats[k] for k in ("samples_in", "kept", "dropped")},
+        passed=stats["samples_in"] == stats["kept"] + stats["dropped"] and invariants["unaccounted_samples"] == 0,
+        metadata={**{k: stats[k] for k in ("samples_in", "kept", "dropped")},
+                  "unaccounted_samples": invariants["unaccounted_samples"]},
     )
     yield dg.AssetCheckResult(
         asset_key="curated_pairs", check_name="no_evaluation_image_in_training",
         passed=invariants["train_eval_overlap"] == 0,
         metadata={"train_eval_overlap": invariants["train_eval_overlap"]},
+    )
+    yield dg.AssetCheckResult(
+        asset_key="curated_pairs", check_name="no_evaluation_near_duplicate_in_training",
+        passed=invariants["train_eval_near_duplicates"] == 0,
+        metadata={"train_eval_near_duplicates": invariants["train_eval_near_duplicates"],
+                  "radius": config.near_duplicate_radius},
     )
     yield dg.AssetCheckResult(
         asset_key="curated_pairs", check_name="unique_training_pixels",

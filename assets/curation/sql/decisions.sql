@@ -1,12 +1,41 @@
--- Every sample gets exactly one decision: kept (reason NULL) or dropped with a reason.
+-- Dedup survivors ranked within their cluster (connected component, per side): one kept each.
+CREATE OR REPLACE TEMP TABLE cluster_ranked AS
+SELECT m.sample_id,
+       first_value(m.sample_id) OVER w AS kept_id,
+       bit_count(xor(m.phash, first_value(m.phash) OVER w)) AS distance,
+       row_number() OVER w AS cluster_rank
+FROM dedup_members m
+JOIN dedup_vertices v ON v.node = m.node AND v.is_test = m.is_test
+JOIN dedup_components c ON c.vertex = v.vertex
+WINDOW w AS (PARTITION BY m.is_test, c.component ORDER BY m.keep_rank
+             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
+
+-- Every sample gets exactly one decision: kept (reason NULL) or dropped with the first reason
+-- that applies; duplicates name the sample they duplicate and the Hamming distance to it.
 CREATE OR REPLACE TEMP TABLE decisions AS
-SELECT r.sample_id, r.source, r.modality, r.label, r.split,
-       CASE
-           WHEN r.rank_in_group > 1 AND r.split <> 'test' AND r.survivor_split = 'test'
-               THEN 'evaluation_duplicate'
-           WHEN r.rank_in_group > 1 THEN 'exact_duplicate'
-           WHEN r.split <> 'test' AND c.captions IS NULL THEN 'no_valid_caption'
-       END AS reason,
-       CASE WHEN r.rank_in_group > 1 THEN r.survivor_id END AS duplicate_of
-FROM exact_ranked r
-LEFT JOIN class_caption_sets c USING (source, label);
+WITH d AS (
+    SELECT s.sample_id, s.source, s.modality, s.label, s.split, s.kind, s.orig_path, s.phash,
+           s.pixel_sha256, s.caption,
+           CASE
+               WHEN s.quality_reason IS NOT NULL THEN s.quality_reason
+               WHEN NOT s.is_test AND ep.test_id IS NOT NULL THEN 'evaluation_duplicate'
+               WHEN NOT s.is_test AND en.test_id IS NOT NULL THEN 'evaluation_near_duplicate'
+               WHEN e.exact_copy THEN 'exact_duplicate'
+               WHEN r.cluster_rank > 1 THEN 'near_duplicate'
+           END AS reason,
+           ep.test_id AS ep_id, en.test_id AS en_id, en.distance AS en_distance,
+           e.exact_survivor, r.kept_id, r.distance AS kept_distance
+    FROM screened s
+    LEFT JOIN participants e USING (sample_id)
+    LEFT JOIN phash_nodes n ON n.phash = s.phash
+    LEFT JOIN evaluation_pixels ep ON ep.pixel_sha256 = s.pixel_sha256
+    LEFT JOIN evaluation_nodes en ON en.node = n.node
+    LEFT JOIN cluster_ranked r USING (sample_id)
+)
+SELECT sample_id, source, modality, label, split, kind, orig_path, phash, pixel_sha256, caption, reason,
+       CASE reason WHEN 'evaluation_duplicate' THEN ep_id WHEN 'evaluation_near_duplicate' THEN en_id
+                   WHEN 'exact_duplicate' THEN exact_survivor WHEN 'near_duplicate' THEN kept_id END AS duplicate_of,
+       CASE reason WHEN 'evaluation_duplicate' THEN 0 WHEN 'evaluation_near_duplicate' THEN en_distance
+                   WHEN 'exact_duplicate' THEN 0 WHEN 'near_duplicate' THEN kept_distance
+       END::UTINYINT AS hamming_distance
+FROM d;

@@ -1,8 +1,10 @@
--- Kept samples with their image bytes and every valid caption of their class.
+-- Kept samples with their image bytes and captions: an image-text sample's own caption, a
+-- classification sample's every valid class caption (none for an evaluation image without one).
 COPY (
-    SELECT s.sample_id, s.source, s.modality, s.label, s.split, s.image, s.image_format,
+    SELECT s.sample_id, s.source, s.modality, s.label, s.split, s.kind, s.image, s.image_format,
            s.width, s.height, s.pixel_sha256, s.phash,
-           coalesce(c.captions, []::VARCHAR[]) AS captions
+           CASE WHEN d.kind = 'image_text' THEN [trim(d.caption)]
+                ELSE coalesce(c.captions, []::VARCHAR[]) END AS captions
     FROM read_parquet($raw_samples, union_by_name = true) s
     JOIN decisions d USING (sample_id)
     LEFT JOIN class_caption_sets c ON c.source = s.source AND c.label = s.label

@@ -1,7 +1,11 @@
--- One row per dropped sample, with its reason and, for duplicates, the sample that was kept.
+-- One row per dropped sample: its reason and, for duplicates, the sample it duplicates (kept,
+-- or for an exact duplicate, the copy that went on to the near-duplicate step) and the Hamming
+-- distance between their perceptual hashes.
 COPY (
-    SELECT sample_id, source, modality, label, split, reason, duplicate_of
-    FROM decisions
-    WHERE reason IS NOT NULL
-    ORDER BY reason, source, sample_id
+    SELECT d.sample_id, d.source, d.modality, d.label, d.split, d.kind, d.orig_path, d.reason,
+           d.duplicate_of, o.source AS duplicate_of_source, d.hamming_distance
+    FROM decisions d
+    LEFT JOIN samples o ON o.sample_id = d.duplicate_of
+    WHERE d.reason IS NOT NULL
+    ORDER BY d.reason, d.source, d.sample_id
 ) TO $out (FORMAT parquet, COMPRESSION zstd);

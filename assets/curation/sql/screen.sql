@@ -1,0 +1,26 @@
+-- Quality filters on statistics stored at ingest (no image is read): the first failing check is
+-- the sample's reason. Caption checks: an image-text sample's own caption (any split); a
+-- classification training sample needs one valid class caption within the length bounds.
+-- keep_rank orders samples by the keep rule: passing samples first, image-text over
+-- classification, larger images, source priority (position in $source_priority, unlisted
+-- last), then sample_id.
+CREATE OR REPLACE TEMP TABLE screened AS
+WITH checked AS (
+    SELECT s.*,
+           CASE
+               WHEN least(s.width, s.height) < $min_side THEN 'too_small'
+               WHEN greatest(s.width, s.height) > $max_aspect_ratio * least(s.width, s.height) THEN 'bad_aspect_ratio'
+               WHEN s.pixel_std < $min_pixel_std THEN 'blank_image'
+               WHEN s.kind = 'image_text' AND word_count(s.caption) = 0 THEN 'empty_caption'
+               WHEN s.kind = 'image_text' AND word_count(s.caption) < $min_caption_words THEN 'caption_too_short'
+               WHEN s.kind = 'image_text' AND word_count(s.caption) > $max_caption_words THEN 'caption_too_long'
+               WHEN s.kind <> 'image_text' AND NOT s.is_test AND c.captions IS NULL THEN 'no_valid_caption'
+           END AS quality_reason
+    FROM samples s
+    LEFT JOIN class_caption_sets c USING (source, label)
+)
+SELECT *,
+       row_number() OVER (ORDER BY quality_reason IS NULL DESC, kind = 'image_text' DESC,
+                          width::BIGINT * height DESC,
+                          coalesce(list_position($source_priority, source), 2147483647), sample_id) AS keep_rank
+FROM checked;

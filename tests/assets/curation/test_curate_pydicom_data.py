@@ -1,0 +1,112 @@
+"""Curation of real files nobody here made: the DICOM files of the pydicom-data package, read by
+the DICOM reader and ingested. Files that hold one image in different encodings (lossless ones
+share decoded pixels; lossy JPEG / JPEG 2000 copies and LUT renderings do not, but stay within
+a few pHash bits) end in one cluster, with one file kept; as training copies of an evaluation
+image they are all removed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from data_store import DataStore
+
+from assets.curation.curate import check_invariants, curate
+from assets.ingest.ingest import ingest_rows
+from assets.sources.catalog import SourceSpec, SplitRule
+from assets.sources.readers import read_source
+
+SOURCE = "pydicom_data"
+# One set per image held in several files (multi-frame files: the frame the reader takes).
+SAME_IMAGE = [
+    # explicit little / big endian, 16 and 32 bits, a gdcm J2K round trip, YBR_FULL, and dcmtk's
+    # JPEG round trips (the lossy ebcr / ebcyn2 ones 4 bits away)
+    {"SC_rgb.dcm", "SC_rgb_16bit.dcm", "SC_rgb_32bit.dcm", "SC_rgb_expb.dcm", "SC_rgb_expb_16bit.dcm",
+     "SC_rgb_expb_32bit.dcm", "SC_rgb_gdcm2k_uncompressed.dcm", "SC_ybr_full_uncompressed.dcm",
+     "SC_rgb_dcmtk_ebcr_dcmd.dcm", "SC_rgb_dcmtk_ebcyn2_dcmd.dcm", "SC_rgb_dcmtk_ebcys2_dcmd.dcm",
+     "SC_rgb_dcmtk_ebcys4_dcmd.dcm"},
+    {"SC_rgb_2frame.dcm#frame1", "SC_rgb_16bit_2frame.dcm#frame1", "SC_rgb_32bit_2frame.dcm#frame1",
+     "SC_rgb_expb_2frame.dcm#frame1", "SC_rgb_expb_16bit_2frame.dcm#frame1", "SC_rgb_expb_32bit_2frame.dcm#frame1"},
+    {"SC_rgb_dcmtk_ebcyn1_dcmd.dcm", "SC_rgb_dcmtk_ebcynp_dcmd.dcm"},
+    # explicit little endian, RLE, big endian, JPEG 2000 lossless, JPEG-LS lossless
+    {"emri_small.dcm#frame5", "emri_small_RLE.dcm#frame5", "emri_small_big_endian.dcm#frame5",
+     "emri_small_jpeg_2k_lossless.dcm#frame5", "emri_small_jpeg_ls_lossless.dcm#frame5"},
+    # JPEG 2000 lossless (J2KR) and lossy (J2KI), each beside its decoded original
+    {"MR2_J2KR.dcm", "MR2_UNCR.dcm", "MR2_J2KI.dcm", "MR2_UNCI.dcm"},
+    {"RG1_J2KR.dcm", "RG1_UNCR.dcm", "RG1_J2KI.dcm", "RG1_UNCI.dcm"},
+    {"RG3_J2KR.dcm", "RG3_UNCR.dcm", "RG3_J2KI.dcm", "RG3_UNCI.dcm"},
+    {"US1_J2KR.dcm", "US1_UNCR.dcm", "US1_J2KI.dcm", "US1_UNCI.dcm"},
+    {"693_J2KR.dcm", "693_UNCR.dcm", "693_UNCI.dcm"},
+    # palette colour: little endian, big endian, RLE
+    {"OBXXXX1A.dcm", "OBXXXX1A_expb.dcm", "OBXXXX1A_rle.dcm"},
+    {"OBXXXX1A_2frame.dcm#frame1", "OBXXXX1A_expb_2frame.dcm#frame1", "OBXXXX1A_rle_2frame.dcm#frame1"},
+    {"gdcm-US-ALOKA-16.dcm", "gdcm-US-ALOKA-16_big.dcm"},
+    {"liver.dcm#frame1", "liver_expb.dcm#frame1"},
+    {"color-pl.dcm", "color-px.dcm"},  # planar and interleaved RGB
+    {"JPEG-LL.dcm", "JPEG2000_UNC.dcm"},  # one CT slice, JPEG lossless and decoded J2K
+    {"mlut_18.dcm", "vlut_04.dcm"},  # one CT slice under a modality LUT and a VOI LUT
+]
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> str:
+    """pydicom-data ingested as one source, every sample in the test split."""
+    spec = SourceSpec(name=SOURCE, modality="ct", format="dicom", location=str(DataStore().data_path),
+                      split=SplitRule(by="fixed", default="test"), options={"label_from": "none", "hide_paths": False})
+    src = read_source(spec)
+    out = tmp_path_factory.mktemp("pydicom_data")
+    stats = ingest_rows(src.rows(), root=src.root, out_path=str(out / "raw.parquet"),
+                        quarantine_path=str(out / "quarantine.parquet"))
+    assert stats["ingested"] == 67
+    return str(out / "raw.parquet")
+
+
+def _curate(tmp_path, raw: str) -> tuple[dict, list[dict], list[dict], list[dict]]:
+    captions = tmp_path / "captions.parquet"
+    pq.write_table(pa.Table.from_pylist([{"source": SOURCE, "label": "scan", "status": "valid", "origin": "llm",
+                                          "caption": "A medical scan from a DICOM file."}]), captions)
+    pairs, log, clusters = (str(tmp_path / f"{n}.parquet") for n in ("pairs", "log", "clusters"))
+    stats = curate(raw, str(captions), pairs, log, out_clusters=clusters)
+    assert set(check_invariants(pairs, near_duplicate_radius=4, raw_samples=raw, curation_log=log).values()) == {0}
+    return stats, *(pq.read_table(p).to_pylist() for p in (pairs, log, clusters))
+
+
+def test_files_holding_one_image_end_in_one_cluster(tmp_path, ingested):
+    stats, pairs, log, clusters = _curate(tmp_path, ingested)
+
+    members = defaultdict(set)
+    for r in clusters:
+        members[r["cluster_id"]].add(r["orig_path"])
+    assert sorted(map(sorted, members.values())) == sorted(map(sorted, SAME_IMAGE))
+    kept_ids = {r["sample_id"] for r in pairs}
+    kept = {r["orig_path"] for r in clusters if r["sample_id"] in kept_ids}
+    assert kept == {r["orig_path"] for r in clusters if r["outcome"] == "kept"}
+    assert all(len(group & kept) == 1 for group in SAME_IMAGE)
+    assert stats["kept"] == 67 - sum(len(g) - 1 for g in SAME_IMAGE)
+    near = {r["orig_path"] for r in log if r["reason"] == "near_duplicate" and r["hamming_distance"] > 0}
+    assert near  # some copies are lossy: only the perceptual hash finds them
+    assert stats["dropped_by_reason"].keys() == {"exact_duplicate", "near_duplicate"}
+
+
+def test_training_copies_of_a_real_evaluation_image_are_removed(tmp_path, ingested):
+    # The first file of each group stays an evaluation image; the others become training samples.
+    evaluation = {sorted(g)[0] for g in SAME_IMAGE}
+    table = pq.read_table(ingested)
+    in_groups = pc.is_in(table["orig_path"], pa.array(sorted(set().union(*SAME_IMAGE))))
+    to_train = pc.and_(in_groups, pc.invert(pc.is_in(table["orig_path"], pa.array(sorted(evaluation)))))
+    table = table.set_column(table.schema.get_field_index("split"), "split",
+                             pc.if_else(to_train, "train", table["split"]))
+    table = table.set_column(table.schema.get_field_index("label"), "label",
+                             pc.if_else(to_train, "scan", table["label"]))
+    raw = str(tmp_path / "raw.parquet")
+    pq.write_table(table, raw)
+
+    stats, pairs, log, _ = _curate(tmp_path, raw)
+    assert not [r for r in pairs if r["split"] == "train"]
+    reasons = {r["orig_path"]: r["reason"] for r in log}
+    assert {p for g in SAME_IMAGE for p in g if p not in evaluation} == set(reasons)
+    assert set(reasons.values()) == {"evaluation_duplicate", "evaluation_near_duplicate"}
+    assert sum(stats["decontamination"][SOURCE].values()) == len(reasons)

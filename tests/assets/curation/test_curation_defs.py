@@ -1,0 +1,63 @@
+"""The curation multi-asset through dg.materialize: config, metadata and its blocking checks."""
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets import layout
+from assets.curation import defs as curation_defs
+from pipelines.resources import SourceCatalogResource, StorageResource
+from curation_helpers import flip, phash_of, sample_row
+
+
+CATALOG = "sources:\n" + "".join(
+    f"  - {{name: {name}, modality: xray, format: imagefolder, location: {name}}}\n"
+    for name in ("src_a", "src_b", "never_ingested"))
+
+
+def _materialize(tmp_path, rows, **config):
+    """Curation of `rows` as ingest publishes them (one part per source), under a catalog that also
+    names a source never ingested."""
+    storage = StorageResource(root=str(tmp_path / "store"))
+    for source in sorted({r["source"] for r in rows}):
+        part = storage.path(layout.RAW_SAMPLES, source, "part-00000.parquet")
+        pq.write_table(pa.Table.from_pylist([r for r in rows if r["source"] == source]), part)
+        (tmp_path / "store" / layout.RAW_SAMPLES / source / layout.PARTS_MANIFEST).write_text(
+            '{"parts": ["part-00000.parquet"]}')
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    pq.write_table(pa.Table.from_pylist([{"source": "src_a", "label": "normal", "status": "valid", "origin": "llm",
+                                          "caption": "A normal chest X-ray."}]), storage.path(layout.CLASS_CAPTIONS))
+    catalog = SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))
+    return dg.materialize([curation_defs.curation], resources={"storage": storage, "catalog": catalog},
+                          run_config={"ops": {"curation": {"config": config}}} if config else None)
+
+
+def test_materializes_with_metadata_and_passing_checks(tmp_path):
+    base = phash_of("t")
+    rows = [sample_row("t1", "pt", phash=base, split="test", source="src_b"),
+            sample_row("a1", "pa", phash=flip(base, 1, 2)),
+            sample_row("a2", "pb", phash=flip(base, *range(20, 40))),
+            sample_row("a3", "pc", phash=flip(base, *range(20, 40), 50, 51), size=32)]
+    result = _materialize(tmp_path, rows)
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"counts_balance": True, "no_evaluation_image_in_training": True,
+                      "no_evaluation_near_duplicate_in_training": True, "unique_training_pixels": True}
+    pairs_meta = result.asset_materializations_for_node("curation")[0].metadata
+    assert pairs_meta["kept"].value == 2
+    assert "| src_b | 0 | 1 |" in pairs_meta["decontamination"].value
+    assert "near_duplicate" in pairs_meta["near_duplicate_examples"].value
+    assert pairs_meta["near_duplicate_search"].value["radius"] == 4
+    log_meta = result.asset_materializations_for_node("curation")[1].metadata
+    assert log_meta["dropped_by_reason"].value == {"evaluation_near_duplicate": 1, "near_duplicate": 1}
+    assert "| src_a | xray | 3 | 1 | 1 | 1 |" in log_meta["summary"].value
+    assert pq.read_table(StorageResource(root=str(tmp_path / "store")).path(layout.NEAR_DUPLICATE_CLUSTERS)
+                         ).num_rows == 4
+
+
+def test_thresholds_come_from_run_config(tmp_path):
+    rows = [sample_row("a1", "pa"), sample_row("a2", "pb", size=30)]
+    result = _materialize(tmp_path, rows, min_side=40, near_duplicate_radius=6)
+    log_meta = result.asset_materializations_for_node("curation")[1].metadata
+    assert log_meta["dropped_by_reason"].value == {"too_small": 1}
+    assert result.asset_materializations_for_node("curation")[0].metadata["params"].value["near_duplicate_radius"] == 6
