@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test ui bench clean
+.PHONY: setup system-packages demo test ui bench clean
 
 setup: $(STAMP)
 
@@ -28,7 +28,15 @@ demo: setup
 	$(BIN)/python -m pipelines.run
 	$(BIN)/python -m assets.report.summary data/report
 
-test: setup
+# Debian's PostgreSQL and Chromium, which the operations and report tests start for real; installed
+# when missing and apt-get can run (as root), else those tests skip with the reason.
+system-packages:
+	@if command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null; \
+	else echo "note: install Debian's postgresql and chromium to run the tests that need them"; fi
+
+test: setup system-packages
 	$(BIN)/pytest
 
 ui: setup

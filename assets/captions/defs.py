@@ -28,6 +28,8 @@ class ClassCaptionsConfig(dg.Config):
     kinds={"pytorch", "parquet"},
     code_version="2",
     pool="gpu",
+    # An LLM endpoint can be briefly unavailable (the http backend also retries each request).
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
     check_specs=[dg.AssetCheckSpec("every_class_has_captions", asset="class_captions", blocking=True)],
 )
 def class_captions(
