@@ -2,7 +2,8 @@
 
 - ingest (decode, normalize, hash, Parquet) against a plain PIL decode + PNG re-encode loop;
 - curation (DuckDB dedup + decontamination) in samples/s;
-- export (WebDataset shards) against a plain sequential write of the same bytes to the same disk.
+- export (WebDataset shards) against a plain sequential write of the same bytes to the same disk
+  (`bench_export` of bench/export_training.py: medians of alternating runs).
 
 Writes bench/results/data_stages.json and a Markdown table. Usage:
     python -m bench.data_stages [--per-class N] [--image-size PX]
@@ -24,10 +25,10 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from assets.curation.curate import curate
-from assets.export.webdataset import export_shards
 from assets.ingest.ingest import ingest_rows
 from assets.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES, generate_synthetic_dataset
+from bench.export_training import bench_export
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
@@ -38,16 +39,6 @@ def _plain_reencode(paths: list[str]) -> float:
         with Image.open(p) as im:
             im.load()
             im.save(io.BytesIO(), format="PNG")
-    return time.perf_counter() - started
-
-
-def _plain_write(payload: list[bytes], path: str) -> float:
-    started = time.perf_counter()
-    with open(path, "wb") as f:
-        for b in payload:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
     return time.perf_counter() - started
 
 
@@ -67,14 +58,11 @@ def run(per_class: int, image_size: int) -> dict:
                              quarantine_path=f"{tmp}/q.parquet")
         _one_caption_per_class(f"{tmp}/captions.parquet")
         cur = curate(f"{tmp}/raw.parquet", f"{tmp}/captions.parquet", f"{tmp}/pairs.parquet", f"{tmp}/log.parquet")
-        export = export_shards(f"{tmp}/pairs.parquet", f"{tmp}/shards", samples_per_shard=1000)
-        payload = [b["bytes"] for b in pq.read_table(f"{tmp}/pairs.parquet", columns=["image"]).column("image").to_pylist()]
-        write_s = _plain_write(payload, f"{tmp}/plain.bin")
-        plain_mb_s = sum(map(len, payload)) / 1e6 / write_s
+        export = bench_export(f"{tmp}/pairs.parquet", tmp, repeats=3)  # medians, as in bench/export_training.py
     figures = [
         ("ingest", "images/s", n / ingest["seconds"], "PIL decode + PNG encode", n / baseline_s),
         ("curation", "samples/s", cur["samples_in"] / cur["seconds"], "-", None),
-        ("export", "MB/s", export["mb_per_s"], "plain sequential write", plain_mb_s),
+        ("export", "MB/s", export["export_mb_s"], "plain sequential write of the same bytes", export["plain_mb_s"]),
     ]
     return {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -1,37 +1,57 @@
-"""Export: curated training pairs as WebDataset shards with a Parquet manifest."""
+"""Export: curated training pairs as WebDataset shards with Parquet manifests."""
+
+from typing import Literal
 
 import dagster as dg
 
 from assets import layout
+from assets.export.shard_writer import DEFAULT_MAX_SHARD_BYTES
 from assets.export.webdataset import export_shards
+from assets.metadata import md_table
 from pipelines.resources import StorageResource
 
 
 class ExportConfig(dg.Config):
     # Target samples per shard (UniMed uses 1000).
     samples_per_shard: int = 1000
-    # Seed of the per-sample caption pick written to .txt.
+    # A shard closes before it would pass this many bytes.
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
+    # all: every caption of the sample in .txt, one per line (the trainer draws one per load);
+    # one: a single caption picked by a seeded hash of the sample id.
+    captions: Literal["all", "one"] = "all"
+    # Seed of the caption pick when captions is "one".
     seed: int = 0
+    # Keep shards an earlier run completed with the same bytes.
+    resume: bool = True
 
 
-@dg.asset(group_name="export", deps=["curated_pairs"], kinds={"webdataset", "parquet"}, code_version="1")
+@dg.asset(group_name="export", deps=["curated_pairs"], kinds={"webdataset", "parquet"}, code_version="2")
 def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.MaterializeResult:
     """Training pairs as `train-{000000..}.tar` WebDataset shards (.png/.jpg, .txt, .json per sample),
-    a Parquet manifest of every sample and shard, and sizes.json for open_clip."""
+    Parquet manifests of every sample and shard, and sizes.json for open_clip."""
     stats = export_shards(
         storage.path(layout.CURATED_PAIRS),
         storage.dir(layout.SHARDS),
         samples_per_shard=config.samples_per_shard,
+        max_shard_bytes=config.max_shard_bytes,
+        captions=config.captions,
         seed=config.seed,
+        resume=config.resume,
     )
+    shards = sorted(stats["shard_sha256"].items())
+    preview = md_table([(name, sha[:16]) for name, sha in shards[:10]], ("shard", "sha256"))
     return dg.MaterializeResult(
         metadata={
             "num_samples": stats["num_samples"],
             "num_shards": stats["num_shards"],
             "shards": stats["shards"],
             "manifest": dg.MetadataValue.path(stats["manifest"]),
+            "shard_index": dg.MetadataValue.path(stats["shard_index"]),
             "bytes": stats["bytes"],
             "mb_per_s": stats["mb_per_s"],
+            "shards_written": stats["shards_written"],
+            "shards_reused": stats["shards_reused"],
             "skipped": dg.MetadataValue.json(stats["skipped"]),
+            "preview": dg.MetadataValue.md(preview + ("\n\n(first 10 shards)" if len(shards) > 10 else "")),
         }
     )

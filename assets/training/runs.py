@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import fsspec
+import pyarrow.parquet as pq
 
-from assets.export.webdataset import SIZES_NAME, shard_pattern
+from assets.export.webdataset import SHARDS_NAME, SIZES_NAME, shard_pattern
 from models.clip.train import TrainSettings, summarize_run
 
 POINTER_NAME = "medpairs_run.json"
 
 
-def read_shard_index(shards_dir: str, prefix: str = "train") -> tuple[str, int]:
-    """The brace pattern of the exported shards and their total sample count (from sizes.json)."""
+class ShardIndex(NamedTuple):
+    pattern: str  # open_clip brace pattern of the shards
+    num_samples: int
+    digest: str  # sha256 over every shard's name and sha256: the data a run trained on
+
+
+def read_shard_index(shards_dir: str, prefix: str = "train") -> ShardIndex:
+    """The exported shards of `prefix`: brace pattern, total samples (sizes.json) and a digest of their
+    contents (shards.parquet)."""
     with fsspec.open(f"{shards_dir}/{SIZES_NAME}", "rt") as f:
         sizes = {name: n for name, n in json.load(f).items() if name.startswith(f"{prefix}-")}
     if not sizes:
         raise FileNotFoundError(f"no {prefix} shards listed in {shards_dir}/{SIZES_NAME}")
-    return shard_pattern(shards_dir, prefix, len(sizes)), sum(sizes.values())
+    with fsspec.open(f"{shards_dir}/{SHARDS_NAME}", "rb") as f:
+        table = pq.read_table(f, columns=["shard", "sha256"])
+    rows = sorted(zip(table.column("shard").to_pylist(), table.column("sha256").to_pylist()))
+    digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+    return ShardIndex(shard_pattern(shards_dir, prefix, len(sizes)), sum(sizes.values()), digest)
 
 
 def write_run_pointer(logs_dir: str, name: str, settings: TrainSettings) -> dict:

@@ -1,11 +1,27 @@
-"""MedPairs' own open_clip model configs (JSON files in `configs/`), registered with open_clip by name."""
+"""MedPairs' own open_clip model configs (JSON files in `configs/`), registered with open_clip by name.
+
+- `medpairs-tiny`: a small ViT and transformer trained from scratch on CPU (the default).
+- `medpairs-vit-b16-biomedbert`: UniMed-CLIP's shape for GPUs: ViT-B/16 at 224 px (QuickGELU, as UniMed's
+  `ViT-B-16-quickgelu`) with a BiomedBERT text tower (Hugging Face, context 256, CLS pooling, MLP projection).
+- `medpairs-tiny-hf`: the tiny ViT with a small Hugging Face BERT-class text tower (all-MiniLM-L6-v2's shape),
+  for CPU runs with a pretrained text encoder.
+
+A config's Hugging Face text tower names a hub id. With no hub, `text_tower` points it at a local folder
+holding the model and its tokenizer (what `save_pretrained` writes); the configs are then registered again
+with that folder in place of the hub id, in a folder of this process, for the rest of the process.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
+import shutil
+import tempfile
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_MODEL = "medpairs-tiny"
+GPU_MODEL = "medpairs-vit-b16-biomedbert"
 
 
 def config_names() -> list[str]:
@@ -13,13 +29,37 @@ def config_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
-def register_model_configs() -> list[str]:
+def with_text_tower(config: dict, text_tower: str) -> dict:
+    """`config` with its Hugging Face text tower (model and tokenizer) loaded from the folder `text_tower`."""
+    text_cfg = dict(config.get("text_cfg", {}))
+    if "hf_model_name" not in text_cfg:
+        raise ValueError("this model config has no Hugging Face text tower to load from a folder")
+    path = str(Path(text_tower).expanduser().resolve())
+    text_cfg["hf_model_name"] = text_cfg["hf_tokenizer_name"] = path
+    return {**config, "text_cfg": text_cfg}
+
+
+_override_dir: Path | None = None
+
+
+def register_model_configs(text_tower: str | None = None) -> list[str]:
     """Make our configs known to open_clip (`create_model`, `get_tokenizer`, the trainer's `--model`).
 
+    With `text_tower`, configs with a Hugging Face text tower load it from that folder instead of the hub.
     Idempotent: open_clip rescans its config paths, so registering twice changes nothing.
     """
     import open_clip
 
     if not set(config_names()) <= set(open_clip.list_models()):
         open_clip.add_model_config(CONFIG_DIR)
+    if text_tower is not None:
+        global _override_dir
+        if _override_dir is None:
+            _override_dir = Path(tempfile.mkdtemp(prefix="medpairs-model-configs-"))
+            atexit.register(shutil.rmtree, _override_dir, True)
+        for path in sorted(CONFIG_DIR.glob("*.json")):
+            config = json.loads(path.read_text())
+            if "hf_model_name" in config.get("text_cfg", {}):
+                (_override_dir / path.name).write_text(json.dumps(with_text_tower(config, text_tower), indent=1))
+        open_clip.add_model_config(_override_dir)  # registered last, so these win over CONFIG_DIR
     return config_names()

@@ -1,25 +1,39 @@
 """Training a CLIP model with open_clip's own trainer (`open_clip_train.main`) on WebDataset shards.
 
-`build_train_argv` turns `TrainSettings` into the trainer's command line; `run_training` runs
-`python -m models.clip.train_entry <argv>` in a subprocess (the same command Dagster Pipes runs) and
-reads the result back from the trainer's log folder: checkpoint path, loss curve, throughput.
+`build_train_argv` turns `TrainSettings` into the trainer's command line and `train_command` into the
+command that runs it: `python -m models.clip.train_entry [entry options] -- <argv>` for one process, the
+same under `python -m torch.distributed.run` (torchrun) for several (gloo on CPU, nccl on GPUs; open_clip
+picks by device). A multi-node run is that command on every node with `nodes` and `rdzv_endpoint` set.
+`run_training` runs the command in a subprocess (the same command Dagster Pipes runs) and reads the result
+back from the trainer's log folder.
+
+A run folder keeps `epoch_latest.pt` after every epoch. `prepare_run_dir` resumes from it when the folder
+was started with the same settings and data (epochs may grow), and starts afresh otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import resource
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
+
+from models.clip.model_configs import GPU_MODEL
+from models.clip.train_log import LATEST_CHECKPOINT, parse_train_log, summarize_run
+
+__all__ = ["ENTRY_MODULE", "REPO_ROOT", "TrainSettings", "UNIMED_GPU", "build_train_argv", "parse_train_log",
+           "prepare_run_dir", "run_training", "summarize_run", "train_command"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_MODULE = "models.clip.train_entry"
+RUN_KEY_NAME = "medpairs_run_key.json"
+# Settings that change how a run is executed or logged, not what it learns: a run may resume under others.
+_NOT_IN_RUN_KEY = ("epochs", "workers", "log_every_n_steps", "save_frequency", "rdzv_endpoint")
 
 
 @dataclass(frozen=True)
@@ -28,11 +42,11 @@ class TrainSettings:
 
     model: str = "medpairs-tiny"  # an open_clip model name; ours live in models/clip/configs
     epochs: int = 24
-    batch_size: int = 64
+    batch_size: int = 64  # per process
     lr: float = 1e-3
     wd: float = 0.1
     warmup: int = 20  # optimizer steps of linear warm-up before the cosine decay
-    workers: int = 1  # data-loader processes; the shard count must be at least this
+    workers: int = 1  # data-loader processes per training process; shards must number workers x processes
     seed: int = 0
     precision: str = "fp32"  # "amp" / "amp_bf16" on a GPU
     image_size: int | None = None  # overrides the config's image size (--force-image-size)
@@ -41,15 +55,30 @@ class TrainSettings:
     save_frequency: int = 0  # also keep a checkpoint every N epochs; the last epoch is always saved
     dataset_resampled: bool = False  # sample shards with replacement instead of epoch passes
     grad_clip_norm: float | None = None
+    caption_pick: str = "random"  # "random": one line of .txt per load; "first": always the first line
+    text_tower: str | None = None  # local folder of the config's Hugging Face text tower (no hub needed)
+    processes: int = 1  # training processes per node; more than one runs under torchrun
+    nodes: int = 1  # machines, each running the same command (torchrun's c10d rendezvous)
+    rdzv_endpoint: str | None = None  # host:port of the rendezvous when nodes > 1
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, settings: TrainSettings) -> list[str]:
+# UniMed-CLIP's B/16 recipe (ViT-B/16 + BiomedBERT, context 256, AdamW lr 5e-4, wd 0.2, cosine with warm-up,
+# 10 epochs) for one GPU node; set text_tower to a local copy of BiomedBERT where there is no hub.
+# batch_size is per GPU (UniMed and BiomedCLIP train with global batches in the thousands: add processes).
+UNIMED_GPU = TrainSettings(model=GPU_MODEL, epochs=10, batch_size=128, lr=5e-4, wd=0.2, warmup=2000, workers=8,
+                           precision="amp", device="cuda", log_every_n_steps=50, save_frequency=1,
+                           grad_clip_norm=1.0)
+
+
+def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, settings: TrainSettings,
+                     *, resume: bool = False) -> list[str]:
     """Command-line arguments for `open_clip_train.main.main(argv)`.
 
     `shards` is a brace pattern (`.../train-{000000..000003}.tar`), `num_samples` the samples per epoch.
+    With `resume`, the trainer continues from the run folder's latest checkpoint.
     """
     s = settings
     argv = [
@@ -70,6 +99,7 @@ def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, se
         "--report-to", "",
         "--log-every-n-steps", str(s.log_every_n_steps),
         "--save-frequency", str(s.save_frequency),
+        "--save-most-recent",
     ]
     if s.image_size is not None:
         argv += ["--force-image-size", str(s.image_size)]
@@ -79,79 +109,57 @@ def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, se
         argv.append("--dataset-resampled")
     if s.grad_clip_norm is not None:
         argv += ["--grad-clip-norm", str(s.grad_clip_norm)]
+    if resume:
+        argv += ["--resume", "latest"]
     return argv
 
 
-# -- reading a finished run back ---------------------------------------------------------------------
-
-_TRAIN_LINE = re.compile(
-    r"^(?P<time>\d{4}-\d\d-\d\d,\d\d:\d\d:\d\d) \| INFO \| Train Epoch: (?P<epoch>\d+) "
-    r"\[\s*(?P<seen>\d+)/(?P<per_epoch>\d+) .*?Batch \(t\): [\d.]+, (?P<sps>[\d.e+-]+)/s.*?"
-    r"LR: (?P<lr>[\d.e+-]+) Logit Scale: (?P<scale>[\d.e+-]+) .*?Loss: (?P<loss>[\d.e+-]+) "
-)
-_START_LINE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d,\d\d:\d\d:\d\d) \| INFO \| Start epoch 0")
-_TIME_FORMAT = "%Y-%m-%d,%H:%M:%S"
-
-
-def parse_train_log(text: str) -> list[dict]:
-    """One dict per 'Train Epoch' line of an open_clip log: epoch, step (samples seen in all epochs),
-    loss, lr, logit_scale, samples_per_second (of the last batch), time (seconds since epoch 0 started)."""
-    start = None
-    points = []
-    for line in text.splitlines():
-        if start is None and (m := _START_LINE.match(line)):
-            start = datetime.strptime(m["time"], _TIME_FORMAT)
-            continue
-        m = _TRAIN_LINE.match(line)
-        if not m:
-            continue
-        t = datetime.strptime(m["time"], _TIME_FORMAT)
-        epoch, per_epoch = int(m["epoch"]), int(m["per_epoch"])
-        points.append(
-            {
-                "epoch": epoch,
-                "samples_seen": epoch * per_epoch + int(m["seen"]),
-                "loss": float(m["loss"]),
-                "lr": float(m["lr"]),
-                "logit_scale": float(m["scale"]),
-                "samples_per_second": float(m["sps"]),
-                "time": (t - start).total_seconds() if start else None,
-            }
-        )
-    return points
+def train_command(argv: list[str], settings: TrainSettings) -> list[str]:
+    """The command that trains: the entry module, under torchrun when more than one process is asked for."""
+    entry = ["-m", ENTRY_MODULE, "--caption-pick", settings.caption_pick]
+    if settings.text_tower:
+        entry += ["--text-tower", settings.text_tower]
+    entry += ["--", *argv]
+    if settings.processes == 1 and settings.nodes == 1:
+        return [sys.executable, *entry]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(settings.processes)]
+    if settings.nodes == 1:
+        launcher.append("--standalone")
+    else:
+        if not settings.rdzv_endpoint:
+            raise ValueError("a run on several nodes needs rdzv_endpoint (host:port of the rendezvous)")
+        launcher += ["--nnodes", str(settings.nodes), "--rdzv-backend", "c10d",
+                     "--rdzv-endpoint", settings.rdzv_endpoint, "--rdzv-id", "medpairs"]
+    return [*launcher, *entry]
 
 
-def summarize_run(logs_dir: str, name: str) -> dict:
-    """Checkpoint path, loss curve and throughput of the finished run `{logs_dir}/{name}`."""
-    run_dir = (Path(logs_dir) / name).resolve()
-    log_path = run_dir / "out.log"
-    points = parse_train_log(log_path.read_text()) if log_path.exists() else []
-    ckpts = sorted((run_dir / "checkpoints").glob("epoch_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    out = {
-        "run_dir": str(run_dir),
-        "log_path": str(log_path),
-        "checkpoint": str(ckpts[-1]) if ckpts else None,
-        "epochs_completed": int(ckpts[-1].stem.split("_")[1]) if ckpts else 0,
-        "loss_curve": [(p["samples_seen"], p["loss"]) for p in points],
-        "first_loss": points[0]["loss"] if points else None,
-        "final_loss": points[-1]["loss"] if points else None,
-        "samples_seen": points[-1]["samples_seen"] if points else 0,
-    }
-    # Throughput over the training loop itself (log timestamps have 1 s resolution), start-up excluded.
-    if points and points[-1]["time"]:
-        out["train_loop_seconds"] = points[-1]["time"]
-        out["samples_per_second"] = round(points[-1]["samples_seen"] / points[-1]["time"], 1)
-    return out
+def _run_key(settings: TrainSettings, data: dict) -> dict:
+    kept = {k: v for k, v in asdict(settings).items() if k not in _NOT_IN_RUN_KEY}
+    return {"settings": kept, "data": data}
+
+
+def prepare_run_dir(logs_dir: str, name: str, settings: TrainSettings, data: dict, *, resume: bool = True) -> bool:
+    """Get `{logs_dir}/{name}` ready for a run; True when the run should resume from its latest checkpoint.
+
+    It resumes when `resume` is set, the folder has a latest checkpoint, and it was started with the same
+    settings (but for epochs, workers and logging) and the same `data` (e.g. shard pattern, sample count,
+    shard digests). Otherwise the folder is replaced whole: open_clip_train refuses to reuse one.
+    """
+    run_dir = Path(logs_dir) / name
+    key = _run_key(settings, data)
+    key_path = run_dir / RUN_KEY_NAME
+    if resume and (run_dir / "checkpoints" / LATEST_CHECKPOINT).exists() and key_path.exists():
+        if json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
+            return True
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    key_path.write_text(json.dumps(key, indent=1, sort_keys=True))
+    return False
 
 
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def prepare_run_dir(logs_dir: str, name: str) -> None:
-    """open_clip_train refuses to reuse a run folder: a new run replaces the old one whole."""
-    shutil.rmtree(Path(logs_dir) / name, ignore_errors=True)
 
 
 def run_training(
@@ -161,32 +169,31 @@ def run_training(
     name: str,
     settings: TrainSettings = TrainSettings(),
     *,
-    overwrite: bool = True,
+    resume: bool = False,
     timeout: float | None = None,
     threads: int | None = None,
 ) -> dict:
-    """Train in a subprocess (`python -m models.clip.train_entry`), then summarize the run.
+    """Train in a subprocess (`train_command`), then summarize the run.
 
-    The trainer refuses to reuse a run folder; with `overwrite` an earlier `{logs_dir}/{name}` is removed
-    first. Raises `RuntimeError` with the tail of the output when the trainer fails or saves no checkpoint.
+    With `resume`, a run folder started with the same settings continues from its latest checkpoint;
+    otherwise it is replaced. Raises `RuntimeError` with the tail of the output when the trainer fails or
+    saves no checkpoint.
     """
-    if overwrite:
-        prepare_run_dir(logs_dir, name)
-    argv = build_train_argv(shards, num_samples, logs_dir, name, settings)
+    resuming = prepare_run_dir(logs_dir, name, settings, {"shards": shards, "num_samples": num_samples},
+                               resume=resume)
+    argv = build_train_argv(shards, num_samples, logs_dir, name, settings, resume=resuming)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     t0, cpu0 = time.perf_counter(), _children_cpu_seconds()
-    proc = subprocess.run(
-        [sys.executable, "-m", ENTRY_MODULE, *argv],
-        env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    proc = subprocess.run(train_command(argv, settings), env=env, capture_output=True, text=True, timeout=timeout)
     seconds, cpu_seconds = time.perf_counter() - t0, _children_cpu_seconds() - cpu0
     summary = summarize_run(logs_dir, name)
     if proc.returncode != 0 or summary["checkpoint"] is None:
         tail = (proc.stdout + proc.stderr)[-4000:]
         raise RuntimeError(f"open_clip training failed (exit {proc.returncode}):\n{tail}")
+    summary["resumed"] = resuming
     summary["seconds"] = round(seconds, 2)
     summary["cpu_seconds"] = round(cpu_seconds, 2)  # user + system of the trainer and its data workers
     summary["num_samples_per_epoch"] = num_samples

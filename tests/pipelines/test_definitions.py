@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 from pipelines.run import job_run_config
@@ -49,8 +50,9 @@ def test_dagster_cli_validates_the_workspace():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_small_run_config_matches_the_jobs():
-    config = dg.config_from_files([str(ROOT / "pipelines/configs/small.yaml")])
+@pytest.mark.parametrize("config_file", ["small.yaml", "gpu.yaml"])
+def test_run_configs_match_the_jobs(config_file):
+    config = dg.config_from_files([str(ROOT / "pipelines/configs" / config_file)])
     for name in ("sources_job", "ingest_job", "medpairs_job"):
         job = defs.resolve_job_def(name)
         dg.validate_run_config(job, job_run_config(job, config))  # raises if it does not fit

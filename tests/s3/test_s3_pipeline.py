@@ -42,12 +42,12 @@ def _read_shards(urls: str | list[str]) -> dict[str, tuple[str, tuple[int, int]]
 
 @pytest.mark.parametrize("config", ["environment", "storage_options"])
 def test_ingest_curate_export_on_s3(s3, s3_env, s3_prefix, monkeypatch, config):
-    duplicate = png_bytes(seed=7)  # a training image that is also a test image: must not train
+    duplicate = png_bytes(seed=7, size=64)  # a training image that is also a test image: must not train
     put(s3, s3_prefix, {
-        "folder/normal/n1.png": png_bytes(10), "folder/normal/n2.png": png_bytes(20),
+        "folder/normal/n1.png": png_bytes(seed=10, size=64), "folder/normal/n2.png": png_bytes(seed=20, size=64),
         "folder/pneumonia/p1.png": duplicate, "folder/pneumonia/bad.png": b"\x89PNG\r\n\x1a\n broken",
         "manifest/labels.csv": "path,label,split\nimg/a.png,normal,train\nimg/b.png,pneumonia,test\n",
-        "manifest/img/a.png": png_bytes(30), "manifest/img/b.png": duplicate,
+        "manifest/img/a.png": png_bytes(seed=30, size=64), "manifest/img/b.png": duplicate,
     })
     put_parquet(s3, f"{s3_prefix}/captions/class_captions.parquet", CAPTIONS)
     options = None

@@ -1,47 +1,34 @@
-"""A real, tiny open_clip_train run on WebDataset shards, the checkpoint it writes loaded for zero-shot
-prediction, and the same entry script run under Dagster Pipes."""
+"""A real, tiny open_clip_train run on WebDataset shards with several captions per sample, the checkpoint it
+writes loaded for zero-shot prediction; the trainer's command (one process or torchrun), the settings of
+UniMed's GPU recipe, resume decisions and log parsing across sessions."""
 
-import io
+import json
 import sys
-from pathlib import Path
 
-import dagster as dg
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from clip_helpers import CLASSES, png, write_shards
 
-from assets.export.webdataset import ShardWriter, shard_pattern
-from models.clip.model_configs import DEFAULT_MODEL
-from models.clip.train import ENTRY_MODULE, REPO_ROOT, TrainSettings, build_train_argv, parse_train_log, run_training
+from models.clip.model_configs import DEFAULT_MODEL, GPU_MODEL
+from models.clip.train import (
+    ENTRY_MODULE,
+    UNIMED_GPU,
+    TrainSettings,
+    build_train_argv,
+    parse_train_log,
+    prepare_run_dir,
+    run_training,
+    train_command,
+)
 from models.clip.zeroshot import DEFAULT_TEMPLATES, class_prompts, load_clip, zero_shot_predict
 
-CLASSES = ("left lesion", "right lesion")
 TINY = TrainSettings(epochs=1, batch_size=16, warmup=1, workers=1, log_every_n_steps=1, lr=1e-3)
-
-
-def _png(class_index: int, rng: np.random.Generator) -> bytes:
-    img = rng.integers(0, 60, (64, 64), dtype=np.uint8)
-    x0 = 8 if class_index == 0 else 40
-    img[24:40, x0 : x0 + 16] = 230
-    buf = io.BytesIO()
-    Image.fromarray(img).convert("RGB").save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _write_shards(out_dir: str, n: int = 64, per_shard: int = 32) -> tuple[str, int]:
-    rng = np.random.default_rng(0)
-    with ShardWriter(out_dir, "train", per_shard) as writer:
-        for i in range(n):
-            c = i % 2
-            writer.write({"key": f"{i:06d}", "image": _png(c, rng), "image_ext": "png",
-                          "txt": f"An X-ray image showing a {CLASSES[c]}.", "json": {"label": CLASSES[c]}})
-    return shard_pattern(out_dir, "train", len(writer.shards)), n
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> tuple[str, int]:
-    return _write_shards(str(tmp_path_factory.mktemp("shards")))
+    return write_shards(str(tmp_path_factory.mktemp("shards")), n=64, per_shard=32)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +41,7 @@ def test_argv_is_understood_by_open_clip_train():
     from open_clip_train.params import parse_args
 
     settings = TrainSettings(image_size=48, device="cpu", dataset_resampled=True, grad_clip_norm=1.0)
-    args = parse_args(build_train_argv("/d/train-{000000..000001}.tar", 123, "/logs", "run", settings))
+    args = parse_args(build_train_argv("/d/train-{000000..000001}.tar", 123, "/logs", "run", settings, resume=True))
     assert args.train_data == "/d/train-{000000..000001}.tar" and args.train_num_samples == 123
     assert args.dataset_type == "webdataset" and args.model == DEFAULT_MODEL
     assert (args.epochs, args.batch_size, args.lr, args.wd) == (settings.epochs, settings.batch_size, settings.lr, settings.wd)
@@ -62,11 +49,42 @@ def test_argv_is_understood_by_open_clip_train():
     assert (args.logs, args.name, args.report_to) == ("/logs", "run", "")
     assert args.force_image_size == [48] and args.device == "cpu"
     assert args.dataset_resampled and args.grad_clip_norm == 1.0
+    assert args.save_most_recent and args.resume == "latest"
+    assert parse_args(build_train_argv("/d/x.tar", 1, "/logs", "run", settings)).resume is None
 
 
-def test_training_writes_a_checkpoint_and_a_loss_curve(trained):
-    assert trained["epochs_completed"] == 1
+def test_unimed_gpu_recipe():
+    from open_clip_train.params import parse_args
+
+    args = parse_args(build_train_argv("/d/train-{000000..000009}.tar", 10_000, "/logs", "gpu", UNIMED_GPU))
+    assert args.model == GPU_MODEL and args.device == "cuda" and args.precision == "amp"
+    assert (args.lr, args.wd, args.lr_scheduler, args.opt) == (5e-4, 0.2, "cosine", "adamw")
+    assert args.warmup > 0 and args.epochs == 10
+
+
+def test_train_command_runs_the_entry_alone_or_under_torchrun():
+    from torch.distributed.run import get_args_parser
+
+    argv = ["--model", DEFAULT_MODEL]
+    one = train_command(argv, TrainSettings(caption_pick="first", text_tower="/models/bert"))
+    assert one == [sys.executable, "-m", ENTRY_MODULE, "--caption-pick", "first", "--text-tower", "/models/bert",
+                   "--", *argv]
+    two = train_command(argv, TrainSettings(processes=2))
+    assert two[:6] == [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone"]
+    assert two[6:] == ["-m", ENTRY_MODULE, "--caption-pick", "random", "--", *argv]
+    nodes = train_command(argv, TrainSettings(processes=8, nodes=4, rdzv_endpoint="head:29400"))
+    launch = get_args_parser().parse_args(nodes[3:])  # what torchrun makes of it
+    assert (launch.nnodes, launch.nproc_per_node, launch.rdzv_backend, launch.rdzv_endpoint) == ("4", "8", "c10d", "head:29400")
+    assert launch.module and launch.training_script == ENTRY_MODULE
+    assert launch.training_script_args == ["--caption-pick", "random", "--", *argv] and not launch.standalone
+    with pytest.raises(ValueError, match="rdzv_endpoint"):
+        train_command(argv, TrainSettings(nodes=2))
+
+
+def test_training_writes_checkpoints_and_a_loss_curve(trained):
+    assert trained["epochs_completed"] == 1 and not trained["resumed"]
     assert trained["checkpoint"].endswith("checkpoints/epoch_1.pt")
+    assert trained["latest_checkpoint"].endswith("checkpoints/epoch_latest.pt")
     # 64 samples in batches of 16, logged every step
     assert [n for n, _ in trained["loss_curve"]] == [16, 32, 48, 64]
     assert all(np.isfinite(loss) for _, loss in trained["loss_curve"])
@@ -82,7 +100,7 @@ def test_checkpoint_loads_for_zero_shot(trained, shards):
     assert not torch.equal(untrained.model.visual.conv1.weight, trained_model.model.visual.conv1.weight)
 
     rng = np.random.default_rng(1)
-    images = [_png(i % 2, rng) for i in range(10)]
+    images = [png(i % 2, rng) for i in range(10)]
     for bundle in (trained_model, untrained):
         pred, scores = zero_shot_predict(bundle.model, bundle.preprocess, bundle.tokenizer, images, CLASSES,
                                          DEFAULT_TEMPLATES, modality="xray", batch_size=4, return_scores=True)
@@ -111,43 +129,78 @@ def test_prompts_fill_class_and_modality():
         "a X-ray image showing pneumonia.", "this is an image of pneumonia."]
 
 
+# -- resume ---------------------------------------------------------------------------------------------
+
+DATA = {"shards": "/d/train-{000000..000001}.tar", "num_samples": 64}
+
+
+def _fake_run(tmp_path, settings: TrainSettings) -> None:
+    assert prepare_run_dir(str(tmp_path), "run", settings, DATA) is False
+    (tmp_path / "run" / "checkpoints").mkdir()
+    (tmp_path / "run" / "checkpoints" / "epoch_latest.pt").write_bytes(b"checkpoint")
+
+
+@pytest.mark.parametrize("later, resumes", [
+    (TrainSettings(epochs=3), True),  # more epochs: go on
+    (TrainSettings(epochs=3, workers=4, log_every_n_steps=1), True),  # execution details only
+    (TrainSettings(epochs=3, lr=5e-4), False),  # another run
+    (TrainSettings(epochs=3, batch_size=32), False),
+])
+def test_a_run_resumes_only_with_the_same_settings_and_data(tmp_path, later, resumes):
+    _fake_run(tmp_path, TrainSettings(epochs=1))
+    assert prepare_run_dir(str(tmp_path), "run", later, DATA) is resumes
+    assert (tmp_path / "run" / "checkpoints").exists() is resumes
+
+
+def test_other_data_or_no_resume_starts_afresh(tmp_path):
+    _fake_run(tmp_path, TINY)
+    assert prepare_run_dir(str(tmp_path), "run", TINY, {**DATA, "num_samples": 65}) is False
+    _fake_run(tmp_path, TINY)
+    assert prepare_run_dir(str(tmp_path), "run", TINY, DATA, resume=False) is False
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert json.loads((tmp_path / "run" / "medpairs_run_key.json").read_text())["data"] == DATA
+
+
+def _line(t: str, epoch: int, seen: int, per_epoch: int, loss: float, sps: float = 100.0) -> str:
+    return (f"2026-01-01,10:00:{t} | INFO | Train Epoch: {epoch} [{seen:>4}/{per_epoch} (50%)] Data (t): 0.310 "
+            f"Batch (t): 7.700, {sps}/s, {sps}/s/gpu LR: 0.000100 Logit Scale: 14.286 "
+            f"Contrastive_loss: {loss} ({loss}) Loss: {loss} ({loss}) ")
+
+
 def test_parse_train_log_reads_open_clip_lines():
-    text = (
-        "2026-01-01,10:00:00 | INFO | Start epoch 0\n"
-        "2026-01-01,10:00:05 | INFO | Train Epoch: 0 [ 64/128 (50%)] Data (t): 0.310 Batch (t): 7.700, 8.31173/s, "
-        "8.31173/s/gpu LR: 0.000100 Logit Scale: 14.286 Contrastive_loss: 4.3972 (4.3972) Loss: 4.3972 (4.3972)\n"
-        "2026-01-01,10:00:09 | INFO | Train Epoch: 1 [128/128 (100%)] Data (t): 0.004 Batch (t): 0.539, 142.105/s, "
-        "142.105/s/gpu LR: 0.000030 Logit Scale: 14.239 Contrastive_loss: 3.2567 (3.6588) Loss: 3.2567 (3.6588)\n"
-    )
+    text = "\n".join([
+        "2026-01-01,10:00:00 | INFO | Running with a single process. Device cpu.",
+        "2026-01-01,10:00:00 | INFO | Start epoch 0",
+        _line("05", 0, 64, 128, 4.3972, 8.31173),
+        _line("09", 1, 128, 128, 3.2567, 142.105),
+    ])
     points = parse_train_log(text)
-    assert [(p["epoch"], p["samples_seen"], p["loss"], p["time"]) for p in points] == [
-        (0, 64, 4.3972, 5.0), (1, 256, 3.2567, 9.0)]
-    assert points[1]["samples_per_second"] == pytest.approx(142.105) and points[1]["lr"] == pytest.approx(3e-5)
+    assert [(p["epoch"], p["samples_seen"], p["loss"], p["time"], p["session"]) for p in points] == [
+        (0, 64, 4.3972, 5.0, 0), (1, 256, 3.2567, 9.0, 0)]
+    assert points[1]["samples_per_second"] == pytest.approx(142.105) and points[1]["lr"] == pytest.approx(1e-4)
 
 
-def test_existing_run_is_not_overwritten_unless_asked(trained, shards):
-    pattern, n = shards
-    logs_dir = trained["run_dir"].rsplit("/", 1)[0]
-    with pytest.raises(RuntimeError, match="refused"):
-        run_training(pattern, n, logs_dir, "tiny", TINY, overwrite=False, timeout=120)
-    assert (Path(trained["checkpoint"])).exists()
+def test_a_resumed_session_replaces_what_the_killed_one_logged_of_its_epochs(tmp_path):
+    from models.clip.train_log import summarize_run
 
-
-def test_entry_reports_materialization_through_dagster_pipes(shards, tmp_path):
-    pattern, n = shards
-    argv = build_train_argv(pattern, n, str(tmp_path / "logs"), "piped", TINY)
-
-    @dg.asset
-    def clip_checkpoint(context: dg.AssetExecutionContext, pipes_subprocess_client: dg.PipesSubprocessClient):
-        return pipes_subprocess_client.run(
-            command=[sys.executable, "-m", ENTRY_MODULE, *argv], context=context,
-            env={"PYTHONPATH": str(REPO_ROOT)},
-        ).get_materialize_result()
-
-    result = dg.materialize([clip_checkpoint], resources={"pipes_subprocess_client": dg.PipesSubprocessClient()})
-    assert result.success
-    (mat,) = result.asset_materializations_for_node("clip_checkpoint")
-    meta = mat.metadata
-    assert meta["checkpoint"].value == str(tmp_path / "logs" / "piped" / "checkpoints" / "epoch_1.pt")
-    assert meta["epochs_completed"].value == 1
-    assert [p["samples_seen"] for p in meta["loss_curve"].value] == [16, 32, 48, 64]
+    text = "\n".join([
+        "2026-01-01,10:00:00 | INFO | Running with a single process. Device cpu.",
+        "2026-01-01,10:00:00 | INFO | Start epoch 0",
+        _line("10", 0, 100, 100, 4.0),
+        "2026-01-01,10:00:10 | INFO | Start epoch 1",
+        _line("15", 1, 50, 100, 3.9),  # killed here, epoch 1 never finished
+        "2026-01-01,10:00:30 | INFO | Running with a single process. Device cpu.",
+        "2026-01-01,10:00:31 | INFO | => resuming checkpoint 'epoch_latest.pt' (epoch 1)",
+        "2026-01-01,10:00:32 | INFO | Start epoch 1",
+        _line("37", 1, 50, 100, 3.5),
+        _line("42", 1, 100, 100, 3.0),
+    ])
+    points = parse_train_log(text)
+    assert [(p["session"], p["samples_seen"], p["loss"]) for p in points] == [(0, 100, 4.0), (1, 150, 3.5), (1, 200, 3.0)]
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "out.log").write_text(text)
+    (tmp_path / "run" / "checkpoints" / "epoch_2.pt").write_bytes(b"")
+    summary = summarize_run(str(tmp_path), "run")
+    assert summary["sessions"] == 2 and summary["epochs_completed"] == 2
+    assert summary["samples_trained"] == 100 and summary["train_loop_seconds"] == 10.0
+    assert summary["samples_per_second"] == 10.0  # the resumed session's epoch over its 10 s

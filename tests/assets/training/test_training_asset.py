@@ -1,0 +1,80 @@
+"""The export and training assets through Dagster: shards from curated pairs, a CLIP trained on them via
+Pipes with its loss curve and throughput in the metadata, and a second materialization with more epochs
+resuming from the first one's checkpoint (the shards kept as they were); another recipe trains afresh, and
+an unchanged one has nothing left to train."""
+
+import io
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from assets import layout
+from assets.export.defs import webdataset_shards
+from assets.training.defs import RUN_NAME, clip_model
+from assets.training.runs import read_run_pointer
+from pipelines.resources import StorageResource
+
+
+def _png(label: int, rng: np.random.Generator) -> bytes:
+    img = rng.integers(0, 60, (32, 32), dtype=np.uint8)
+    img[12:20, 4 + 20 * label : 12 + 20 * label] = 230
+    buf = io.BytesIO()
+    Image.fromarray(img).convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def storage(tmp_path) -> StorageResource:
+    rng = np.random.default_rng(0)
+    labels = ("left lesion", "right lesion")
+    rows = [{"sample_id": f"s{i:03d}", "source": "toy", "modality": "xray", "label": labels[i % 2], "split": "train",
+             "image": {"bytes": _png(i % 2, rng), "path": f"{i}.png"}, "image_format": "png",
+             "captions": [f"An X-ray showing a {labels[i % 2]}.", f"A {labels[i % 2]} on a chest X-ray."]}
+            for i in range(32)]
+    resource = StorageResource(root=str(tmp_path / "data"))
+    pq.write_table(pa.Table.from_pylist(rows), resource.path(layout.CURATED_PAIRS))
+    return resource
+
+
+def _materialize(storage: StorageResource, **training) -> dict:
+    config = {"ops": {
+        "webdataset_shards": {"config": {"samples_per_shard": 16}},
+        "clip_model": {"config": {"epochs": 1, "batch_size": 16, "warmup": 1, "image_size": 32, **training}},
+    }}
+    result = dg.materialize([webdataset_shards, clip_model], run_config=config,
+                            resources={"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient()})
+    assert result.success
+    materializations = [e.materialization for e in result.get_asset_materialization_events()]
+    return {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()} for m in materializations}
+
+
+def test_training_resumes_from_its_last_checkpoint(storage):
+    first = _materialize(storage)
+    shards, model = first["webdataset_shards"], first["clip_model"]
+    assert (shards["num_samples"], shards["num_shards"], shards["shards_written"]) == (32, 2, 2)
+    assert model["epochs_completed"] == 1 and not model["resumed"]
+    assert model["checkpoint"].endswith("checkpoints/epoch_1.pt")
+    assert [p["samples_seen"] for p in model["loss_curve"]] == [16, 32]
+    assert model["samples_per_second"] is None or model["samples_per_second"] > 0
+
+    second = _materialize(storage, epochs=2)
+    assert second["webdataset_shards"]["shards_reused"] == 2
+    model = second["clip_model"]
+    assert model["resumed"] and model["epochs_completed"] == 2
+    assert model["checkpoint"].endswith("checkpoints/epoch_2.pt")
+    assert [p["samples_seen"] for p in model["loss_curve"]] == [16, 32, 48, 64]  # epoch 0 from the first run
+    log = (storage.path(layout.TRAINING, RUN_NAME, "out.log"))
+    assert "=> resuming checkpoint" in open(log).read() and "(epoch 1)" in open(log).read()
+    assert read_run_pointer(storage.path(layout.TRAINING), RUN_NAME)["checkpoint"] == model["checkpoint"]
+
+    third = _materialize(storage, epochs=2, lr=5e-4)  # another recipe: trained afresh
+    assert not third["clip_model"]["resumed"] and third["clip_model"]["epochs_completed"] == 2
+    assert [p["samples_seen"] for p in third["clip_model"]["loss_curve"]] == [16, 32, 48, 64]
+
+    fourth = _materialize(storage, epochs=2, lr=5e-4)  # nothing changed: nothing left to train
+    assert fourth["clip_model"]["resumed"] and fourth["clip_model"]["checkpoint"] == third["clip_model"]["checkpoint"]
+    assert fourth["clip_model"]["loss_curve"] == third["clip_model"]["loss_curve"]
