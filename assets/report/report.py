@@ -1,23 +1,24 @@
-"""The benchmark report: zero-shot results of several models on the same test splits, as Markdown
-for people and the Dagster UI and JSON for machines (CI gates)."""
+"""Writing the benchmark report: report.json for machines (CI gates), report.md for people and the Dagster
+UI, report.html (self-contained, with plots) and report.png, its screenshot in headless Chromium."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
 
 import fsspec
-import numpy as np
 
-from assets.metadata import md_table
+from assets.report import browser
+from assets.report.html import render_html
+from assets.report.markdown import SYNTHETIC_NOTE, render_markdown
 
-SYNTHETIC_NOTE = (
-    "**The data is synthetic.** These numbers come from MedPairs' embedded default dataset "
-    "(generated images of six modalities with real clinical class names). They show that the "
-    "pipeline works end to end; they say nothing about clinical performance."
-)
+__all__ = ["SYNTHETIC_NOTE", "file_sha256", "write_report"]
+
+log = logging.getLogger(__name__)
 
 
 def file_sha256(path: str) -> str:
@@ -29,73 +30,54 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def modality_means(rows: Sequence[Mapping], metric: str = "top1") -> dict[str, float]:
-    """Mean of `metric` over the sources of each modality."""
-    by_modality: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        by_modality[r["modality"]].append(r[metric])
-    return {m: float(np.mean(v)) for m, v in sorted(by_modality.items())}
+def _write(path: str, data: str | bytes) -> None:
+    with fsspec.open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
 
 
-def summarize_models(results: Mapping[str, Sequence[Mapping]]) -> dict[str, dict]:
-    """Per model: mean top-1, balanced accuracy and chance over sources, top-1 per modality."""
-    out = {}
-    for model, rows in results.items():
-        top1 = float(np.mean([r["top1"] for r in rows]))
-        chance = float(np.mean([r["chance"] for r in rows]))
-        out[model] = {
-            "mean_top1": top1,
-            "mean_balanced_accuracy": float(np.mean([r["balanced_accuracy"] for r in rows])),
-            "mean_chance": chance,
-            "top1_over_chance": top1 / chance if chance else float("nan"),
-            "top1_by_modality": modality_means(rows),
-        }
-    return out
-
-
-def render_markdown(report: Mapping) -> str:
-    """The report as Markdown: summary, per-dataset and per-modality tables, provenance."""
-    models = list(report["results"])
-    summary = report["summary"]
-    parts = ["# MedPairs benchmark report", ""]
-    if report.get("synthetic"):
-        parts += [SYNTHETIC_NOTE, ""]
-    parts += [
-        "## Summary (mean over datasets)", "",
-        md_table([(m, summary[m]["mean_top1"], summary[m]["mean_balanced_accuracy"],
-                   summary[m]["mean_chance"], f"{summary[m]['top1_over_chance']:.2f}x") for m in models],
-                 ("model", "top-1", "balanced acc.", "chance", "top-1 / chance")),
-        "", "## Zero-shot top-1 per dataset", "",
-    ]
-    per_source = {m: {r["source"]: r for r in report["results"][m]} for m in models}
-    first = report["results"][models[0]]
-    parts.append(md_table(
-        [(r["source"], r["modality"], r["num_classes"], r["num_samples"], r["chance"],
-          *(per_source[m][r["source"]]["top1"] for m in models)) for r in first],
-        ("dataset", "modality", "classes", "test images", "chance", *models),
-    ))
-    modalities = sorted({r["modality"] for r in first})
-    parts += ["", "## Zero-shot top-1 per modality", "", md_table(
-        [(mod, *(summary[m]["top1_by_modality"][mod] for m in models)) for mod in modalities],
-        ("modality", *models),
-    )]
-    parts += ["", "## Provenance", "", md_table(sorted(report["provenance"].items()), ("what", "value")), ""]
-    return "\n".join(parts)
-
-
-def write_report(results: Mapping[str, Sequence[Mapping]], out_dir: str, *, provenance: Mapping,
-                 synthetic: bool) -> dict:
-    """Write report.json and report.md under `out_dir`; return the report dict with their paths."""
-    report = {
-        "synthetic": synthetic,
-        "results": {m: list(rows) for m, rows in results.items()},
-        "summary": summarize_models(results),
-        "provenance": dict(provenance),
-    }
-    paths = {"json": f"{out_dir}/report.json", "markdown": f"{out_dir}/report.md"}
-    with fsspec.open(paths["json"], "w") as f:
-        json.dump(report, f, indent=2, sort_keys=True)
+def write_report(report: Mapping, out_dir: str, *, screenshot: bool = True) -> dict:
+    """Write report.json, report.md, report.html and (when `screenshot` and Chromium is installed)
+    report.png under `out_dir` (local or fsspec URL). Returns the report with `paths`, `markdown` and
+    `screenshot` (its size, or why there is none)."""
+    out_dir = out_dir.rstrip("/")
+    paths = {kind: f"{out_dir}/report.{ext}" for kind, ext in
+             (("json", "json"), ("markdown", "md"), ("html", "html"), ("png", "png"))}
     markdown = render_markdown(report)
-    with fsspec.open(paths["markdown"], "w") as f:
-        f.write(markdown)
-    return {**report, "paths": paths, "markdown": markdown}
+    page = render_html(report)
+    _write(paths["json"], json.dumps(report, indent=2, sort_keys=True, default=str))
+    _write(paths["markdown"], markdown)
+    _write(paths["html"], page)
+    shot = _screenshot(page, paths["png"]) if screenshot else {"skipped": "screenshot turned off"}
+    if "skipped" in shot:
+        paths.pop("png")
+    return {**report, "paths": paths, "markdown": markdown, "screenshot": shot}
+
+
+def _screenshot(page: str, png_path: str) -> dict:
+    """Screenshot the page into `png_path` (through a local temp copy, so remote out_dirs work too)."""
+    if browser.find_chromium() is None:
+        log.warning("no Chromium installed: report.png not written")
+        return {"skipped": "no Chromium installed (Debian package `chromium`)"}
+    with tempfile.TemporaryDirectory(prefix="medpairs-report-") as tmp:
+        html_path, local_png = os.path.join(tmp, "report.html"), os.path.join(tmp, "report.png")
+        with open(html_path, "w") as f:
+            f.write(page)
+        shot = browser.screenshot(html_path, local_png)
+        with open(local_png, "rb") as f:
+            _write(png_path, f.read())
+    return {"width": shot["width"], "height": shot["height"]}
+
+
+def git_commit(repo_dir: str | None = None) -> str | None:
+    """The checked-out commit of the code (with "+changes" when the work tree differs), or None outside git."""
+    import subprocess
+
+    repo_dir = repo_dir or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        commit = subprocess.run(["git", "-C", repo_dir, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if dirty else "")

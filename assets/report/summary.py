@@ -5,16 +5,28 @@ import os
 import sys
 
 from assets.metadata import md_table
+from assets.report.markdown import fmt_ci, summary_rows
 
 
 def main(report_dir: str) -> None:
     with open(os.path.join(report_dir, "report.json")) as f:
         report = json.load(f)
-    rows = [(m, s["mean_top1"], s["mean_chance"], f"{s['top1_over_chance']:.2f}x")
-            for m, s in report["summary"].items()]
-    print(md_table(rows, ("model", "mean zero-shot top-1", "chance", "top-1 / chance")))
-    print(f"\nReport: {os.path.abspath(os.path.join(report_dir, 'report.md'))}")
-    print(f"JSON:   {os.path.abspath(os.path.join(report_dir, 'report.json'))}")
+    if report.get("synthetic"):
+        print("The data is synthetic (MedPairs' embedded default): these numbers say nothing clinical.\n")
+    print(md_table(summary_rows(report), ("model", "mean zero-shot top-1 [95% CI]", "balanced acc.", "AUC",
+                                          "chance", "top-1 / chance")))
+    for model, s in report.get("retrieval_summary", {}).items():
+        print(f"{model}: retrieval image→text R@1 {fmt_ci(s['mean_image_to_text_R@1'], s['mean_image_to_text_R@1_ci'])}")
+    for name, info in report.get("models", {}).items():
+        if info["status"] != "ok":
+            print(f"{name}: failed: {info['error']}")
+    for name, check in report.get("checks", {}).items():
+        print(f"check {name}: {({True: 'pass', False: 'FAIL', None: 'n/a'})[check['passed']]} ({check['detail']})")
+    print()
+    for name in ("report.html", "report.png", "report.md", "report.json"):
+        path = os.path.join(report_dir, name)
+        if os.path.exists(path):
+            print(f"{name:12} {os.path.abspath(path)}")
 
 
 if __name__ == "__main__":

@@ -1,67 +1,131 @@
-"""Zero-shot accuracy of a CLIP model on every source of a curated pairs Parquet split."""
+"""Zero-shot classification of a CLIP model on benchmark tasks: read a split of the curated pairs, score
+each task's images against its classes' prompt ensembles, and compute top-1, balanced accuracy, AUC and
+the confusion matrix, each with a 95% bootstrap confidence interval."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import fsspec
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from models.clip.metrics import balanced_accuracy, binary_auc, top1_accuracy
-from models.clip.zeroshot import DEFAULT_TEMPLATES, ClipBundle, zero_shot_predict
+from models.clip import metrics
+from models.clip.zeroshot import ClipBundle, classifier_from_prompts, encode_images
 
 log = logging.getLogger(__name__)
 
+CLASSIFICATION_METRICS = ("top1", "balanced_accuracy", "auc")
+
 
 def read_split(curated_parquet: str, split: str = "test") -> dict[str, dict]:
-    """Per source of `split`: its modality, labels and image bytes, in file order."""
+    """Per source of `split`, in file order: modality, kind (when the file records it), sample ids,
+    labels, image bytes and captions."""
     with fsspec.open(curated_parquet, "rb") as f:
-        table = pq.read_table(f, columns=["source", "modality", "label", "split", "image"])
+        names = pq.ParquetFile(f).schema_arrow.names
+        wanted = [c for c in ("sample_id", "source", "modality", "label", "split", "image", "captions", "kind")
+                  if c in names]
+        table = pq.read_table(f, columns=wanted)
     table = table.filter(pc.equal(table.column("split"), split))
     out: dict[str, dict] = {}
     for row in table.to_pylist():
-        src = out.setdefault(row["source"], {"modality": row["modality"], "labels": [], "images": []})
+        src = out.setdefault(row["source"], {"modality": row["modality"], "kind": row.get("kind"),
+                                             "sample_ids": [], "labels": [], "images": [], "captions": []})
+        src["sample_ids"].append(row.get("sample_id"))
         src["labels"].append(row["label"])
         src["images"].append(row["image"]["bytes"])
+        src["captions"].append(list(row.get("captions") or []))
     return out
 
 
-def evaluate_zero_shot(
-    bundle: ClipBundle,
-    curated_parquet: str,
-    *,
-    split: str = "test",
-    class_names: Mapping[str, Sequence[str]] | None = None,
-    templates: Sequence[str] = DEFAULT_TEMPLATES,
-) -> list[dict]:
-    """One row per source: samples, classes, chance, top-1, balanced accuracy (and AUC for two classes).
+def split_fingerprint(sample_ids: Sequence[str]) -> str:
+    """sha256 (16 hex digits) of a task's sample ids in order: equal fingerprints, identical test sets."""
+    return hashlib.sha256("\n".join(map(str, sample_ids)).encode()).hexdigest()[:16]
 
-    `class_names[source]` fixes the candidate classes and their order; by default a source's candidates
-    are the sorted labels present in the split.
-    """
-    rows = []
-    for source, data in sorted(read_split(curated_parquet, split).items()):
-        names = list((class_names or {}).get(source) or sorted(set(data["labels"])))
-        index = {n: i for i, n in enumerate(names)}
-        y_true = np.array([index[label] for label in data["labels"]], dtype=np.int64)
-        pred, scores = zero_shot_predict(
-            bundle.model, bundle.preprocess, bundle.tokenizer, data["images"], names, templates,
-            modality=data["modality"], return_scores=True,
-        )
-        row = {
-            "source": source,
-            "modality": data["modality"],
-            "num_samples": int(y_true.size),
-            "num_classes": len(names),
-            "chance": 1.0 / len(names),
-            "top1": top1_accuracy(y_true, pred),
-            "balanced_accuracy": balanced_accuracy(y_true, pred),
-        }
-        if len(names) == 2 and len(set(y_true.tolist())) == 2:
-            row["auc"] = binary_auc(y_true, scores[:, 1] - scores[:, 0])
-        rows.append(row)
-        log.info("zero-shot %s: top1 %.3f (chance %.3f)", source, row["top1"], row["chance"])
-    return rows
+
+def task_seed(seed: int, name: str) -> int:
+    """The bootstrap seed of one task: every model is resampled alike on it (a paired bootstrap)."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}\x00{name}".encode(), digest_size=4).digest(), "big")
+
+
+@dataclass
+class ZeroShotTask:
+    """One benchmark dataset: its images with their true class index, and each class's prompts."""
+
+    source: str
+    modality: str
+    class_names: list[str]
+    prompts: list[list[str]]  # per class, the texts whose embeddings are averaged into its classifier
+    images: list[bytes]
+    labels: np.ndarray  # int64 index into class_names
+    sample_ids: list[str] = field(default_factory=list)
+    skipped: int = 0  # samples of the split whose label is not one of class_names (e.g. multi-label)
+
+    @property
+    def fingerprint(self) -> str:
+        return split_fingerprint(self.sample_ids)
+
+
+@dataclass
+class Scored:
+    """A task's JSON-ready result row, and the bootstrap distribution of each metric (for the CIs of
+    means over tasks)."""
+
+    row: dict
+    bootstrap: dict[str, np.ndarray]
+    predictions: np.ndarray | None = None
+
+
+def zero_shot_scores(bundle: ClipBundle, task: ZeroShotTask, batch_size: int = 64) -> np.ndarray:
+    """Cosine similarity [N, num_classes] of every image to every class's prompt-ensemble embedding."""
+    classifier = classifier_from_prompts(bundle.model, bundle.tokenizer, task.prompts)
+    if not task.images:
+        return np.zeros((0, len(task.class_names)), dtype=np.float32)
+    return (encode_images(bundle.model, bundle.preprocess, task.images, batch_size) @ classifier).numpy()
+
+
+def classification_metrics(y_true, scores, *, n_resamples: int = 1000, seed: int = 0) -> Scored:
+    """Top-1, balanced accuracy and AUC (binary, or one-vs-rest macro) of similarities [N, K], with 95%
+    percentile bootstrap intervals and the confusion matrix."""
+    y = np.asarray(y_true, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    k = s.shape[1]
+    pred = s.argmax(axis=1)
+    row = {
+        "num_samples": int(y.size), "num_classes": k, "chance": 1.0 / k,
+        "top1": metrics.top1_accuracy(y, pred),
+        "balanced_accuracy": metrics.balanced_accuracy(y, pred),
+        "confusion": metrics.confusion_matrix(y, pred, k).tolist(),
+    }
+    boot = {
+        "top1": metrics.bootstrap_distribution(metrics.top1_accuracy, [y, pred], n_resamples=n_resamples, seed=seed),
+        "balanced_accuracy": metrics.bootstrap_distribution(metrics.balanced_accuracy, [y, pred],
+                                                            n_resamples=n_resamples, seed=seed),
+    }
+    try:
+        row["auc"] = metrics.zero_shot_auc(y, s)
+        row["auc_kind"] = "binary" if k == 2 else "one-vs-rest macro"
+        boot["auc"] = metrics.bootstrap_distribution(metrics.zero_shot_auc, [y, s], n_resamples=n_resamples, seed=seed)
+    except ValueError:
+        row["auc"] = None  # a single class present: AUC is undefined
+    for name, dist in boot.items():
+        ci = metrics.percentile_interval(dist)
+        row[f"{name}_ci"] = list(ci) if ci else None
+    return Scored(row, boot, pred)
+
+
+def evaluate_zero_shot_task(bundle: ClipBundle, task: ZeroShotTask, *, n_resamples: int = 1000,
+                            seed: int = 0) -> Scored:
+    """Score one task with one model: its result row (source, modality, split fingerprint, metrics)."""
+    if not task.images:
+        raise ValueError(f"task {task.source!r} has no samples")
+    scored = classification_metrics(task.labels, zero_shot_scores(bundle, task),
+                                     n_resamples=n_resamples, seed=task_seed(seed, task.source))
+    scored.row = {"source": task.source, "modality": task.modality, "class_names": list(task.class_names),
+                  "split_fingerprint": task.fingerprint, "skipped_samples": task.skipped, **scored.row}
+    log.info("zero-shot %s: top1 %.3f (chance %.3f)", task.source, scored.row["top1"], scored.row["chance"])
+    return scored

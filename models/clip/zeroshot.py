@@ -7,6 +7,7 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import fsspec
 import numpy as np
@@ -58,12 +59,14 @@ def _state_dict_from_checkpoint(checkpoint_path: str) -> dict[str, torch.Tensor]
     return state
 
 
-def load_clip(model_name: str, checkpoint: str | None = None, *, seed: int = 0, device: str = "cpu") -> ClipBundle:
+def load_clip(model_name: str, checkpoint: str | None = None, *, seed: int = 0, device: str = "cpu",
+              text_tower: str | None = None) -> ClipBundle:
     """The model `model_name` with weights from `checkpoint` (a file written by open_clip's trainer, local
-    or remote), or, with no checkpoint, freshly initialized from `seed`: the untrained baseline."""
+    or remote), or, with no checkpoint, freshly initialized from `seed`: the untrained baseline.
+    `text_tower` is the local folder of the config's Hugging Face text tower, as in training."""
     import open_clip
 
-    register_model_configs()
+    register_model_configs(text_tower)
     torch.manual_seed(seed)
     model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
     if checkpoint is not None:
@@ -72,24 +75,57 @@ def load_clip(model_name: str, checkpoint: str | None = None, *, seed: int = 0, 
     return ClipBundle(model, preprocess, open_clip.get_tokenizer(model_name), model_name, checkpoint)
 
 
+def load_pretrained(model_name: str, pretrained: str | None = None, *, device: str = "cpu") -> ClipBundle:
+    """A configured open_clip model: `pretrained` is a checkpoint file (local or fsspec URL, loaded as
+    `load_clip` does), an open_clip pretrained tag (e.g. "openai"), or None for a model name of the form
+    `hf-hub:org/repo` (config and weights from the Hugging Face hub). Raises when the weights cannot be
+    had, e.g. a hub id while the hub is unreachable (HF_HUB_OFFLINE=1)."""
+    if pretrained and ("://" in pretrained or Path(pretrained).is_file()):
+        return load_clip(model_name, pretrained, device=device)
+    import open_clip
+
+    register_model_configs()
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained or None,
+                                                                 device=device)
+    model.eval()
+    return ClipBundle(model, preprocess, open_clip.get_tokenizer(model_name), model_name, pretrained)
+
+
 def class_prompts(class_name: str, templates: Sequence[str], modality: str | None = None) -> list[str]:
     phrase = MODALITY_PHRASES.get(modality or "", modality or "medical")
     return [t.format(class_name, c=class_name, modality=phrase) for t in templates]
 
 
 @torch.no_grad()
+def encode_texts(model, tokenizer, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+    """Normalized text embeddings [N, embed_dim]."""
+    device = next(model.parameters()).device
+    out = [model.encode_text(tokenizer(list(texts[i : i + batch_size])).to(device), normalize=True).float().cpu()
+           for i in range(0, len(texts), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+@torch.no_grad()
+def classifier_from_prompts(model, tokenizer, prompts: Sequence[Sequence[str]]) -> torch.Tensor:
+    """Text classifier weights [embed_dim, num_classes] from each class's prompts, scored as UniMed-CLIP
+    and BiomedCLIP do: encode every prompt, normalize, average per class, renormalize."""
+    flat = [p for class_prompts_ in prompts for p in class_prompts_]
+    if any(len(c) == 0 for c in prompts):
+        raise ValueError("every class needs at least one prompt")
+    emb = encode_texts(model, tokenizer, flat)
+    weights, start = [], 0
+    for class_prompts_ in prompts:
+        mean = emb[start : start + len(class_prompts_)].mean(dim=0)
+        weights.append(mean / mean.norm())
+        start += len(class_prompts_)
+    return torch.stack(weights, dim=1)
+
+
 def build_zero_shot_classifier(
     model, tokenizer, class_names: Sequence[str], templates: Sequence[str], modality: str | None = None
 ) -> torch.Tensor:
-    """Text classifier weights [embed_dim, num_classes]: per class, the normalized mean of its prompts'
-    normalized text embeddings."""
-    device = next(model.parameters()).device
-    weights = []
-    for name in class_names:
-        tokens = tokenizer(class_prompts(name, templates, modality)).to(device)
-        emb = model.encode_text(tokens, normalize=True).mean(dim=0)
-        weights.append(emb / emb.norm())
-    return torch.stack(weights, dim=1)
+    """Text classifier weights [embed_dim, num_classes] of class names filled into `templates`."""
+    return classifier_from_prompts(model, tokenizer, [class_prompts(n, templates, modality) for n in class_names])
 
 
 @torch.no_grad()

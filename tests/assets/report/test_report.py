@@ -1,41 +1,91 @@
+"""The report files: JSON for machines, Markdown for people and the Dagster UI, self-contained HTML with
+inline SVG plots; each says when the data is synthetic."""
+
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
+from report_helpers import COMPOSITION, scored_evaluation
 
-from assets.report.report import modality_means, summarize_models, write_report
-
-
-def _rows(top1s):
-    sources = [("synthetic_xray", "xray", 2), ("synthetic_ct", "ct", 4), ("other_xray", "xray", 2)]
-    return [
-        {"source": s, "modality": m, "num_classes": k, "num_samples": 10, "chance": 1 / k,
-         "top1": t, "balanced_accuracy": t}
-        for (s, m, k), t in zip(sources, top1s)
-    ]
+from assets.report import svg
+from assets.report.benchmark import assemble_report
+from assets.report.html import render_html
+from assets.report.markdown import render_markdown
+from assets.report.report import write_report
+from assets.report.suite import load_suite
 
 
-def test_modality_means_average_sources_of_a_modality():
-    assert modality_means(_rows([1.0, 0.5, 0.6])) == pytest.approx({"ct": 0.5, "xray": 0.8})
+@pytest.fixture(scope="module")
+def report():
+    evaluation, tasks = scored_evaluation()
+    return assemble_report(evaluation, tasks, load_suite(), provenance={"seed": 0, "code version": "asset 2"},
+                           synthetic=True, composition=COMPOSITION)
 
 
-def test_summary_compares_to_chance():
-    summary = summarize_models({"trained": _rows([1.0, 0.5, 0.6])})["trained"]
-    assert summary["mean_top1"] == pytest.approx(0.7)
-    assert summary["mean_chance"] == pytest.approx((0.5 + 0.25 + 0.5) / 3)
-    assert summary["top1_over_chance"] == pytest.approx(0.7 / summary["mean_chance"])
-
-
-def test_report_files_hold_every_model_and_say_when_data_is_synthetic(tmp_path):
-    results = {"trained": _rows([1.0, 0.5, 0.6]), "untrained": _rows([0.5, 0.25, 0.4])}
-    report = write_report(results, str(tmp_path), provenance={"seed": 0, "code_version": "1"}, synthetic=True)
-
+def test_report_json_holds_every_model_metric_and_interval(report, tmp_path):
+    written = write_report(report, str(tmp_path), screenshot=False)
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["summary"]["untrained"]["mean_top1"] == pytest.approx(1.15 / 3)
-    markdown = (tmp_path / "report.md").read_text()
-    assert markdown == report["markdown"]
-    assert "synthetic" in markdown.lower()
-    assert "| synthetic_ct | ct | 4 | 10 | 0.250 | 0.500 | 0.250 |" in markdown
-    assert "| untrained |" in markdown and "| code_version | 1 |" in markdown
+    assert set(saved["summary"]) == {"trained", "untrained"}
+    assert saved["models"]["biomedclip"] == {"kind": "configured", "description": "hub model", "status": "failed",
+                                             "error": "RuntimeError: hub unreachable"}
+    trained = saved["summary"]["trained"]
+    lo, hi = trained["mean_top1_ci"]
+    assert lo <= trained["mean_top1"] <= hi and trained["mean_top1"] > saved["summary"]["untrained"]["mean_top1"]
+    assert set(trained["by_modality"]) == {"xray", "ct"}
+    row = saved["results"]["trained"][0]
+    assert {"top1", "top1_ci", "balanced_accuracy_ci", "auc", "auc_ci", "confusion", "class_names"} <= set(row)
+    assert saved["retrieval"]["trained"][0]["image_to_text_R@1"] >= 0
+    assert saved["checks"]["trained_beats_untrained"]["passed"] is True
+    assert saved["published"][0]["comparable"] is False
+    assert "png" not in written["paths"] and written["screenshot"] == {"skipped": "screenshot turned off"}
+    assert (tmp_path / "report.md").read_text() == written["markdown"]
 
-    real = write_report(results, str(tmp_path), provenance={}, synthetic=False)
-    assert "synthetic" not in real["markdown"].split("## Zero-shot")[0].lower()
+
+def test_markdown_says_synthetic_and_shows_intervals_failures_and_provenance(report):
+    md = render_markdown(report)
+    assert "**The data is synthetic.**" in md
+    assert "| biomedclip | configured | failed: RuntimeError: hub unreachable |" in md
+    assert "## Zero-shot top-1 per modality" in md and "## Image-text retrieval" in md
+    trained = report["summary"]["trained"]
+    lo, hi = trained["mean_top1_ci"]
+    assert f"| trained | {trained['mean_top1']:.3f} [{lo:.3f}, {hi:.3f}] |" in md
+    assert "(reported, not measured)" in md and "| xray | 68.78 | 55.43 | 52.64 |" in md
+    assert "| code version | asset 2 |" in md and "| exact_duplicate | 3 |" in md
+    real = render_markdown({**report, "synthetic": False})
+    assert "synthetic" not in real.split("## Models")[0].lower()
+
+
+def test_html_is_self_contained_with_every_section_and_plot(report):
+    page = render_html(report)
+    for sid in ("models", "summary", "datasets", "retrieval", "checks", "published", "confusion", "training",
+                "composition", "suite", "provenance", "synthetic-note"):
+        assert f'id="{sid}"' in page, sid
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    assert page.count("<svg") == 3 + 2 * 2 + 1 + 3  # bars x3, 2 confusions per model, loss, composition x3
+    assert "plot-confusion" in page and "plot-line" in page and "errorbar" in page
+
+
+@pytest.mark.parametrize("chart", [
+    lambda: svg.grouped_bars(["xray", "ct & <mri>"],
+                             {"a": [(0.5, (0.4, 0.6)), (None, None)], "b": [(1.0, None), (0.2, (0.1, 0.3))]},
+                             title="t", y_label="top-1", reference=[0.5, None]),
+    lambda: svg.heatmap([[3, 1], [0, 4]], ["left lesion", "a very long class name indeed"], title="cm"),
+    lambda: svg.line_chart({"trained": [(0, 4.0), (10, 3.0)], "control": [(0, 4.1), (10, 4.0)]}, title="loss",
+                           x_label="samples", y_label="loss"),
+    lambda: svg.line_chart({}, title="empty", x_label="x", y_label="y"),
+    lambda: svg.stacked_hbars(["xray", "ct"], {"train": [3, 0], "test": [1, 2]}, title="kept"),
+])
+def test_charts_are_well_formed_svg(chart):
+    root = ET.fromstring(chart())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.find("{http://www.w3.org/2000/svg}title") is not None
+
+
+def test_bars_and_error_bars_scale_with_the_values():
+    page = svg.grouped_bars(["g"], {"a": [(0.5, (0.25, 0.75))]}, title="t", y_label="y")
+    root = ET.fromstring(page)
+    ns = "{http://www.w3.org/2000/svg}"
+    [bar] = [r for r in root.iter(f"{ns}rect") if r.get("class") == "bar"]
+    assert float(bar.get("height")) == pytest.approx(110.0)  # half of the 220 px plot
+    [err] = [p for p in root.iter(f"{ns}path") if p.get("class") == "errorbar"]
+    assert "V" in err.get("d")
+    assert svg.nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]

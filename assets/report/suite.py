@@ -1,0 +1,142 @@
+"""The evaluation suite: which sources and split are benchmarks (suite.yaml), and the tasks built from them
+with the source catalog's classes: zero-shot classification tasks with a prompt ensemble per class, and
+retrieval tasks on image-text sources."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import fsspec
+import numpy as np
+import yaml
+
+from assets.sources.catalog import ClassInfo, SourceSpec
+from models.clip.evaluate import ZeroShotTask, read_split
+from models.clip.retrieval import RetrievalTask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "suite.yaml")
+
+
+@dataclass(frozen=True)
+class Suite:
+    split: str = "test"
+    sources: tuple[str, ...] = ()  # empty: every source with samples in the split
+    synonyms: bool = True
+    descriptions: bool = True
+    paper_benchmark: str | None = None
+    templates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    source_templates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def templates_for(self, source: str, modality: str) -> tuple[str, ...]:
+        """The source's own templates, else its modality's followed by the defaults (no repeats)."""
+        if source in self.source_templates:
+            return self.source_templates[source]
+        found = (*self.templates.get(modality, ()), *self.templates.get("default", ()))
+        return tuple(dict.fromkeys(found)) or ("{}",)
+
+    def to_dict(self) -> dict:
+        return {"split": self.split, "sources": list(self.sources), "synonyms": self.synonyms,
+                "descriptions": self.descriptions, "paper_benchmark": self.paper_benchmark,
+                "templates": {k: list(v) for k, v in self.templates.items()},
+                "source_templates": {k: list(v) for k, v in self.source_templates.items()}}
+
+
+def load_suite(path: str = "") -> Suite:
+    """The suite of a YAML file (local or fsspec URL); the built-in suite.yaml when `path` is empty."""
+    with fsspec.open(path or DEFAULT_SUITE, "rt") as f:
+        raw = yaml.safe_load(f) or {}
+    unknown = set(raw) - {"split", "sources", "prompts", "paper_benchmark", "templates", "source_templates"}
+    if unknown:
+        raise ValueError(f"unknown keys in suite {path or DEFAULT_SUITE}: {sorted(unknown)}")
+    prompts = raw.get("prompts") or {}
+    for name, templates in {**(raw.get("templates") or {}), **(raw.get("source_templates") or {})}.items():
+        bad = [t for t in templates or [] if "{}" not in t]
+        if bad or not templates:
+            raise ValueError(f"templates of {name!r} must be a non-empty list of strings holding '{{}}': {bad}")
+    return Suite(
+        split=str(raw.get("split", "test")),
+        sources=tuple(raw.get("sources") or ()),
+        synonyms=bool(prompts.get("synonyms", True)),
+        descriptions=bool(prompts.get("descriptions", True)),
+        paper_benchmark=raw.get("paper_benchmark"),
+        templates={k: tuple(v) for k, v in (raw.get("templates") or {}).items()},
+        source_templates={k: tuple(v) for k, v in (raw.get("source_templates") or {}).items()},
+    )
+
+
+def prompts_for_class(cls: ClassInfo, templates: Sequence[str], *, synonyms: bool = True,
+                      descriptions: bool = True) -> list[str]:
+    """The prompt ensemble of one class: every template filled with its name (and synonyms), then its
+    description as written."""
+    terms = cls.terms if synonyms else (cls.name,)
+    prompts = [t.replace("{}", term) for term in terms for t in templates]
+    if descriptions and cls.description:
+        prompts.append(cls.description)
+    return list(dict.fromkeys(prompts))
+
+
+@dataclass
+class Tasks:
+    zero_shot: list[ZeroShotTask]
+    retrieval: list[RetrievalTask]
+    notes: list[str]  # why a listed or present source yields no task
+
+
+def build_tasks(suite: Suite, sources: Sequence[SourceSpec], curated_pairs: str) -> Tasks:
+    """The suite's tasks on `curated_pairs`. A catalog source's classes (in catalog order) are its
+    candidates; a source the catalog lists without classes offers the labels present in the split."""
+    specs = {s.name: s for s in sources}
+    data = read_split(curated_pairs, suite.split)
+    names = list(suite.sources) or sorted(data)
+    tasks = Tasks([], [], [])
+    for name in names:
+        if name not in data:
+            tasks.notes.append(f"{name}: no samples in the {suite.split!r} split")
+            continue
+        d, spec = data[name], specs.get(name)
+        kind = spec.kind if spec else (d["kind"] or "classification")
+        if kind == "image_text":
+            _add_retrieval(tasks, name, d)
+        else:
+            _add_zero_shot(tasks, suite, name, d, spec)
+    return tasks
+
+
+def _add_zero_shot(tasks: Tasks, suite: Suite, name: str, d: dict, spec: SourceSpec | None) -> None:
+    classes = list(spec.classes) if spec and spec.classes else \
+        [ClassInfo(label) for label in sorted({x for x in d["labels"] if x is not None})]
+    if len(classes) < 2:
+        tasks.notes.append(f"{name}: fewer than two classes, nothing to classify")
+        return
+    index = {c.name: i for i, c in enumerate(classes)}
+    keep = [i for i, label in enumerate(d["labels"]) if label in index]
+    if not keep:
+        tasks.notes.append(f"{name}: no sample's label is one of its classes")
+        return
+    templates = suite.templates_for(name, d["modality"])
+    tasks.zero_shot.append(ZeroShotTask(
+        source=name, modality=d["modality"], class_names=[c.name for c in classes],
+        prompts=[prompts_for_class(c, templates, synonyms=suite.synonyms, descriptions=suite.descriptions)
+                 for c in classes],
+        images=[d["images"][i] for i in keep],
+        labels=np.array([index[d["labels"][i]] for i in keep], dtype=np.int64),
+        sample_ids=[d["sample_ids"][i] for i in keep],
+        skipped=len(d["labels"]) - len(keep),
+    ))
+
+
+def _add_retrieval(tasks: Tasks, name: str, d: dict) -> None:
+    keep = [i for i, caps in enumerate(d["captions"]) if any(c and c.strip() for c in caps)]
+    if not keep:
+        tasks.notes.append(f"{name}: image-text source without captions in the split")
+        return
+    tasks.retrieval.append(RetrievalTask(
+        source=name, modality=d["modality"], images=[d["images"][i] for i in keep],
+        captions=[[c for c in d["captions"][i] if c and c.strip()] for i in keep],
+        sample_ids=[d["sample_ids"][i] for i in keep],
+    ))

@@ -1,0 +1,71 @@
+"""The evaluation suite: the built-in suite.yaml, prompt ensembles from the catalog's classes, and the
+tasks built from curated pairs."""
+
+import pytest
+
+from assets import layout
+from assets.report.suite import Suite, build_tasks, load_suite, prompts_for_class
+from assets.sources.catalog import ClassInfo, SourceSpec
+
+from report_helpers import SOURCES
+
+
+def test_builtin_suite_has_templates_for_every_modality():
+    suite = load_suite()
+    assert suite.split == "test" and suite.sources == () and suite.paper_benchmark is None
+    for modality in ("xray", "ct", "mri", "ultrasound", "pathology", "fundus"):
+        templates = suite.templates_for("any", modality)
+        assert len(templates) >= 4 and all("{}" in t for t in templates)
+        assert "this is an image of {}." in templates  # the defaults follow the modality's own
+    assert "a chest X-ray showing {}." in suite.templates_for("any", "xray")
+
+
+def test_suite_file_is_validated(tmp_path):
+    (tmp_path / "s.yaml").write_text("split: val\ntemplates: {default: ['no placeholder']}\n")
+    with pytest.raises(ValueError, match="no placeholder"):
+        load_suite(str(tmp_path / "s.yaml"))
+    (tmp_path / "t.yaml").write_text("splitt: test\n")
+    with pytest.raises(ValueError, match="splitt"):
+        load_suite(str(tmp_path / "t.yaml"))
+    (tmp_path / "u.yaml").write_text("split: val\nsource_templates: {knee: ['a knee X-ray of {}.']}\n")
+    suite = load_suite(str(tmp_path / "u.yaml"))
+    assert suite.split == "val" and suite.templates_for("knee", "xray") == ("a knee X-ray of {}.",)
+
+
+def test_prompts_fill_templates_with_name_and_synonyms_then_the_description():
+    cls = ClassInfo("pneumonia", "A patchy opacity in one lung.", ("consolidation",))
+    templates = ("a chest X-ray showing {}.", "this is an image of {}.")
+    assert prompts_for_class(cls, templates) == [
+        "a chest X-ray showing pneumonia.", "this is an image of pneumonia.",
+        "a chest X-ray showing consolidation.", "this is an image of consolidation.",
+        "A patchy opacity in one lung."]
+    assert prompts_for_class(cls, templates, synonyms=False, descriptions=False) == [
+        "a chest X-ray showing pneumonia.", "this is an image of pneumonia."]
+
+
+def test_tasks_from_curated_pairs(pairs_root):
+    tasks = build_tasks(load_suite(), SOURCES, str(pairs_root / layout.CURATED_PAIRS))
+    by_name = {t.source: t for t in tasks.zero_shot}
+    assert set(by_name) == {"toy_xray", "toy_ct"}
+    xray = by_name["toy_xray"]
+    assert xray.class_names == ["left lesion", "right lesion"] and len(xray.images) == 12
+    assert xray.labels.tolist() == [0] * 6 + [1] * 6
+    assert "a chest X-ray showing left opacity." in xray.prompts[0]
+    assert xray.prompts[0][-1] == "A chest radiograph with a bright lesion in the left lung."
+    assert "a CT scan showing upper mass." in by_name["toy_ct"].prompts[0]
+    [reports] = tasks.retrieval
+    assert reports.source == "toy_reports" and len(reports.images) == len(reports.captions) == 12
+    assert tasks.notes == []
+
+
+def test_listed_sources_labels_outside_the_classes_and_missing_sources(pairs_root):
+    narrow = [SourceSpec("toy_xray", "xray", classes=(ClassInfo("left lesion"), ClassInfo("other")))]
+    suite = Suite(sources=("toy_xray", "nowhere"), templates={"default": ("{}",)})
+    tasks = build_tasks(suite, narrow, str(pairs_root / layout.CURATED_PAIRS))
+    [task] = tasks.zero_shot
+    assert len(task.images) == 6 and task.skipped == 6  # "right lesion" is not a candidate class
+    assert task.prompts == [["left lesion"], ["other"]]
+    assert tasks.notes == ["nowhere: no samples in the 'test' split"]
+    # a source the catalog does not list offers the labels present in the split
+    tasks = build_tasks(Suite(sources=("toy_ct",)), [], str(pairs_root / layout.CURATED_PAIRS))
+    assert tasks.zero_shot[0].class_names == ["lower mass", "middle mass", "upper mass"]
