@@ -42,8 +42,12 @@ test: setup system-packages
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: setup
-	$(BIN)/python -m bench
+bench: setup $(VENV)/.bench-installed
+	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m bench
+
+$(VENV)/.bench-installed: pyproject.toml
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	touch $@
 
 clean:
 	rm -rf data .dagster_home

@@ -1,10 +1,7 @@
-"""`python -m bench`: run every benchmark script and print its results (see "Benchmarks" in README.md)."""
+"""`python -m bench [--quick] [--only stage,stage] [--page-only]`: run the benchmark scripts and write
+bench/results/RESULTS.md and results.json (see bench/suite.py and "Benchmarks" in README.md)."""
 
-from bench import captions, curation, data_stages, export_training, ingest
+from bench.suite import main
 
 if __name__ == "__main__":
-    data_stages.main()
-    ingest.main()
-    captions.main()
-    curation.main()
-    export_training.main()
+    main()
