@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import time
@@ -23,9 +22,9 @@ from datetime import datetime, timezone
 from assets.captions.synthesize import synthesize_class_captions
 from assets.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES
+from bench.output import write_results
 from models.captioning.transformers_backend import TransformersBackend
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
 def _throughput(batch_size: int, threads: int, per_class: int) -> dict:
@@ -86,12 +85,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results = run(args.per_class, args.quality_per_class)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "captions.json"), "w") as f:
-        json.dump(results, f, indent=1)
     markdown = to_markdown(results)
-    with open(os.path.join(RESULTS_DIR, "captions.md"), "w") as f:
-        f.write(markdown)
+    write_results("captions", results, markdown)
     print(markdown)
 
 

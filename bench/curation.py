@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import resource
@@ -32,8 +31,8 @@ import numpy as np
 
 from assets.curation.curate import CurationParams
 from assets.metadata import md_table
+from bench.output import write_results
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 THREADS = 2
 PLANTED_SHARE = 0.05
 
@@ -323,12 +322,8 @@ def main() -> None:
     if args.quick:
         args.sizes, args.exact_rows, args.sample, args.curate_rows = [100_000], 500_000, 5_000, 100_000
     result = run(args.sizes, args.radii, args.exact_rows, args.sample, args.curate_rows)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "curation.json"), "w") as f:
-        json.dump(result, f, indent=2)
     text = markdown(result)
-    with open(os.path.join(RESULTS_DIR, "curation.md"), "w") as f:
-        f.write(text)
+    write_results("curation", result, text)
     print(text)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import tempfile
@@ -29,8 +28,8 @@ from assets.ingest.ingest import ingest_rows
 from assets.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES, generate_synthetic_dataset
 from bench.export_training import bench_export
+from bench.output import write_results
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
 def _plain_reencode(paths: list[str]) -> float:
@@ -80,13 +79,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=256)
     args = parser.parse_args()
     result = run(args.per_class, args.image_size)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "data_stages.json"), "w") as f:
-        json.dump(result, f, indent=2)
     table = md_table([(f["stage"], f["unit"], f["value"], f["baseline"], f["baseline_value"] or "-", f["ratio"] or "-")
                       for f in result["figures"]], ("stage", "unit", "MedPairs", "baseline", "baseline value", "ratio"))
-    with open(os.path.join(RESULTS_DIR, "data_stages.md"), "w") as f:
-        f.write(table + "\n")
+    write_results("data_stages", result, table + "\n")
     print(f"{result['images']} images at {result['image_size']} px on {result['machine']['cpus']} cores\n{table}")
 
 

@@ -9,7 +9,6 @@ Each run is a separate process, timed from launch to exit. Writes bench/results/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -18,7 +17,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+from bench.output import write_results
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -52,15 +52,11 @@ def main() -> None:
     parser.add_argument("--config", default="pipelines/configs/small.yaml")
     args = parser.parse_args()
     result = run(args.config)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "end_to_end.json"), "w") as f:
-        json.dump(result, f, indent=2)
     first = result["first_run"]
     text = (f"First run (fresh instance): {first['seconds']} s (exit {first['returncode']}); "
             f"second run, nothing changed: {result['second_run']['seconds']} s "
             f"(exit {result['second_run']['returncode']}).\n")
-    with open(os.path.join(RESULTS_DIR, "end_to_end.md"), "w") as f:
-        f.write(text)
+    write_results("end_to_end", result, text)
     print(text)
     if result["first_run"]["returncode"] or result["second_run"]["returncode"]:
         sys.exit(1)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
-import json
 import os
 import platform
 import resource
@@ -44,10 +43,10 @@ from assets import layout
 from assets.export.webdataset import export_shards
 from assets.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES, draw_class, encode_png
+from bench.output import write_results
 from models.clip.model_configs import CONFIG_DIR
 from models.clip.train import TrainSettings, build_train_argv, summarize_run
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 CAPTIONS_PER_CLASS = 10
 
 
@@ -233,9 +232,6 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.per_class, args.image_size, args.repeats, args.train_per_class, args.epochs,
                  args.train_repeats, args.gpu)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "export_training.json"), "w") as f:
-        json.dump(result, f, indent=2)
     e, t, g = result["export"], result["training"], result["gpu"]
     table = md_table([
         ("export", "MB/s", e["export_mb_s"], "plain sequential write, same bytes, same disk", e["plain_mb_s"],
@@ -253,8 +249,7 @@ def main() -> None:
               f"{t['samples_per_epoch']} samples x {t['epochs']} epochs of {t['model']} at 64 px; "
               f"{result['machine']['cpus']} cores, load average {result['load_average_before']} before, "
               f"{result['load_average_after']} after")
-    with open(os.path.join(RESULTS_DIR, "export_training.md"), "w") as f:
-        f.write(header + "\n\n" + table + "\n")
+    write_results("export_training", result, header + "\n\n" + table + "\n")
     print(header + "\n" + table)
 
 

@@ -18,7 +18,8 @@ import platform
 import time
 from datetime import datetime, timezone
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+from bench.output import RESULTS_DIR, write_results
+
 
 
 def vllm_throughput(model: str, prompts: int) -> dict:
@@ -71,9 +72,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=256)
     args = parser.parse_args()
     result = run(args.vllm_model, args.prompts)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "gpu.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    write_results("gpu", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
 
 

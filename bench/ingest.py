@@ -39,8 +39,8 @@ from PIL import Image
 from assets.ingest.chunked import ingest_source
 from assets.metadata import md_table
 from assets.sources.synthetic import draw_class
+from bench.output import write_results
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 MODALITIES = ("xray", "ct", "mri", "ultrasound", "pathology", "fundus")
 # Images per second per core that ingest should reach (default max_side 512).
 TARGETS = {"png256": 300, "jpeg256": 300, "gray16_1024": 40}
@@ -192,12 +192,8 @@ def main() -> None:
     parser.add_argument("--deep-images", type=int, default=96, help="1024 px 16-bit images")
     args = parser.parse_args()
     result = run(args.images, args.deep_images)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "ingest.json"), "w") as f:
-        json.dump(result, f, indent=2)
     text = tables(result)
-    with open(os.path.join(RESULTS_DIR, "ingest.md"), "w") as f:
-        f.write(text + "\n")
+    write_results("ingest", result, text + "\n")
     print(f"ingest on {result['machine']['cpus']} cores, load average before {result['load_average_before']}\n{text}")
 
 

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from assets.metadata import md_table
 from assets.sources.synthetic import draw_class, encode_png
+from bench.output import write_results
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
 def _cpu() -> float:
@@ -188,14 +188,10 @@ def main() -> None:
     parser.add_argument("--search-n", type=int, default=1_000_000, help="random hashes for the large search")
     args = parser.parse_args()
     result = run(args.images, args.hash_sample, args.radius, args.search_n)
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "peers.json"), "w") as f:
-        json.dump(result, f, indent=2)
     table = md_table([(f["stage"], f["value"], f["baseline"], f["baseline_value"], f["ratio"])
                       for f in result["figures"]],
                      ("figure", "MedPairs", "peer", "peer value", "ratio (MedPairs better > 1)"))
-    with open(os.path.join(RESULTS_DIR, "peers.md"), "w") as f:
-        f.write(table + "\n")
+    write_results("peers", result, table + "\n")
     print(f"{args.images} images at 256 px on {os.cpu_count()} cores, load {result['load_average_before']}\n{table}")
 
 

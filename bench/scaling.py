@@ -26,8 +26,8 @@ from assets.ingest.chunked import ingest_source
 from assets.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES, generate_synthetic_dataset
 from bench.data_stages import _one_caption_per_class
+from bench.output import write_results
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 SIZES = [1_000, 10_000, 100_000]
 STAGES = ("ingest", "curation", "export")
 
@@ -99,9 +99,6 @@ def main() -> None:
     parser.add_argument("--max", type=int, default=100_000, help="largest size run (1000, 10000 or 100000)")
     args = parser.parse_args()
     result = run([n for n in SIZES if n <= args.max] or [args.max])
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "scaling.json"), "w") as f:
-        json.dump(result, f, indent=2)
     rows = [(r["samples"], *(r["seconds"][s] for s in STAGES), *(r["samples_per_s"][s] for s in STAGES))
             for r in result["runs"]]
     table = md_table(rows, ("samples", *(f"{s} s" for s in STAGES), *(f"{s} samples/s" for s in STAGES)))
@@ -115,8 +112,7 @@ def main() -> None:
     text = f"{table}\n\nLargest deviation of time per sample from the smallest size: {describe(result['linearity'])}\n"
     if "linearity_from_second_size" in result:
         text += f"From the second size on: {describe(result['linearity_from_second_size'])}\n"
-    with open(os.path.join(RESULTS_DIR, "scaling.md"), "w") as f:
-        f.write(text)
+    write_results("scaling", result, text)
     print(text)
 
 

@@ -24,7 +24,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+from bench.output import RESULTS_DIR
+
 # stage -> (arguments of a full run, arguments of a --quick smoke run)
 STAGES: dict[str, tuple[list[str], list[str]]] = {
     "data_stages": ([], ["--per-class", "10", "--image-size", "64"]),
