@@ -6,7 +6,7 @@ import json
 
 import dagster as dg
 
-from assets.sources.catalog import SourceSpec, changed_sources
+from assets.sources.catalog import SourceSpec, changed_sources, partition_changes
 from assets.sources.catalog_yaml import CatalogError
 from assets.sources.defs import source_partitions
 from assets.sources.fingerprint import source_fingerprint
@@ -31,10 +31,9 @@ def make_source_catalog_sensor(job: dg.UnresolvedAssetJobDefinition, minimum_int
         except (CatalogError, OSError) as e:
             return dg.SkipReason(f"the catalog {catalog.path} cannot be used: {e}")
         current = {spec.name: _fingerprint(spec) for spec in specs}
-        changed, _ = changed_sources(json.loads(context.cursor or "{}"), current)
-        existing = set(context.instance.get_dynamic_partitions(source_partitions.name))
-        added = [name for name in current if name not in existing]
-        removed = sorted(existing - set(current))
+        changed = changed_sources(json.loads(context.cursor or "{}"), current)
+        added, removed = partition_changes(context.instance.get_dynamic_partitions(source_partitions.name),
+                                           list(current))
         return dg.SensorResult(
             run_requests=[dg.RunRequest(partition_key=name, run_key=f"{name}:{current[name]}") for name in changed],
             dynamic_partitions_requests=[source_partitions.build_add_request(added),

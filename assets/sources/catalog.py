@@ -86,7 +86,11 @@ def catalog_version(specs: list[SourceSpec]) -> str:
     return hashlib.sha256("\n".join(spec.fingerprint() for spec in specs).encode()).hexdigest()
 
 
-def changed_sources(previous: dict[str, str], current: dict[str, str]) -> tuple[list[str], list[str]]:
-    """(sources new or changed, sources removed) between two {name: fingerprint} maps."""
-    changed = [name for name, fp in current.items() if previous.get(name) != fp]
-    return changed, [name for name in previous if name not in current]
+def changed_sources(previous: dict[str, str], current: dict[str, str]) -> list[str]:
+    """The sources new or changed between two {name: fingerprint} maps."""
+    return [name for name, fp in current.items() if previous.get(name) != fp]
+
+
+def partition_changes(existing: list[str], wanted: list[str]) -> tuple[list[str], list[str]]:
+    """(partitions to add, partitions to delete) so that `existing` becomes `wanted`."""
+    return [name for name in wanted if name not in existing], [name for name in existing if name not in wanted]

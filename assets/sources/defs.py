@@ -7,7 +7,7 @@ import fsspec
 
 from assets import layout
 from assets.metadata import md_table
-from assets.sources.catalog import catalog_version
+from assets.sources.catalog import catalog_version, partition_changes
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError
 from assets.sources.synthetic import ensure_synthetic_dataset
@@ -37,10 +37,8 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
     out_path = storage.path(layout.SOURCE_CATALOG)
     with fsspec.open(out_path, "w") as f:
         json.dump(snapshot, f, indent=1, sort_keys=True)
-    wanted = [spec.name for spec in specs]
-    existing = context.instance.get_dynamic_partitions(source_partitions.name)
-    added = [name for name in wanted if name not in existing]
-    removed = [name for name in existing if name not in wanted]
+    added, removed = partition_changes(context.instance.get_dynamic_partitions(source_partitions.name),
+                                       [spec.name for spec in specs])
     context.instance.add_dynamic_partitions(source_partitions.name, added)
     for name in removed:
         context.instance.delete_dynamic_partition(source_partitions.name, name)
