@@ -101,12 +101,12 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
 
 
 def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, code_version: str,
-                      storage_options: dict | None = None, **settings) -> tuple[dict, bool, str]:
+                      max_side: int = 512, storage_options: dict | None = None, **settings) -> tuple[dict, bool, str]:
     """Ingest catalog source `spec` with ingest_source(**settings) unless the last complete ingest
     into `out_dir` had the same version: the same entry and files (source_fingerprint), the same
     max_side and `code_version`. Returns (stats, whether it was skipped, the version)."""
     version = hashlib.sha256(json.dumps(
-        [source_fingerprint(spec, storage_options), settings.get("max_side", 512), code_version]).encode()
+        [source_fingerprint(spec, storage_options), max_side, code_version]).encode()
     ).hexdigest()
     previous = parts_manifest(out_dir, storage_options)
     if previous and previous.get("version") == version and parts_manifest(quarantine_dir, storage_options):
@@ -114,7 +114,7 @@ def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, co
         return previous["stats"], True, version
     read = read_source(spec, storage_options=storage_options)
     stats = ingest_source(read.rows(), root=read.root, out_dir=out_dir, quarantine_dir=quarantine_dir,
-                          storage_options=storage_options, version=version, **settings)
+                          max_side=max_side, storage_options=storage_options, version=version, **settings)
     return stats, False, version
 
 
