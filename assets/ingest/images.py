@@ -202,6 +202,7 @@ def _dct_matrix(n: int) -> np.ndarray:
 
 
 _DCT32 = _dct_matrix(32)
+_COEFFICIENT_DECIMALS = 6
 
 
 def phash(image: Image.Image) -> int:
@@ -209,7 +210,11 @@ def phash(image: Image.Image) -> int:
     top-left 8x8 coefficients above their median), packed row-major, first bit most significant,
     returned as a signed int64 so it fits Parquet and DuckDB BIGINT."""
     small = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
-    low = (_DCT32 @ small @ _DCT32.T)[:8, :8]
+    # Rounded so that the bits do not depend on the BLAS kernel: an image symmetric along an axis
+    # (flat bars, a centred disc) has low-frequency coefficients that are exactly zero, and the matrix
+    # product leaves them at +-1e-13 with a sign set by the CPU's summation order, which flipped up to
+    # 56 of the 64 bits between OpenBLAS kernels. Meaningful coefficients differ by far more than 1e-6.
+    low = np.round((_DCT32 @ small @ _DCT32.T)[:8, :8], _COEFFICIENT_DECIMALS)
     bits = (low > np.median(low)).ravel()
     return int.from_bytes(np.packbits(bits).tobytes(), "big", signed=True)
 

@@ -4,8 +4,13 @@ and its PNG encoder and 16-bit windowing against plain references."""
 from __future__ import annotations
 
 import io
+import os
+import platform
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,11 +180,12 @@ def test_pixel_stats(gray):
 
 
 def _reference_phash(image: Image.Image) -> int:
-    """imagehash.phash written out naively: explicit DCT-II sums, no matrices."""
+    """imagehash.phash written out naively: explicit DCT-II sums, no matrices; coefficients exact to
+    1e-6 (the float noise of a coefficient that is zero in exact arithmetic is no signal)."""
     x = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
     n = np.arange(32)
     coef = np.array([[sum(x[i, j] * np.cos(np.pi * u * (2 * i + 1) / 64) * np.cos(np.pi * v * (2 * j + 1) / 64)
-                          for i in range(32) for j in n) * 4 for v in range(8)] for u in range(8)])
+                          for i in range(32) for j in n) * 4 for v in range(8)] for u in range(8)]).round(6)
     bits = "".join("1" if c > np.median(coef) else "0" for c in coef.ravel())
     value = int(bits, 2)
     return value - (1 << 64) if value >= 1 << 63 else value
@@ -188,6 +194,34 @@ def _reference_phash(image: Image.Image) -> int:
 def test_phash_matches_naive_dct(gray):
     im = Image.fromarray(gray)
     assert phash(im) == _reference_phash(im)
+
+
+def mirrored_bars() -> Image.Image:
+    """Colour bars symmetric about the vertical axis (as in DICOM test images such as SC_rgb): every
+    coefficient of odd horizontal frequency is exactly zero, so their bits are ties, not signal."""
+    bars = np.repeat(np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128]], np.uint8), 12, axis=0)
+    row = np.concatenate([bars, bars[::-1]])
+    return Image.fromarray(np.broadcast_to(row, (60, *row.shape)).copy(), "RGB")
+
+
+def test_phash_of_a_symmetric_image_matches_the_naive_dct():
+    # Summed in another order, the zero coefficients come out with other signs: unrounded, the two
+    # hashes differed in up to 56 bits.
+    im = mirrored_bars()
+    assert phash(im) == _reference_phash(im)
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="OpenBLAS kernel names are x86_64's")
+def test_phash_does_not_depend_on_the_blas_kernel():
+    """The same image hashed with OpenBLAS's SSE3 and AVX2 matrix kernels (OPENBLAS_CORETYPE, read
+    when numpy loads): the CPU a hash was computed on must not move an image between clusters."""
+    code = ("import sys; from tests.assets.ingest.test_images import mirrored_bars; "
+            "from assets.ingest.images import phash; print(phash(mirrored_bars()))")
+    root = Path(__file__).resolve().parents[3]
+    hashes = {kernel: subprocess.run([sys.executable, "-c", code], cwd=root, check=True, capture_output=True, text=True,
+                                     env=dict(os.environ, OPENBLAS_CORETYPE=kernel, PYTHONPATH=str(root))).stdout
+              for kernel in ("Prescott", "Haswell")}
+    assert len(set(hashes.values())) == 1, hashes
 
 
 def test_phash_matches_imagehash():
