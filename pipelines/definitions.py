@@ -12,7 +12,7 @@ from assets.training.defs import clip_model
 from pipelines.automation import automation_sensor, training_cron, with_automation
 from pipelines.environment import current_environment, resources_for
 from pipelines.jobs import all_jobs, ingest_job
-from pipelines.sensors import make_source_catalog_sensor
+from pipelines.sensors import make_source_catalog_sensor, make_stale_runs_sensor
 
 all_assets = [
     source_catalog,
@@ -25,7 +25,7 @@ all_assets = [
     clip_model,
     benchmark_report,
 ]
-all_sensors = [make_source_catalog_sensor(ingest_job), automation_sensor]
+all_sensors = [make_source_catalog_sensor(ingest_job), automation_sensor, make_stale_runs_sensor()]
 
 
 def build_definitions(resources: dict, cron: str | None = None) -> dg.Definitions:

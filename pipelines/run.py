@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from assets.sources.defs import source_partitions
+from pipelines.stale_runs import sweep_dead_runs
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,13 @@ class PipelineOutcome:
     ingested: list[str] = field(default_factory=list)
     failed_sources: dict[str, str] = field(default_factory=dict)
     medpairs_ok: bool | None = None  # None: not run
+    interrupted: bool = False  # Ctrl-C (SIGINT) or SIGTERM stopped a run: nothing after it ran
     # Every run's result, by job name ("ingest_job[<source>]" for an ingest partition).
     results: dict[str, dg.ExecuteInProcessResult] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
-        return self.sources_ok and not self.failed_sources and self.medpairs_ok is not False
+        return self.sources_ok and not self.failed_sources and self.medpairs_ok is not False and not self.interrupted
 
 
 def job_run_config(job: dg.JobDefinition, run_config: dict) -> dict:
@@ -44,6 +46,13 @@ def job_run_config(job: dg.JobDefinition, run_config: dict) -> dict:
     names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     ops = {name: cfg for name, cfg in (run_config.get("ops") or {}).items() if name in names}
     return {**{k: v for k, v in run_config.items() if k != "ops"}, **({"ops": ops} if ops else {})}
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the run stopped because the process was interrupted, not because a step failed."""
+    return any(event.is_step_failure and event.step_failure_data and event.step_failure_data.error
+               and "DagsterExecutionInterruptedError" in event.step_failure_data.error.cls_name
+               for event in result.all_events)
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
@@ -67,17 +76,23 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config:
         result = job.execute_in_process(instance=instance, run_config=job_run_config(job, run_config),
                                         raise_on_error=False, **kwargs)
         outcome.results[job_name + (f"[{kwargs['partition_key']}]" if "partition_key" in kwargs else "")] = result
+        if _interrupted(result):
+            outcome.interrupted = True
+            log.warning("%s was interrupted: stopping here", job_name)
         return result
 
     sources = execute("sources_job")
     outcome.sources_ok = sources.success
     if not sources.success:
-        log.error("sources_job failed: %s", _failure(sources))
+        if not outcome.interrupted:
+            log.error("sources_job failed: %s", _failure(sources))
         return outcome
     for name in instance.get_dynamic_partitions(source_partitions.name):
         if only_sources and name not in only_sources:
             continue
         result = execute("ingest_job", partition_key=name)
+        if outcome.interrupted:
+            return outcome
         if result.success:
             outcome.ingested.append(name)
         else:
@@ -103,12 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     run_config = dg.config_from_files(args.config) if args.config else {}
     only = [s for s in args.only_sources.split(",") if s] or None
     with dg.DagsterInstance.get() as instance:
+        sweep_dead_runs(instance)  # a killed earlier run must not hold the gpu pool
         outcome = run_pipeline(defs, instance, run_config, only, ingest_only=args.ingest_only)
     print(f"sources_job: {'ok' if outcome.sources_ok else 'FAILED'}")
     print(f"ingested: {', '.join(outcome.ingested) or 'none'}")
     for name, reason in outcome.failed_sources.items():
         print(f"FAILED source {name}: {reason}")
     print(f"medpairs_job: {({None: 'not run', True: 'ok', False: 'FAILED'})[outcome.medpairs_ok]}")
+    if outcome.interrupted:
+        print("interrupted: the interrupted run is marked failed in the instance; run again to go on")
+        return 130
     return 0 if outcome.success else 1
 
 

@@ -1,4 +1,4 @@
-"""Sensors: ingest a source when its catalog entry or its files change."""
+"""Sensors: ingest a source when its catalog entry or its files change; clear runs whose process died."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from assets.sources.defs import source_partitions
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError
 from pipelines.resources import SourceCatalogResource
+from pipelines.stale_runs import sweep_dead_runs
 
 
 def make_source_catalog_sensor(job: dg.UnresolvedAssetJobDefinition, minimum_interval_seconds: int = 60
@@ -49,3 +50,19 @@ def _fingerprint(spec: SourceSpec) -> str:
         return source_fingerprint(spec)
     except SourceError:
         return f"unreadable:{spec.fingerprint()}"
+
+
+def make_stale_runs_sensor(minimum_interval_seconds: int = 60) -> dg.SensorDefinition:
+    """A sensor that, every minute the daemon runs, marks failed the runs whose process is gone and
+    frees the pool slots they hold (pipelines/stale_runs.py): Dagster's default run launcher cannot
+    tell the daemon's run monitoring that a run worker died. On by default: it launches nothing."""
+
+    @dg.sensor(name="stale_runs_sensor", minimum_interval_seconds=minimum_interval_seconds,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Marks failed the runs whose process was killed and frees their pool slots.")
+    def stale_runs_sensor(context: dg.SensorEvaluationContext):
+        acted = sweep_dead_runs(context.instance)
+        return dg.SkipReason(f"cleared {len(acted)} run(s): {', '.join(r[:8] for r in acted)}" if acted
+                             else "no run with a dead process")
+
+    return stale_runs_sensor

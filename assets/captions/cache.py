@@ -10,6 +10,11 @@ generates nothing; changing one class's description regenerates that class alone
 written to a temporary name and renamed when complete, so a crash leaves no half entry. The cache
 holds one valid draw per key: the backend batches targets together, so which other targets were
 missing can change the tokens a fresh run would draw.
+
+A run's progress is checkpointed after every round (`_progress-<key>.json`, the key naming the
+targets and settings of the run): a label's set is written as soon as it is complete, and a run
+killed mid-way goes on from its last round with the same batches, so it ends with the captions an
+uninterrupted run would have written. The checkpoint is removed when the run completes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.captions import prompts, synthesize, targets as targets_module, templates, validate
-from assets.captions.synthesize import final_stats, generation_stats, synthesize_captions
+from assets.captions.synthesize import Progress, final_stats, generation_stats, synthesize_captions
 from assets.captions.targets import CaptionTarget
 
 log = logging.getLogger(__name__)
@@ -77,30 +82,79 @@ def cached_synthesize(
         present = {Path(p).name for p in fs.ls(root, detail=False)}
     except FileNotFoundError:  # an object store prefix with nothing under it yet
         present = set()
-    hits = [t for t in targets if f"{keys[t.key]}.parquet" in present]
-    misses = [t for t in targets if f"{keys[t.key]}.parquet" not in present]
+    progress_name = f"_progress-{_run_key(keys, targets)}.json"
+    progress_path = f"{root}/{progress_name}"
+    progress = _load_progress(fs, progress_path) if progress_name in present else None
+    # A resumed run synthesizes the targets the killed one did (in the same order), done ones included.
+    resumed = set(progress["order"]) if progress else set()
+    hits = [t for t in targets if f"{keys[t.key]}.parquet" in present and t.key not in resumed]
+    misses = [t for t in targets if t not in hits]
+    if progress and [t.key for t in misses] != progress["order"]:  # other sets gone since: start over
+        log.warning("caption checkpoint %s does not match the cache: starting over", progress_path)
+        progress = None
+        hits = [t for t in targets if f"{keys[t.key]}.parquet" in present]
+        misses = [t for t in targets if t not in hits]
     rows: list[dict] = []
     for t in hits:
         with fs.open(f"{root}/{keys[t.key]}.parquet", "rb") as f:
             rows += pq.read_table(f).to_pylist()
-    run_stats = generation_stats([], [], 0.0, None)
+    run_stats = {**generation_stats([], [], 0.0, None), "resumed_after_round": 0}
+    written: set[str] = {t.key for t in misses if f"{keys[t.key]}.parquet" in present}
+
+    def write_sets(new_rows: list[dict], done: list[CaptionTarget]) -> None:
+        by_target: dict[tuple[str, str], list[dict]] = {}
+        for r in new_rows:
+            by_target.setdefault((r["source"], r["label"]), []).append(r)
+        for t in done:
+            if t.key not in written:
+                _write(fs, f"{root}/{keys[t.key]}.parquet",
+                       [{**r, "cache_key": keys[t.key]} for r in by_target.get((t.source.name, t.label), [])])
+                written.add(t.key)
+
+    def checkpoint(p: Progress) -> None:
+        write_sets(p.rows, [t for t in misses if len(p.targets[t.key]["accepted"]) >= captions_per_class])
+        _write_json(fs, progress_path, {"order": [t.key for t in misses], **p.to_json()})
+
     if misses:
         engine = backend() if callable(backend) and not hasattr(backend, "generate") else backend
         if engine.model_id != model_id:
             raise ValueError(f"backend model {engine.model_id!r} is not {model_id!r}: cache keys would be wrong")
+        resume = Progress(**{k: v for k, v in progress.items() if k != "order"}) if progress else None
         new_rows, stats = synthesize_captions(engine, misses, captions_per_class=captions_per_class,
-                                              max_rounds=max_rounds, seed=seed, **options)
+                                              max_rounds=max_rounds, seed=seed, resume=resume, on_round=checkpoint,
+                                              **options)
         run_stats = {k: stats[k] for k in run_stats}
-        by_target: dict[tuple[str, str], list[dict]] = {}
-        for r in new_rows:
-            by_target.setdefault((r["source"], r["label"]), []).append(r)
-        for t in misses:
-            part = [{**r, "cache_key": keys[t.key]} for r in by_target.get((t.source.name, t.label), [])]
-            _write(fs, f"{root}/{keys[t.key]}.parquet", part)
-            rows += part
-    log.info("caption cache %s: %d hits, %d misses", cache_dir, len(hits), len(misses))
+        write_sets(new_rows, misses)
+        key_of = {(t.source.name, t.label): keys[t.key] for t in misses}
+        rows += [{**r, "cache_key": key_of[r["source"], r["label"]]} for r in new_rows]
+        if fs.exists(progress_path):
+            fs.rm(progress_path)
+    log.info("caption cache %s: %d hits, %d misses%s", cache_dir, len(hits), len(misses),
+             f", resumed after round {run_stats['resumed_after_round']}" if progress else "")
     return rows, {**final_stats(rows, targets, captions_per_class), **run_stats,
-                  "cache_hits": len(hits), "cache_misses": len(misses)}
+                  "cache_hits": len(hits), "cache_misses": len(misses),
+                  "reused_generations": len(progress["rows"]) if progress else 0}
+
+
+def _run_key(keys: dict[str, str], targets: list[CaptionTarget]) -> str:
+    """Names a run by its targets (in order) and their cache keys, which hold every setting."""
+    return hashlib.sha256(json.dumps([keys[t.key] for t in targets]).encode()).hexdigest()[:32]
+
+
+def _load_progress(fs, path: str) -> dict | None:
+    try:
+        with fs.open(path, "rb") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:  # unreadable: start the run over
+        log.warning("caption checkpoint %s unreadable (%s): starting over", path, e)
+        return None
+
+
+def _write_json(fs, path: str, payload: dict) -> None:
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with fs.open(tmp, "wb") as f:
+        f.write(json.dumps(payload).encode())
+    fs.mv(tmp, path)
 
 
 def _write(fs, path: str, rows: list[dict]) -> None:

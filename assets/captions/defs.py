@@ -11,6 +11,7 @@ from assets.captions.cache import cached_synthesize
 from assets.captions.targets import targets_for_labels
 from assets.ingest.parts import labels_in_data
 from assets.metadata import md_table
+from models.captioning.http_backend import HTTPBackendError
 from pipelines.resources import CaptionBackendResource, SourceCatalogResource, StorageResource
 
 
@@ -28,12 +29,10 @@ class ClassCaptionsConfig(dg.Config):
     kinds={"pytorch", "parquet"},
     code_version="2",
     pool="gpu",
-    # An LLM endpoint can be briefly unavailable (the http backend also retries each request).
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
     check_specs=[dg.AssetCheckSpec("every_class_has_captions", asset="class_captions", blocking=True)],
 )
 def class_captions(
-    config: ClassCaptionsConfig, storage: StorageResource, caption_llm: CaptionBackendResource,
+    context: dg.AssetExecutionContext, config: ClassCaptionsConfig, storage: StorageResource, caption_llm: CaptionBackendResource,
     catalog: SourceCatalogResource,
 ) -> dg.MaterializeResult:
     """For every (source, label): LLM-written captions with model id, prompt version and a
@@ -41,10 +40,15 @@ def class_captions(
     targets = targets_for_labels(labels_in_data(catalog.sources(), storage.path(layout.RAW_SAMPLES)))
     model_id = caption_llm.caption_model_id()
     # The backend is built (its model loaded) only when a label's caption set is not cached yet.
-    rows, stats = cached_synthesize(
-        targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
-        captions_per_class=config.captions_per_class, max_rounds=config.max_rounds, seed=config.seed,
-    )
+    try:
+        rows, stats = cached_synthesize(
+            targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
+            captions_per_class=config.captions_per_class, max_rounds=config.max_rounds, seed=config.seed,
+        )
+    except (HTTPBackendError, ConnectionError, TimeoutError) as e:
+        # An LLM endpoint can be briefly unavailable (the http backend also retries each request): the
+        # step is tried again then, and only then (not after an interrupt or a wrong setting).
+        raise dg.RetryRequested(max_retries=2, seconds_to_wait=30 * 2**context.retry_number) from e
     out_path = storage.path(layout.CLASS_CAPTIONS)
     with fsspec.open(out_path, "wb") as f:  # local or s3:// storage root
         pq.write_table(pa.Table.from_pylist(rows), f)
@@ -58,6 +62,9 @@ def class_captions(
             # Labels whose caption set came from the cache, and labels generated in this run.
             "cache_hits": stats["cache_hits"],
             "cache_misses": stats["cache_misses"],
+            # A run that went on from a killed one: the rounds and generations it took from the checkpoint.
+            "resumed_after_round": stats["resumed_after_round"],
+            "reused_generations": stats["reused_generations"],
             "generated": stats["generated"],
             "valid": len(valid),
             "pass_rate": stats["pass_rate"],

@@ -6,6 +6,11 @@ each later round asks again for what is still missing, scaled up by how rarely t
 captions passed so far, with new caption indices so prompts differ. What is missing after `max_rounds`
 comes from templates (origin="template"). Every generation is a row, valid or not, so
 generated = valid LLM captions + rejected.
+
+After each round, `on_round` receives a `Progress`: what every target has so far. A run that was
+killed goes on from there (`resume=`) with the very batches the uninterrupted run would have sent, so
+it draws the same captions: the backend batches targets together, so only the same batch gives the
+same tokens.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 from assets.captions.prompts import (
     ASPECTS, NORMAL_ASPECTS, NORMAL_EXAMPLES, PROMPT_VERSION, build_target_conversation, target_examples,
@@ -34,6 +40,20 @@ class _ClassState:
     accepted: list[str] = field(default_factory=list)
     next_index: int = 0  # caption index of the next request (selects examples, aspect, synonym)
     generated: int = 0
+
+
+@dataclass
+class Progress:
+    """Synthesis after `round` rounds: every row so far, each target's accepted captions, caption
+    index and generation count (by target key), and the per-round figures."""
+
+    round: int
+    rows: list[dict]
+    targets: dict[str, dict]
+    per_round: list[dict]
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 def _retry_count(st: _ClassState, missing: int, max_oversample: float) -> int:
@@ -65,17 +85,25 @@ def synthesize_class_captions(backend, sources: list[SourceSpec], **options) -> 
 def synthesize_captions(
     backend, targets: list[CaptionTarget], *, captions_per_class: int = 10, max_rounds: int = 3, seed: int = 0,
     max_new_tokens: int = 48, temperature: float = 0.7, top_p: float = 0.9, max_oversample: float = 2.0,
+    resume: Progress | None = None, on_round: Callable[[Progress], None] | None = None,
 ) -> tuple[list[dict], dict]:
     """Rows {source, modality, label, kind, caption, status, reason, origin, round, model_id,
     prompt_version, seed} (rejected generations included) and stats (counts, reasons, template
-    fallbacks per target, tokens, seconds, throughput, pass rate)."""
+    fallbacks per target, tokens, seconds, throughput, pass rate, rounds resumed). `resume`: the
+    Progress of an earlier call with the same targets and settings; `on_round`: told after each round."""
     states = [_ClassState(t, target_examples(t)) for t in targets]
     rows: list[dict] = []
     base = {"model_id": backend.model_id, "prompt_version": PROMPT_VERSION, "seed": seed}
+    per_round, first_round = [], 1
+    if resume is not None:
+        for st in states:
+            saved = resume.targets[st.target.key]
+            st.accepted, st.next_index, st.generated = list(saved["accepted"]), saved["next_index"], saved["generated"]
+        rows, per_round, first_round = list(resume.rows), list(resume.per_round), resume.round + 1
+        log.info("captions resumed after round %d: %d generations reused", resume.round, len(rows))
     tokens_before = getattr(backend, "tokens_generated", None)
     started = time.perf_counter()
-    per_round = []
-    for round_no in range(1, max_rounds + 1):
+    for round_no in range(first_round, max_rounds + 1):
         requests: list[_ClassState] = []
         for st in states:
             if (missing := captions_per_class - len(st.accepted)) > 0:
@@ -104,6 +132,10 @@ def synthesize_captions(
         per_round.append({"round": round_no, "requested": len(requests), "valid": valid,
                           "seconds": round(time.perf_counter() - round_started, 2)})
         log.info("caption round %d: %d requested, %d valid", round_no, len(requests), valid)
+        if on_round is not None:
+            on_round(Progress(round_no, list(rows), {st.target.key: {"accepted": st.accepted, "next_index": st.next_index,
+                                                                      "generated": st.generated} for st in states},
+                              list(per_round)))
     seconds = time.perf_counter() - started
 
     for st in states:
@@ -116,7 +148,8 @@ def synthesize_captions(
                 rows.append(_row(st, caption, None, "template", None, base))
     tokens_after = getattr(backend, "tokens_generated", None)
     tokens = tokens_after - tokens_before if tokens_before is not None and tokens_after is not None else None
-    stats = {**final_stats(rows, targets, captions_per_class), **generation_stats(rows, per_round, seconds, tokens)}
+    stats = {**final_stats(rows, targets, captions_per_class), **generation_stats(rows, per_round, seconds, tokens),
+             "resumed_after_round": resume.round if resume else 0}
     return rows, stats
 
 

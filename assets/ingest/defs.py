@@ -27,9 +27,6 @@ class IngestConfig(dg.Config):
     deps=["source_catalog", "synthetic_source", "source_files"],
     kinds={"python", "parquet"},
     code_version="3",
-    # Reading a remote source can fail for a moment (throttling, a dropped connection); a source that
-    # is missing or misconfigured raises a Failure that is not retried.
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
     check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True)],
 )
 def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage: StorageResource,
@@ -49,6 +46,10 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
             code_version=context.assets_def.code_versions_by_key[context.asset_key])
     except (KeyError, SourceError) as e:
         raise dg.Failure(description=f"source {name!r} cannot be ingested: {e}", allow_retries=False) from e
+    except (ConnectionError, TimeoutError) as e:
+        # Reading a remote source can fail for a moment (throttling, a dropped connection): tried again
+        # then, and only then (a missing source, a wrong setting or an interrupt is not retried).
+        raise dg.RetryRequested(max_retries=2, seconds_to_wait=5 * 2**context.retry_number) from e
     counts = {k: stats[k] for k in ("rows_read", "ingested", "quarantined")}
     return dg.MaterializeResult(
         metadata={

@@ -124,3 +124,55 @@ def test_a_backend_of_another_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="cache keys would be wrong"):
         cached_synthesize(targets_for_sources([CT]), str(tmp_path), model_id="something-else", backend=factory)
     assert not list(tmp_path.glob("*.parquet"))
+
+
+class BatchBackend:
+    """Like a real batched LLM, what a request gets depends on the whole batch (its size, the seed,
+    the request's place in it); a third of the answers for classes other than stone fail validation,
+    so stone is done after round 1 and the others are retried."""
+
+    model_id = "counting-1"
+
+    def __init__(self, fail_on_call: int | None = None):
+        self.calls = 0
+        self.fail_on_call = fail_on_call
+
+    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt  # the process dies in this round
+        out = []
+        for i, conv in enumerate(conversations):
+            name = re.search(r" of (.+?) \(", conv[-1]["content"]).group(1)
+            h = hash((seed, len(conversations), i)) & 0xFFFF
+            w = [WORDS[(h >> (4 * k)) % len(WORDS)] for k in range(3)]
+            out.append(f"Axial CT with {w[0]}, {w[1]} and {w[2]} features, number {h}." if h % 3 == 0 and name != "stone" else
+                       f"Axial CT showing a {name} with {w[0]}, {w[1]} and {w[2]} features, number {h}.")
+        return out
+
+
+def test_a_run_killed_between_rounds_goes_on_to_the_same_captions(tmp_path):
+    targets = targets_for_sources([CT])
+    run = dict(model_id="counting-1", captions_per_class=4, max_rounds=3)
+    clean, clean_stats = cached_synthesize(targets, str(tmp_path / "clean"), backend=BatchBackend(), **run)
+    assert clean_stats["rounds"][1:]  # the retries happened
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_synthesize(targets, str(tmp_path / "killed"), backend=BatchBackend(fail_on_call=2), **run)
+    kept = sorted(p.name for p in (tmp_path / "killed").iterdir())
+    assert [n for n in kept if n.startswith("_progress-")]  # the checkpoint of round 1
+    done_after_round_1 = {r["label"] for r in clean if r["round"] == 1} - {r["label"] for r in clean if r["round"] == 2}
+    assert done_after_round_1 == {"stone"}
+    assert len([n for n in kept if n.endswith(".parquet")]) == 1  # its set, written when it was done
+
+    resumed, stats = cached_synthesize(targets, str(tmp_path / "killed"), backend=BatchBackend(), **run)
+    strip = lambda rows: sorted((r["label"], r["caption"], r["status"], r["round"], r["cache_key"]) for r in rows)  # noqa: E731
+    assert strip(resumed) == strip(clean)
+    assert stats["resumed_after_round"] == 1 and stats["reused_generations"] == clean_stats["rounds"][0]["requested"]
+    assert not [p for p in (tmp_path / "killed").iterdir() if p.name.startswith("_progress-")]
+
+    # Without the checkpoint, the unfinished labels would have been drawn in other batches, to other
+    # captions: what a fresh run over them alone writes.
+    unfinished = [t for t in targets if t.label not in done_after_round_1]
+    alone, _ = cached_synthesize(unfinished, str(tmp_path / "alone"), backend=BatchBackend(), **run)
+    assert strip(alone) != strip([r for r in clean if r["label"] not in done_after_round_1])
