@@ -28,7 +28,7 @@ lock-check:
 define locked_venv
 	rm -rf $(1)
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -q --no-deps --only-binary=:all: --require-hashes -r $(2) -r requirements/no-deps.txt
+	$(1)/bin/python -m pip install -q --no-deps --no-compile --only-binary=:all: --require-hashes -r $(2) -r requirements/no-deps.txt
 	$(1)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(1)/bin/python requirements/lock.py verify --lock $(notdir $(2))
 	touch $(1)/.installed
