@@ -6,50 +6,20 @@ failed, the gpu pool is free and nothing of the interrupted step is published.""
 from __future__ import annotations
 
 import os
-import selectors
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """\
-ops:
-  synthetic_source: {config: {train_per_class: 2, test_per_class: 1, image_size: 32}}
-  class_captions: {config: {captions_per_class: 2, max_rounds: 2}}
-  webdataset_shards: {config: {samples_per_shard: 20}}
-  clip_model: {config: {epochs: 2, batch_size: 16}}
-"""
-
-
-def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
-    """The output up to the first line holding `marker` (the process's stdout and stderr, merged)."""
-    seen, deadline = [], time.monotonic() + timeout
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    while time.monotonic() < deadline:
-        if not sel.select(timeout=1.0):
-            continue
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"{marker!r} never appeared:\n{''.join(seen[-30:])}")
+from tests.pipelines.pipeline_process import make_project, read_until, start_pipeline
 
 
 def interrupt(home: Path, marker: str, delay: float) -> str:
     """Start the pipeline in `home`, press Ctrl-C `delay` s after `marker`; the output. Asserts the
     prompt is back within 10 s, with exit code 130."""
-    env = dict(os.environ, DAGSTER_HOME=str(home), MEDPAIRS_STORAGE_ROOT=str(home / "data"),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.run", "-c", str(home / "run.yaml")], cwd=ROOT, env=env,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_pipeline(home)
     try:
         seen = read_until(proc, marker, timeout=600)
         time.sleep(delay)
@@ -68,8 +38,7 @@ def interrupt(home: Path, marker: str, delay: float) -> str:
 
 @pytest.mark.slow
 def test_ctrl_c_in_any_long_step_stops_the_run_within_seconds(tmp_path):
-    (tmp_path / "dagster.yaml").write_text("telemetry: {enabled: false}\nconcurrency: {pools: {default_limit: 1}}\n")
-    (tmp_path / "run.yaml").write_text(CONFIG)
+    make_project(tmp_path)
     interrupt(tmp_path, 'Started execution of step "raw_samples"', 0.2)
     interrupt(tmp_path, "models.captioning.transformers_backend: loaded", 2.0)  # generating
     assert not (tmp_path / "data" / "captions" / "class_captions.parquet").exists()

@@ -9,30 +9,13 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.pipelines.test_interrupts import read_until
-
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """\
-ops:
-  synthetic_source: {config: {train_per_class: 4, test_per_class: 2, image_size: 32}}
-  class_captions: {config: {captions_per_class: 2, max_rounds: 2}}
-  webdataset_shards: {config: {samples_per_shard: 20}}
-  clip_model: {config: {epochs: 2, batch_size: 16}}
-"""
-
-
-def start(home: Path) -> subprocess.Popen:
-    env = dict(os.environ, DAGSTER_HOME=str(home), MEDPAIRS_STORAGE_ROOT=str(home / "data"),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "pipelines.run", "-c", str(home / "run.yaml")], cwd=ROOT, env=env,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+from tests.pipelines.pipeline_process import make_project, read_until, start_pipeline
 
 
 def finish(proc: subprocess.Popen) -> str:
@@ -55,26 +38,19 @@ def dataset(home: Path) -> tuple[str, list]:
     return hashlib.sha256(pairs.read_bytes()).hexdigest(), sorted((s["shard"], s["sha256"]) for s in shards)
 
 
-def project(path: Path) -> Path:
-    path.mkdir()
-    (path / "dagster.yaml").write_text("telemetry: {enabled: false}\nconcurrency: {pools: {default_limit: 1}}\n")
-    (path / "run.yaml").write_text(CONFIG)
-    return path
-
-
 @pytest.mark.slow
 def test_killed_anywhere_the_next_run_goes_on_to_the_same_dataset(tmp_path):
-    clean = project(tmp_path / "clean")
-    finish(start(clean))
+    clean = make_project(tmp_path / "clean")
+    finish(start_pipeline(clean))
 
-    home = project(tmp_path / "killed")
-    kill_when(start(home), 'Started execution of step "raw_samples"', 0.2)
-    out = kill_when(start(home), "caption round 1:", 1.0)  # round 1 checkpointed, round 2 under way
+    home = make_project(tmp_path / "killed")
+    kill_when(start_pipeline(home), 'Started execution of step "raw_samples"', 0.2)
+    out = kill_when(start_pipeline(home), "caption round 1:", 1.0)  # round 1 checkpointed, round 2 under way
     assert "was still marked STARTED but its process is gone" in out  # the killed ingest run, swept
-    out = kill_when(start(home), 'Started execution of step "webdataset_shards"', 0.3)
+    out = kill_when(start_pipeline(home), 'Started execution of step "webdataset_shards"', 0.3)
     assert "captions resumed after round 1" in out
-    kill_when(start(home), "open_clip_train --", 3.0)  # training under way
-    out = finish(start(home))
+    kill_when(start_pipeline(home), "open_clip_train --", 3.0)  # training under way
+    out = finish(start_pipeline(home))
     assert "its process is gone" in out  # the run killed in training, swept; no pool slot left held
 
     assert dataset(home) == dataset(clean)

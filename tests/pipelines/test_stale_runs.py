@@ -58,12 +58,18 @@ def gpu_slots_held(instance) -> int:
     return len(instance.event_log_storage.get_concurrency_info("gpu").claimed_slots)
 
 
-def test_a_killed_run_is_failed_and_its_slot_freed(home):
+def killed_run(home, instance) -> str:
+    """The id of a run SIGKILLed while it held the gpu slot."""
     proc = start_job(home, 600)
+    run_id = wait_for_claim(instance)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return run_id
+
+
+def test_a_killed_run_is_failed_and_its_slot_freed(home):
     with dg.DagsterInstance.get() as instance:
-        run_id = wait_for_claim(instance)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        run_id = killed_run(home, instance)
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
         assert gpu_slots_held(instance) == 1  # what blocked every later run
 
@@ -90,11 +96,8 @@ def test_a_live_run_keeps_its_slot(home):
 
 
 def test_the_sensor_clears_a_killed_run(home):
-    proc = start_job(home, 600)
     with dg.DagsterInstance.get() as instance:
-        run_id = wait_for_claim(instance)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        run_id = killed_run(home, instance)
         result = make_stale_runs_sensor()(dg.build_sensor_context(instance=instance))
         assert isinstance(result, dg.SkipReason) and run_id[:8] in result.skip_message
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
