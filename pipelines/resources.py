@@ -10,7 +10,7 @@ import fsspec
 
 from assets.sources.catalog import SourceSpec
 from assets.sources.catalog_yaml import load_catalog
-from models.captioning.backends import CaptionBackend, backend_model_id, build_backend
+from models.captioning.backends import CaptionBackend, backend_generation, backend_model_id, build_backend
 
 DEFAULT_CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.yaml")
 
@@ -92,6 +92,10 @@ class CaptionBackendResource(dg.ConfigurableResource):
     def caption_model_id(self) -> str:
         """The model id captions will record, known without loading the model (a cache key part)."""
         return backend_model_id(self.backend, self.options())
+
+    def caption_generation(self) -> dict:
+        """The backend and its output constraint, which decide captions beside the model (a cache key part)."""
+        return backend_generation(self.backend, self.options())
 
     def build(self) -> CaptionBackend:
         return build_backend(self.backend, self.options())

@@ -1,8 +1,8 @@
 """A content-addressed cache of caption sets: `<cache dir>/<key>.parquet` holds every row (valid
 and rejected) that synthesis wrote for one target.
 
-The key is a sha256 over everything that decides a target's captions: the model id, the prompt
-version and a hash of the caption code (prompts, validation, templates, synthesis), the source
+The key is a sha256 over everything that decides a target's captions: the model id, the backend
+that runs it and whether its replies are constrained to JSON, the prompt version and a hash of the caption code (prompts, validation, templates, synthesis), the source
 and modality, the target's class (name, description, synonyms) and kind, the terms of the
 source's other classes (validation and the choice of worked examples read them), N, the seed,
 the rounds and the sampling settings. Re-running with nothing changed loads every set and
@@ -48,10 +48,11 @@ def code_hash() -> str:
 
 def caption_set_key(target: CaptionTarget, *, model_id: str, captions_per_class: int, seed: int, max_rounds: int,
                     max_new_tokens: int = 48, temperature: float = 0.7, top_p: float = 0.9,
-                    max_oversample: float = 2.0, code: str | None = None) -> str:
-    """The cache key of one target's caption set (64 hex digits)."""
+                    max_oversample: float = 2.0, generation: dict | None = None, code: str | None = None) -> str:
+    """The cache key of one target's caption set (64 hex digits). generation: what decides the text
+    besides the model (backend name, structured output; see backend_generation)."""
     payload = {
-        "model_id": model_id, "prompt_version": prompts.PROMPT_VERSION, "prompt_hash": prompts.prompt_hash(),
+        "model_id": model_id, "generation": generation or {}, "prompt_version": prompts.PROMPT_VERSION, "prompt_hash": prompts.prompt_hash(),
         "code": code or code_hash(), "source": target.source.name, "modality": target.source.modality,
         "kind": target.kind, "class": _class(target.cls), "findings": [_class(f) for f in target.findings],
         "siblings": sorted([c.name, *c.synonyms] for c in target.siblings),
@@ -67,7 +68,7 @@ def _class(cls) -> list:
 
 def cached_synthesize(
     targets: list[CaptionTarget], cache_dir: str, *, model_id: str, backend, captions_per_class: int = 10,
-    max_rounds: int = 3, seed: int = 0, **options,
+    max_rounds: int = 3, seed: int = 0, generation: dict | None = None, **options,
 ) -> tuple[list[dict], dict]:
     """synthesize_captions for the targets whose caption set is not in `cache_dir` (a local folder
     or fsspec URL), the others loaded from it. `backend` is a backend, or a function returning one,
@@ -77,7 +78,8 @@ def cached_synthesize(
     fs.makedirs(root, exist_ok=True)
     code = code_hash()
     keys = {t.key: caption_set_key(t, model_id=model_id, captions_per_class=captions_per_class, seed=seed,
-                                   max_rounds=max_rounds, code=code, **options) for t in targets}
+                                   max_rounds=max_rounds, generation=generation, code=code, **options)
+            for t in targets}
     try:
         present = {Path(p).name for p in fs.ls(root, detail=False)}
     except FileNotFoundError:  # an object store prefix with nothing under it yet

@@ -12,6 +12,8 @@ Each class names the options it takes (`OPTIONS`) and derives its model id from 
 
 from __future__ import annotations
 
+import inspect
+
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,10 +57,21 @@ def backend_model_id(name: str, options: Mapping[str, Any]) -> str:
     return BACKENDS[name].model_id_for(**backend_options(name, options))
 
 
+def backend_generation(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What besides the model decides the text backend `name` writes with `options`: the backend
+    itself (its sampler, chat template handling) and whether replies are constrained to JSON (the
+    backend's own default where `options` leave it unset)."""
+    structured = backend_options(name, options).get("structured_output")
+    if structured is None:
+        param = inspect.signature(BACKENDS[name]).parameters.get("structured_output")
+        structured = bool(param.default) if param is not None else False
+    return {"backend": name, "structured_output": structured}
+
+
 def build_backend(name: str, options: Mapping[str, Any]) -> CaptionBackend:
     """Backend `name` built from the options it takes (others are ignored)."""
     return BACKENDS[name](**backend_options(name, options))
 
 
 __all__ = ["BACKENDS", "CaptionBackend", "HTTPBackend", "Message", "TransformersBackend", "VLLMBackend",
-           "backend_model_id", "backend_options", "build_backend", "default_smollm2_path"]
+           "backend_generation", "backend_model_id", "backend_options", "build_backend", "default_smollm2_path"]

@@ -176,3 +176,22 @@ def test_a_run_killed_between_rounds_goes_on_to_the_same_captions(tmp_path):
     unfinished = [t for t in targets if t.label not in done_after_round_1]
     alone, _ = cached_synthesize(unfinished, str(tmp_path / "alone"), backend=BatchBackend(), **run)
     assert strip(alone) != strip([r for r in clean if r["label"] not in done_after_round_1])
+
+
+def test_key_covers_the_backend_and_structured_output():
+    """Captions written by the CPU backend are not reused for a vLLM run of the same model, nor
+    JSON-constrained ones for free text."""
+    from models.captioning.backends import backend_generation
+
+    target = targets_for_sources([CT])[0]
+    base = dict(model_id="SmolLM2-135M-Instruct", captions_per_class=10, seed=0, max_rounds=3)
+    keys = {name: caption_set_key(target, **base, generation=backend_generation(*setup)) for name, setup in {
+        "transformers": ("transformers", {}),
+        "vllm": ("vllm", {}),
+        "vllm free text": ("vllm", {"structured_output": False}),
+        "http": ("http", {}),
+        "http json": ("http", {"structured_output": True}),
+    }.items()}
+    assert len(set(keys.values())) == len(keys), keys
+    assert backend_generation("vllm", {}) == {"backend": "vllm", "structured_output": True}  # its default
+    assert backend_generation("vllm", {"structured_output": None}) == backend_generation("vllm", {})
