@@ -9,7 +9,8 @@ Order of the steps (the first reason that applies is the one logged):
    of a test image is an evaluation_duplicate, one within the radius of a test image an
    evaluation_near_duplicate;
 3. exact dedup on each side (training, evaluation): one sample per pixel hash (exact_duplicate);
-4. near-dup dedup on each side: one sample per cluster of hashes within the radius (near_duplicate).
+4. near-dup dedup on each side: down the keep order, a sample within the radius of a kept one is
+   dropped for it (near_duplicate, at a distance within the radius); clusters do not chain.
 The keep rule, everywhere: passing samples, image-text over classification, larger images,
 earlier in `source_priority`, then sample_id.
 """
@@ -28,7 +29,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
-from assets.curation.near_dups import connected_components, find_near_pairs
+from assets.curation.near_dups import connected_components, find_near_pairs, keep_set
 from assets.curation.sql_files import sql
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,18 @@ def _components(con: duckdb.DuckDBPyConnection, vertices: str, edges_sql: str, t
     _load_table(con, table, {column: np.arange(n, dtype=np.uint32), "component": labels.astype(np.uint32)})
 
 
+def _near_keep(con: duckdb.DuckDBPyConnection) -> None:
+    """Table near_keep(sample_id, kept_id, distance): the sample each deduplicated sample is kept as
+    (itself, or a kept one within the radius; see keep_set) and the Hamming distance to it."""
+    members = con.execute(sql("dedup_order")).fetchnumpy()
+    n = con.execute("SELECT count(*) FROM dedup_vertices").fetchone()[0]
+    a, b = (np.asarray(c) for c in con.execute(sql("dedup_edges")).fetchnumpy().values())
+    kept = keep_set(np.asarray(members["vertex"]), n, a, b)
+    ids, phash = np.asarray(members["sample_id"]), np.asarray(members["phash"], dtype=np.int64)
+    distance = np.bitwise_count((phash ^ phash[kept]).view(np.uint64)).astype(np.uint8)
+    _load_table(con, "near_keep", {"sample_id": ids, "kept_id": ids[kept], "distance": distance})
+
+
 def curate(
     raw_samples: str | list[str],
     class_captions: str,
@@ -125,7 +138,7 @@ def curate(
     with _timed(steps, "decontaminate_and_cluster"):
         _components(con, "SELECT count(*) FROM phash_nodes", "SELECT a, b FROM phash_edges", "node_components", "node")
         con.execute(sql("decontaminate"))
-        _components(con, "SELECT count(*) FROM dedup_vertices", sql("dedup_edges"), "dedup_components", "vertex")
+        _near_keep(con)
     with _timed(steps, "decide"):
         con.execute(sql("decisions"))
         con.execute(sql("clusters"))

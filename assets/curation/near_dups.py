@@ -7,7 +7,9 @@ least j whole groups: on one of the C(m, j) keys made of j groups. Each key is o
 self-join of `hash & mask` (a hash join on one BIGINT), verified with
 `bit_count(xor(a, b)) <= radius`. j trades keys (work per hash) against key length (random
 bucket-mates, which the verification must reject): `plan_bands` picks it from the number of
-hashes. Clusters are the connected components of the pairs, found by union-find in NumPy.
+hashes. Clusters are the connected components of the pairs, found by union-find in NumPy; what a
+cluster keeps is a keep set (`keep_set`): no dropped sample is further than the radius from the kept
+sample it is logged against, however long the chain of pairs that joins the cluster.
 """
 
 from __future__ import annotations
@@ -105,3 +107,35 @@ def connected_components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 break
             labels = jumped
         a, b = a[differ], b[differ]
+
+
+def keep_set(vertex: np.ndarray, n_vertices: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which sample each sample is kept as: members in keep order (best first), `vertex[i]` the
+    hash vertex of member i, `a`/`b` the pairs of vertices within the radius. Going down the keep
+    order, a member is dropped for the best kept member at its own vertex or a neighbouring one, and
+    kept when there is none; returns, per member, the index of the member it is kept as (itself when
+    kept). So every dropped member lies within the radius of a kept one (single linkage would drop C
+    for A through B, A~B~C, with C beyond the radius of A), and kept members are pairwise beyond it.
+    Members with no pair and no vertex-mate are kept without looking."""
+    vertex = np.asarray(vertex, dtype=np.int64)
+    out = np.arange(len(vertex), dtype=np.int64)
+    src = np.concatenate([np.asarray(a, np.int64), np.asarray(b, np.int64)])
+    dst = np.concatenate([np.asarray(b, np.int64), np.asarray(a, np.int64)])
+    order = np.argsort(src, kind="stable")
+    src, dst = src[order], dst[order]
+    starts = np.searchsorted(src, np.arange(n_vertices + 1))
+    degree = np.diff(starts)
+    members_at = np.bincount(vertex, minlength=n_vertices)
+    kept_at = np.full(n_vertices, -1, dtype=np.int64)  # the best kept member at each vertex
+    for i in np.flatnonzero((degree[vertex] > 0) | (members_at[vertex] > 1)).tolist():
+        v = vertex[i]
+        if kept_at[v] >= 0:
+            out[i] = kept_at[v]
+            continue
+        near = kept_at[dst[starts[v]:starts[v + 1]]]
+        near = near[near >= 0]
+        if near.size:
+            out[i] = near.min()  # members are in keep order: the smallest index is the best
+        else:
+            kept_at[v] = i
+    return out

@@ -1,15 +1,3 @@
--- Dedup survivors ranked within their cluster (connected component, per side): one kept each.
-CREATE OR REPLACE TEMP TABLE cluster_ranked AS
-SELECT m.sample_id,
-       first_value(m.sample_id) OVER w AS kept_id,
-       bit_count(xor(m.phash, first_value(m.phash) OVER w)) AS distance,
-       row_number() OVER w AS cluster_rank
-FROM dedup_members m
-JOIN dedup_vertices v ON v.node = m.node AND v.is_test = m.is_test
-JOIN dedup_components c ON c.vertex = v.vertex
-WINDOW w AS (PARTITION BY m.is_test, c.component ORDER BY m.keep_rank
-             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);
-
 -- Every sample gets exactly one decision: kept (reason NULL) or dropped with the first reason
 -- that applies; duplicates name the sample they duplicate and the Hamming distance to it.
 CREATE OR REPLACE TEMP TABLE decisions AS
@@ -21,7 +9,7 @@ WITH d AS (
                WHEN NOT s.is_test AND ep.test_id IS NOT NULL THEN 'evaluation_duplicate'
                WHEN NOT s.is_test AND en.test_id IS NOT NULL THEN 'evaluation_near_duplicate'
                WHEN e.exact_copy THEN 'exact_duplicate'
-               WHEN r.cluster_rank > 1 THEN 'near_duplicate'
+               WHEN r.kept_id <> s.sample_id THEN 'near_duplicate'
            END AS reason,
            ep.test_id AS ep_id, en.test_id AS en_id, en.distance AS en_distance,
            e.exact_survivor, r.kept_id, r.distance AS kept_distance
@@ -30,7 +18,7 @@ WITH d AS (
     LEFT JOIN phash_nodes n ON n.phash = s.phash
     LEFT JOIN evaluation_pixels ep ON ep.pixel_sha256 = s.pixel_sha256
     LEFT JOIN evaluation_nodes en ON en.node = n.node
-    LEFT JOIN cluster_ranked r USING (sample_id)
+    LEFT JOIN near_keep r USING (sample_id)
 )
 SELECT sample_id, source, modality, label, split, kind, orig_path, phash, pixel_sha256, caption, reason,
        CASE reason WHEN 'evaluation_duplicate' THEN ep_id WHEN 'evaluation_near_duplicate' THEN en_id

@@ -85,28 +85,31 @@ def test_source_priority_breaks_ties_between_equal_copies(tmp_path, captions_pat
     assert [r["sample_id"] for r in pairs] == [kept]
 
 
-def test_near_duplicates_form_one_cluster_and_one_is_kept(tmp_path, captions_path):
+def test_near_duplicates_are_dropped_only_within_the_radius_of_a_kept_sample(tmp_path, captions_path):
+    """One cluster of pairs within the radius (4), but n4 is 5 bits from n2: single linkage dropped
+    it for n2 through n3 (logged at distance 5); the keep set keeps it, since n3 is dropped."""
     base = phash_of("x")
     rows = [
         sample_row("n1", "p1", phash=base, size=48),
         sample_row("n2", "p2", phash=flip(base, 1, 9), size=96),          # 2 bits from n1: the largest, kept
         sample_row("n3", "p3", phash=flip(base, 1, 9, 20, 30), size=64),  # 2 from n2, 4 from n1
-        sample_row("n4", "p4", phash=flip(base, 1, 9, 20, 30, 40, 50, 60)),  # 3 from n3: chained in
+        sample_row("n4", "p4", phash=flip(base, 1, 9, 20, 30, 40, 50, 60)),  # 3 from n3, 5 from n2: kept
         sample_row("n5", "p5", phash=flip(base, 0, 2, 3, 4, 5, 6, 7, 8)),  # 8 from n1, 10 from n2: alone
         sample_row("n6", "p2", phash=flip(base, 1, 9), size=64),          # exact copy of n2
     ]
     stats, pairs, log = _run(tmp_path, rows, captions_path)
 
-    assert {r["sample_id"] for r in pairs} == {"n2", "n5"}
+    assert {r["sample_id"] for r in pairs} == {"n2", "n4", "n5"}
     assert _reasons(log) == {"n1": ("near_duplicate", "n2"), "n3": ("near_duplicate", "n2"),
-                             "n4": ("near_duplicate", "n2"), "n6": ("exact_duplicate", "n2")}
-    assert {r["sample_id"]: r["hamming_distance"] for r in log} == {"n1": 2, "n3": 2, "n4": 5, "n6": 0}
+                             "n6": ("exact_duplicate", "n2")}
+    assert {r["sample_id"]: r["hamming_distance"] for r in log} == {"n1": 2, "n3": 2, "n6": 0}
     clusters = pq.read_table(tmp_path / "clusters.parquet").to_pylist()
     assert {r["sample_id"] for r in clusters} == {"n1", "n2", "n3", "n4", "n6"}
-    assert len({r["cluster_id"] for r in clusters}) == 1 and clusters[0]["outcome"] == "kept"
+    assert len({r["cluster_id"] for r in clusters}) == 1
+    assert {r["sample_id"] for r in clusters if r["outcome"] == "kept"} == {"n2", "n4"}
     assert stats["near_duplicates"]["clusters"] == 1 and stats["near_duplicates"]["samples_in_clusters"] == 5
     assert stats["largest_clusters"][0]["size"] == 5
-    assert stats["example_pairs"][0]["sample_id"] == "n4" and stats["example_pairs"][0]["hamming_distance"] == 5
+    assert {(r["sample_id"], r["hamming_distance"]) for r in stats["example_pairs"]} == {("n1", 2), ("n3", 2)}
 
 
 def test_radius_is_configurable(tmp_path, captions_path):

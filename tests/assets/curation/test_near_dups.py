@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from assets.curation.near_dups import band_plan, connected_components, find_near_pairs, plan_bands
+from assets.curation.near_dups import band_plan, connected_components, find_near_pairs, keep_set, plan_bands
 
 
 def _hashes(n: int, seed: int) -> np.ndarray:
@@ -86,3 +86,43 @@ def test_connected_components_of_a_long_chain():
     n = 100_000
     labels = connected_components(n, np.arange(n - 1)[::-1], np.arange(1, n)[::-1])
     assert (labels == 0).all()
+
+
+def _greedy_reference(hashes: list[int], radius: int) -> list[int]:
+    """The keep set written out: down the list, drop a hash for the first kept one within the radius."""
+    kept, out = [], []
+    for i, h in enumerate(hashes):
+        near = [k for k in kept if bin(h ^ hashes[k]).count("1") <= radius]
+        out.append(near[0] if near else i)
+        if not near:
+            kept.append(i)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_keep_set_matches_the_greedy_reference_and_never_chains(seed):
+    """Chains of near copies (each a bit or two from the one before) and vertex-mates (equal hashes)."""
+    rng = np.random.default_rng(seed)
+    hashes = []
+    for _ in range(12):
+        h = int(rng.integers(0, 2**63))
+        for _ in range(int(rng.integers(1, 8))):
+            hashes.append(h)
+            for bit in rng.choice(64, size=int(rng.integers(0, 3)), replace=False):
+                h ^= 1 << int(bit)
+    order = rng.permutation(len(hashes))
+    hashes = [hashes[i] for i in order]  # the keep order
+    distinct = sorted(set(hashes))
+    vertex = np.array([distinct.index(h) for h in hashes])
+    radius = 3
+    pairs = [(i, j) for i, j in itertools.combinations(range(len(distinct)), 2)
+             if bin(distinct[i] ^ distinct[j]).count("1") <= radius]
+    a, b = (np.array(c, dtype=np.int64) for c in zip(*pairs)) if pairs else (np.array([], np.int64),) * 2
+    kept_as = keep_set(vertex, len(distinct), a, b)
+
+    assert kept_as.tolist() == _greedy_reference(hashes, radius)
+    kept = [i for i, k in enumerate(kept_as) if k == i]
+    assert all(bin(hashes[i] ^ hashes[k]).count("1") <= radius for i, k in enumerate(kept_as))
+    assert all(bin(hashes[i] ^ hashes[j]).count("1") > radius for i, j in itertools.combinations(kept, 2))
+    components = connected_components(len(distinct), a, b)
+    assert len(kept) >= len(set(components.tolist()))  # at least one kept per cluster, more where it chains
