@@ -10,6 +10,16 @@ from typing import Any, Literal
 
 Modality = Literal["xray", "ct", "mri", "ultrasound", "pathology", "fundus"]
 SourceKind = Literal["classification", "image_text"]
+# clinical: a source that may name patients (hospital exports): no path, folder or file name, no free
+# text leaves ingest, ids are keyed hashes, labels come only from the catalog's classes.
+# public: a published, already de-identified dataset: paths and descriptions kept as they are.
+Privacy = Literal["clinical", "public"]
+CLINICAL_BY_DEFAULT = ("dicom", "nifti")
+
+
+def default_privacy(fmt: str) -> Privacy:
+    """A source's privacy when the catalog does not say: clinical for DICOM and NIfTI exports."""
+    return "clinical" if fmt in CLINICAL_BY_DEFAULT else "public"
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,16 @@ class SourceSpec:
     split: SplitRule = field(default_factory=SplitRule)
     # Reader options (the reader's options dataclass validates them); not hashed.
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # "clinical" or "public" (see Privacy); empty: default_privacy(format).
+    privacy: Privacy | Literal[""] = ""
+
+    def __post_init__(self) -> None:
+        if not self.privacy:
+            object.__setattr__(self, "privacy", default_privacy(self.format))
+
+    @property
+    def clinical(self) -> bool:
+        return self.privacy == "clinical"
 
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]

@@ -13,6 +13,7 @@
           - cardiomegaly
           - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
         options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
+        privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
       - {name: synthetic, format: synthetic}  # the embedded default: its six sources
 """
 
@@ -27,18 +28,19 @@ from typing import Any, get_args
 import fsspec
 import yaml
 
-from assets.sources.catalog import ClassInfo, Modality, SourceKind, SourceSpec, SplitRule
+from assets.sources.catalog import ClassInfo, Modality, Privacy, SourceKind, SourceSpec, SplitRule, default_privacy
 from assets.sources.readers.records import SourceError
 from assets.sources.readers.registry import READERS, validate_options
 from assets.sources.synthetic import SYNTHETIC_SOURCES
 
 MODALITIES = get_args(Modality)
 KINDS = get_args(SourceKind)
+PRIVACIES = get_args(Privacy)
 MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": "xray", "dx": "xray",
                     "mr": "mri", "us": "ultrasound", "histopathology": "pathology", "histology": "pathology",
                     "retina": "fundus"}
 FORMATS = (*sorted(READERS), "synthetic")
-_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options"}
+_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options", "privacy"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -101,6 +103,9 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
     kind = entry.get("kind", "classification")
     if kind not in KINDS:
         problems.append(f"bad kind {kind!r}; one of {list(KINDS)}")
+    privacy = entry.get("privacy", default_privacy(fmt))
+    if privacy not in PRIVACIES:
+        problems.append(f"bad privacy {privacy!r}; one of {list(PRIVACIES)}")
     options = entry.get("options") or {}
     if not isinstance(options, dict):
         problems.append("options must be a mapping")
@@ -118,7 +123,8 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
         raise CatalogError("\n".join(problems))
     return [SourceSpec(name=name, modality=modality, kind=kind, classes=_classes(entry.get("classes") or []),
                        location=_resolve(location.strip(), base_dir), license=str(entry.get("license") or ""),
-                       format=fmt, split=_split(entry.get("split", "given")), options=dict(options))]
+                       format=fmt, split=_split(entry.get("split", "given")), options=dict(options),
+                       privacy=privacy)]
 
 
 def _resolve(location: str, base_dir: str) -> str:

@@ -82,6 +82,22 @@ def test_example_catalog(tmp_path):
     assert specs["brain_mri"].modality == "mri" and specs["brain_mri"].location == str(tmp_path / "data" / "brain_mri")
     assert specs["hospital_ct"].split == SplitRule(by="fixed", default="test")
     assert specs["roco"].kind == "image_text" and specs["brats_slices"].options["step"] == 5
+    assert {n: s.privacy for n, s in specs.items() if not n.startswith("synthetic_")} == {
+        "chexpert_small": "public", "brain_mri": "public", "pathmnist": "public", "roco": "public",
+        "hospital_ct": "clinical", "brats_slices": "clinical"}
+
+
+def test_privacy_is_settable_for_any_format_and_validated(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: pacs_png, modality: xray, format: imagefolder, location: x, privacy: clinical}
+  - {name: tcia_ct, modality: ct, format: dicom, location: x, privacy: public}
+""")
+    assert [s.privacy for s in load_catalog(str(tmp_path / "c.yaml"))] == ["clinical", "public"]
+    (tmp_path / "bad.yaml").write_text("sources:\n  - {name: a, modality: ct, format: dicom, location: x, "
+                                       "privacy: private}\n")
+    with pytest.raises(CatalogError, match=r"source #1 \(a\): bad privacy 'private'; one of \['clinical', 'public'\]"):
+        load_catalog(str(tmp_path / "bad.yaml"))
 
 
 def test_all_mistakes_are_reported_together(tmp_path):
