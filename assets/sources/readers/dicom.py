@@ -1,8 +1,9 @@
 """DICOM folders: every file under the location (DICOMDIR index files aside) becomes one record
 per chosen frame, its pixels made display-ready (dicom_pixels.py) and encoded as 8-bit PNG.
 Labels come from class folders (`[split/]class/.../file.dcm`) or are left empty. Only the
-allow-listed tags of dicom_privacy.py are kept; file paths are replaced by a hash by default
-(exports often name folders after patients); error details are scrubbed like descriptions.
+allow-listed tags of dicom_privacy.py are kept; error details are scrubbed like descriptions. DICOM
+sources are clinical by default, so read_source replaces their paths by keyed hashes (exports often
+name folders after patients, clinical.py).
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ class DicomOptions:
     percentiles: tuple[float, float] = (0.5, 99.5)
     # "folder": the class is the folder under the (optional) split folder; "none": unlabelled.
     label_from: Literal["folder", "none"] = "folder"
-    # Replace file paths by a hash in record ids (folder names often hold patient names or IDs).
-    hide_paths: bool = True
     # Frames larger than this many pixels are refused undecoded.
     max_pixels: int = MAX_PIXELS
 
@@ -63,9 +62,8 @@ def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
         if posixpath.basename(path).upper() == "DICOMDIR":
             continue
         rel = relative(path, root)
-        file_id = "dicom-" + hashlib.sha256(rel.encode()).hexdigest()[:24] if opts.hide_paths else rel
         split, folder = folder_split_and_class(rel, use_split_folders=spec.split.by == "given")
-        record = new_record(spec, file_id, split=split, group=file_id)
+        record = new_record(spec, rel, split=split, group=rel)
         if opts.label_from == "folder":
             if folder is None:
                 yield fail(record, "no_class_folder", "file is not inside a class folder")
@@ -118,6 +116,7 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> list
     except Exception as e:  # noqa: BLE001 - anything pydicom cannot parse is not DICOM to us
         return [fail(record, "not_dicom" if data else "empty", type(e).__name__)]
     identifying = identifying_values(ds)
+    record = replace(record, identifying=tuple(identifying))
 
     def failed(reason: str, e: Exception) -> SampleRecord:
         return fail(record, reason, scrub(f"{type(e).__name__}: {e}", identifying, limit=500))

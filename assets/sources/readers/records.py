@@ -43,9 +43,16 @@ class SampleRecord:
     # Unit that must not straddle splits under a ratio rule (a volume, a patient; default the
     # record itself); never written out.
     group: str = ""
+    # Where ingest reads the image when the id must not show it (a clinical source's file, relative
+    # to the root); never written out.
+    read_from: str | None = None
+    # Identifying values the reader saw in the input (DICOM identity tags), for the privacy check;
+    # never written out.
+    identifying: tuple[str, ...] = ()
 
     def to_row(self) -> dict[str, Any]:
-        """The ingest row: 'path' is the record id (ingest reads it when no bytes are given)."""
+        """The ingest row: 'path' is the record id (ingest reads it, or 'read_from' when given, when no
+    bytes are given)."""
         row: dict[str, Any] = {"path": self.path or self.record_id, "record_id": self.record_id,
                                "source": self.source, "modality": self.modality, "kind": self.kind,
                                "label": self.label, "split": self.split}
@@ -53,6 +60,8 @@ class SampleRecord:
                     "image_bytes": self.image_bytes, "error": self.error,
                     "error_detail": self.error_detail if self.error else ""}
         row.update({k: v for k, v in optional.items() if v not in (None, "", [], {})})
+        if self.read_from and not self.error:
+            row["read_from"] = self.read_from
         return row
 
 
@@ -64,7 +73,8 @@ def new_record(spec: SourceSpec, record_id: str, **fields: Any) -> SampleRecord:
 
 def fail(record: SampleRecord, reason: str, detail: str) -> SampleRecord:
     """`record` as an error record: no image, a reason and a detail for the quarantine."""
-    return dataclasses.replace(record, path=None, image_bytes=None, error=reason, error_detail=detail[:500])
+    return dataclasses.replace(record, path=None, read_from=None, image_bytes=None, error=reason,
+                               error_detail=detail[:500])
 
 
 def parse_options(cls: type, options: Mapping[str, Any] | None, fmt: str):

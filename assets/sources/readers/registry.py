@@ -14,6 +14,7 @@ from fsspec import AbstractFileSystem
 from assets.sources.catalog import SourceSpec, SplitRule
 from assets.sources.readers import (dicom, hf_parquet, imagefolder, manifest, medmnist_npz, nifti,
                                     webdataset_tar)
+from assets.sources.readers.clinical import ClinicalGuard, Identifiers, privacy_salt
 from assets.sources.readers.records import SampleRecord, SourceError, parse_options
 
 ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
@@ -62,6 +63,9 @@ def validate_options(fmt: str, options: dict[str, Any]) -> None:
 class SourceRead:
     root: str  # URL that record paths are relative to: pass it as ingest_rows(root=...)
     records: Iterator[SampleRecord]
+    # A clinical source's folder and file names and DICOM identity values, collected while
+    # `records` is consumed (complete once it is): what no output may contain. None when public.
+    identifiers: Identifiers | None = None
 
     def rows(self) -> Iterator[dict]:
         """The records as ingest rows."""
@@ -77,15 +81,21 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
     if not spec.location:
         raise SourceError(f"source {spec.name!r} has no location")
     fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
+    shown = "its location (hidden: a clinical source)" if spec.clinical else repr(spec.location)
     try:
         found = fs.exists(location)
     except Exception as e:  # noqa: BLE001 - permissions, network: the source is unreadable
-        raise SourceError(f"source {spec.name!r}: cannot reach {spec.location!r}: {e}") from e
+        detail = type(e).__name__ if spec.clinical else str(e)
+        raise SourceError(f"source {spec.name!r}: cannot reach {shown}: {detail}") from (None if spec.clinical else e)
     if not found:
-        raise SourceError(f"source {spec.name!r}: location {spec.location!r} does not exist")
+        raise SourceError(f"source {spec.name!r}: {shown} does not exist")
     root = reader.root(spec, fs, location)
     records = (with_split(r, spec.split) for r in reader.read(spec, fs, location))
-    return SourceRead(root=fs.unstrip_protocol(root), records=records)
+    if not spec.clinical:
+        return SourceRead(root=fs.unstrip_protocol(root), records=records)
+    guard = ClinicalGuard(spec, root, privacy_salt())
+    return SourceRead(root=fs.unstrip_protocol(root), records=map(guard.record, records),
+                      identifiers=guard.identifiers)
 
 
 def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:

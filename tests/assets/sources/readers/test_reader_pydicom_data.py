@@ -45,7 +45,7 @@ QUARANTINED = {"emri_small_jpeg_2k_lossless_too_short.dcm": "no_pixel_data"}
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
-    spec = make_spec("dicom", DATA, modality="ct", label_from="none", hide_paths=False)
+    spec = make_spec("dicom", DATA, modality="ct", label_from="none", privacy="public")
     return run_ingest(read_source(spec), tmp_path_factory.mktemp("pydicom_data"))
 
 
