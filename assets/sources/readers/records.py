@@ -102,20 +102,26 @@ def _class_lookup(spec: SourceSpec) -> dict[str, str]:
 
 
 class LabelResolver:
-    """Maps raw labels to the catalog's class names (case-insensitive, synonyms too). A source
-    with no classes in the catalog takes labels as they come."""
+    """Maps raw labels to the catalog's class names (case-insensitive, synonyms too). A public
+    source with no classes in the catalog takes labels as they come; a clinical one takes none
+    (a folder named after a patient must not become a label)."""
 
     def __init__(self, spec: SourceSpec):
         self.lookup = _class_lookup(spec)
+        self.clinical = spec.clinical
 
     def one(self, raw: Any) -> str:
-        """The class name for `raw`; KeyError if the catalog lists classes and `raw` is none."""
+        """The class name for `raw`; KeyError if `raw` is none of the catalog's classes (and the
+        catalog lists some, or the source is clinical). A clinical source's error omits `raw`."""
         text = str(raw).strip()
-        if not self.lookup:
+        if not self.lookup and not self.clinical:
             return text
         try:
             return self.lookup[text.lower()]
         except KeyError:
+            if self.clinical:
+                raise KeyError("its label is not a class of this source (a clinical source takes labels "
+                               "only from the catalog's classes)") from None
             raise KeyError(f"label {text!r} is not a class of this source") from None
 
     def many(self, raw: Iterable[Any]) -> tuple[str, ...]:

@@ -96,3 +96,21 @@ def test_identifiers_match_whole_words(text, found):
     for value in ("Doe^Janet", "Janet", "12", "png", "frame2", "a"):
         ids.add(value)
     assert ids.found_in(text) is found
+
+
+@pytest.mark.parametrize("classes", [(), ("pneumonia", "normal")])
+def test_a_clinical_source_takes_labels_only_from_its_classes(tmp_path, monkeypatch, classes):
+    monkeypatch.setenv(SALT_ENV, "test-salt")
+    (tmp_path / "DOE_JANET").mkdir()
+    (tmp_path / "DOE_JANET" / "1.png").write_bytes(png_bytes())
+    (record,) = read_source(make_spec("imagefolder", tmp_path, classes=classes, privacy="clinical")).records
+    assert (record.label, record.error) == (None, "unknown_label")
+    assert "DOE" not in record.error_detail and "catalog's classes" in record.error_detail
+
+
+def test_a_clinical_manifest_label_outside_the_classes_is_not_repeated_in_the_detail(tmp_path, monkeypatch):
+    monkeypatch.setenv(SALT_ENV, "test-salt")
+    (tmp_path / "m.csv").write_text("path,label\na.png,Gregory Smith\nb.png,normal\n")
+    records = list(read_source(make_spec("csv", tmp_path / "m.csv", classes=["normal"], privacy="clinical")).records)
+    assert [(r.label, r.error) for r in records] == [(None, "unknown_label"), ("normal", None)]
+    assert "Smith" not in records[0].error_detail
