@@ -25,7 +25,7 @@ from assets.ingest.images import MAX_PIXELS
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.dicom_pixels import (WindowMode, decode_frame, fix_palette_byte_order, frame_count,
                                                  to_display)
-from assets.sources.readers.dicom_privacy import identifying_values, safe_tags, scrub
+from assets.sources.readers.dicom_privacy import FREE_TEXT_TAGS, identifying_values, safe_tags, scrub
 from assets.sources.readers.imagefolder import list_files
 from assets.sources.readers.pixels import encode_png
 from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceError, fail,
@@ -46,12 +46,19 @@ class DicomOptions:
     label_from: Literal["folder", "none"] = "folder"
     # Frames larger than this many pixels are refused undecoded.
     max_pixels: int = MAX_PIXELS
+    # Free-text tags a clinical source keeps (of dicom_privacy.FREE_TEXT_TAGS), reduced to their known
+    # technical words; none by default. A public source keeps SeriesDescription and StudyDescription,
+    # scrubbed of names, dates and IDs.
+    text_tags: tuple[str, ...] = ()
 
     def validate(self) -> None:
         for name, allowed in (("frames", ("middle", "first", "all")), ("window", ("auto", "minmax", "percentile")),
                               ("label_from", ("folder", "none"))):
             if getattr(self, name) not in allowed:
                 raise SourceError(f"option {name} must be one of {list(allowed)}, not {getattr(self, name)!r}")
+        unknown = sorted(set(self.text_tags) - set(FREE_TEXT_TAGS))
+        if unknown:
+            raise SourceError(f"option text_tags: {unknown} are not free-text tags; valid: {list(FREE_TEXT_TAGS)}")
 
 
 def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
@@ -78,7 +85,7 @@ def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
         except OSError as e:
             yield fail(record, "read_error", type(e).__name__)
             continue
-        yield from file_records(record, data, opts)
+        yield from file_records(record, data, opts, clinical=spec.clinical)
 
 
 def parse(data: bytes) -> pydicom.Dataset:
@@ -102,15 +109,17 @@ def _parse(data: bytes) -> pydicom.Dataset:
     return ds
 
 
-def file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> Iterator[SampleRecord]:
-    """The records of one DICOM file's bytes (one per chosen frame), or one error record."""
+def file_records(record: SampleRecord, data: bytes, opts: DicomOptions, *,
+                 clinical: bool = False) -> Iterator[SampleRecord]:
+    """The records of one DICOM file's bytes (one per chosen frame), or one error record; the tags
+    kept are a `clinical` source's (dicom_privacy.safe_tags)."""
     with warnings.catch_warnings():  # pydicom warns about every non-conformant value
         warnings.simplefilter("ignore")
-        records = _file_records(record, data, opts)
+        records = _file_records(record, data, opts, clinical)
     yield from records
 
 
-def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> list[SampleRecord]:
+def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinical: bool) -> list[SampleRecord]:
     try:
         ds = parse(data)
     except Exception as e:  # noqa: BLE001 - anything pydicom cannot parse is not DICOM to us
@@ -128,7 +137,7 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> list
         return [fail(record, "decompression_bomb", f"{cols}x{rows} > {opts.max_pixels} pixels")]
     if "PatientID" in ds and str(ds.PatientID).strip():  # frames of one patient share a split
         record = replace(record, group="patient-" + hashlib.sha256(str(ds.PatientID).encode()).hexdigest())
-    tags = safe_tags(ds, identifying)
+    tags = safe_tags(ds, identifying, clinical=clinical, text_tags=opts.text_tags)
     syntax = ds.file_meta.get("TransferSyntaxUID")
     tags["TransferSyntax"] = getattr(syntax, "name", "unknown")
     fix_palette_byte_order(ds)
