@@ -33,6 +33,9 @@ from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceE
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MISSING_DECODER = ("plugin", "decoder", "missing dependencies", "not supported")
+# Tags saying the pixels identify the patient, and the quarantine reason of each.
+_IDENTIFYING_PIXELS = {"BurnedInAnnotation": "burned_in_annotation",
+                       "RecognizableVisualFeatures": "recognizable_visual_features"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class DicomOptions:
     # technical words; none by default. A public source keeps SeriesDescription and StudyDescription,
     # scrubbed of names, dates and IDs.
     text_tags: tuple[str, ...] = ()
+    # Keep images whose BurnedInAnnotation or RecognizableVisualFeatures is YES (text or a face in the
+    # pixels); only for a source whose images someone has reviewed. Quarantined otherwise.
+    keep_burned_in: bool = False
 
     def validate(self) -> None:
         for name, allowed in (("frames", ("middle", "first", "all")), ("window", ("auto", "minmax", "percentile")),
@@ -132,6 +138,11 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinica
 
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         return [fail(record, "no_pixel_data", "the file has no pixel data element (not an image, or truncated)")]
+    flagged = [k for k in _IDENTIFYING_PIXELS if str(ds.get(k) or "").strip().upper() == "YES"]
+    if flagged and not opts.keep_burned_in:
+        return [fail(record, _IDENTIFYING_PIXELS[flagged[0]],
+                     f"{' and '.join(flagged)} is YES: the pixels may show who the patient is "
+                     "(option keep_burned_in keeps them for a reviewed source)")]
     rows, cols, n = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), frame_count(ds)
     if rows * cols > opts.max_pixels:
         return [fail(record, "decompression_bomb", f"{cols}x{rows} > {opts.max_pixels} pixels")]

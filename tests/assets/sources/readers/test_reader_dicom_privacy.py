@@ -119,3 +119,14 @@ def test_a_clinical_source_drops_free_text_unless_allow_listed_then_keeps_techni
 def test_text_tags_must_be_free_text_tags(tmp_path):
     with pytest.raises(SourceError, match="PatientName"):
         read_source(make_spec("dicom", tmp_path, text_tags=["PatientName"]))
+
+
+@pytest.mark.parametrize("tags, reason", [({"BurnedInAnnotation": "YES"}, "burned_in_annotation"),
+                                          ({"RecognizableVisualFeatures": "YES"}, "recognizable_visual_features"),
+                                          ({"BurnedInAnnotation": "NO"}, None)])
+def test_pixels_flagged_as_identifying_are_quarantined_unless_the_source_was_reviewed(tmp_path, tags, reason):
+    src = _one_file(tmp_path, **tags)
+    (record,) = read_source(make_spec("dicom", src, label_from="none")).records
+    assert record.error == reason and (reason is None or "keep_burned_in" in record.error_detail)
+    (kept,) = read_source(make_spec("dicom", src, label_from="none", keep_burned_in=True)).records
+    assert kept.error is None and kept.image_bytes
