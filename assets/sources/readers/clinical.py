@@ -19,13 +19,21 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from pydicom.uid import UID, AllTransferSyntaxes
+
 from assets.sources.catalog import SourceSpec
+from assets.sources.readers.dicom_text import TECHNICAL_WORDS, UNITS
 from assets.sources.readers.records import SPLIT_NAMES, SampleRecord
 
 SALT_ENV, SALT_FILE_ENV = "MEDPAIRS_PRIVACY_SALT", "MEDPAIRS_PRIVACY_SALT_FILE"
-# Words of paths and ids that name no one: file types, the suffixes readers add, split folders.
+# Words that name no one, which outputs may hold: file types, split folders, the technical words DICOM
+# text keeps, transfer syntax names ("Explicit VR Little Endian"). A patient named Little or Head is
+# not told apart from them: such a name in a path or tag is hashed or dropped, not searched for.
 _PATH_WORDS = {"dcm", "dicom", "ima", "img", "image", "images", "nii", "gz", "png", "jpg", "jpeg", "bmp", "gif",
-               "tif", "tiff", "webp", "npz", "tar", "parquet", "csv", "tsv", "jsonl", "json", "dicomdir", *SPLIT_NAMES}
+               "tif", "tiff", "webp", "npz", "tar", "parquet", "csv", "tsv", "jsonl", "json", "dicomdir", "txt",
+               "pdf", "xml", "zip", *SPLIT_NAMES}
+_OUTPUT_WORDS = (_PATH_WORDS | TECHNICAL_WORDS | UNITS
+                 | {w for uid in AllTransferSyntaxes for w in re.findall(r"[a-z0-9]+", UID(uid).name.lower())})
 _READER_SUFFIX = re.compile(r"^(frame|slice|axis|line)\d+$")
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -92,7 +100,7 @@ class Identifiers:
 
 
 def _not_identifying(token: str) -> bool:
-    return (len(token) < 3 or token in _PATH_WORDS or bool(_READER_SUFFIX.match(token))
+    return (len(token) < 3 or token in _OUTPUT_WORDS or bool(_READER_SUFFIX.match(token))
             or (token.isdigit() and len(token) < 6))
 
 
@@ -123,10 +131,11 @@ class ClinicalGuard:
                        error_detail=self.without(record.error_detail, [*names, *record.identifying]))
 
     def without(self, text: str, values: Iterable[str]) -> str:
-        """`text` with the source root and each of `values` (as whole words) taken out."""
+        """`text` with the source root and each of `values` that may identify (as whole words) taken out."""
         if not text:
             return text
         text = text.replace(self.root, "<root>") if self.root else text
-        for value in sorted({v for v in values if len(v) >= 2}, key=len, reverse=True):
+        identifying = {v for v in values if not all(_not_identifying(t) for t in tokens(v))}
+        for value in sorted(identifying, key=len, reverse=True):
             text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", "_", text, flags=re.IGNORECASE)
         return text
