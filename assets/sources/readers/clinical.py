@@ -22,17 +22,20 @@ from pathlib import Path
 from pydicom.uid import UID, AllTransferSyntaxes
 
 from assets.sources.catalog import SourceSpec
-from assets.sources.readers.dicom_text import TECHNICAL_WORDS, UNITS
+from assets.sources.readers.dicom_text import PHOTOMETRIC_VALUES, TECHNICAL_WORDS, UNITS
 from assets.sources.readers.records import SPLIT_NAMES, SampleRecord
 
 SALT_ENV, SALT_FILE_ENV = "MEDPAIRS_PRIVACY_SALT", "MEDPAIRS_PRIVACY_SALT_FILE"
-# Words that name no one, which outputs may hold: file types, split folders, the technical words DICOM
-# text keeps, transfer syntax names ("Explicit VR Little Endian"). A patient named Little or Head is
+# Words that name no one, which outputs may hold: file types, split folders, common short words, the
+# technical words DICOM text keeps, photometric and transfer syntax names ("Explicit VR Little Endian"). A patient named Little or Head is
 # not told apart from them: such a name in a path or tag is hashed or dropped, not searched for.
 _PATH_WORDS = {"dcm", "dicom", "ima", "img", "image", "images", "nii", "gz", "png", "jpg", "jpeg", "bmp", "gif",
                "tif", "tiff", "webp", "npz", "tar", "parquet", "csv", "tsv", "jsonl", "json", "dicomdir", "txt",
                "pdf", "xml", "zip", *SPLIT_NAMES}
-_OUTPUT_WORDS = (_PATH_WORDS | TECHNICAL_WORDS | UNITS
+_STOP_WORDS = {"the", "and", "not", "for", "with", "has", "are", "was", "one", "two", "all", "any", "off", "out",
+               "new", "old", "copy", "file", "files", "data", "test", "sample", "samples", "export"}
+_OUTPUT_WORDS = (_PATH_WORDS | _STOP_WORDS | TECHNICAL_WORDS | UNITS
+                 | {w for v in PHOTOMETRIC_VALUES for w in re.findall(r"[a-z0-9]+", v.lower())}
                  | {w for uid in AllTransferSyntaxes for w in re.findall(r"[a-z0-9]+", UID(uid).name.lower())})
 _READER_SUFFIX = re.compile(r"^(frame|slice|axis|line)\d+$")
 _TOKEN = re.compile(r"[a-z0-9]+")
