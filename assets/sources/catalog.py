@@ -83,6 +83,10 @@ class SourceSpec:
     def clinical(self) -> bool:
         return self.privacy == "clinical"
 
+    def shown_location(self) -> str:
+        """The location as error messages name it: never a clinical source's (a path may name a patient)."""
+        return "its location (hidden: a clinical source)" if self.clinical else repr(self.location)
+
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]
 

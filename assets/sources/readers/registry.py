@@ -81,7 +81,7 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
     if not spec.location:
         raise SourceError(f"source {spec.name!r} has no location")
     fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
-    shown = "its location (hidden: a clinical source)" if spec.clinical else repr(spec.location)
+    shown = spec.shown_location()
     try:
         found = fs.exists(location)
     except Exception as e:  # noqa: BLE001 - permissions, network: the source is unreadable

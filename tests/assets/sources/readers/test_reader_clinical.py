@@ -13,6 +13,7 @@ from reader_helpers import make_spec, png_bytes
 
 from assets.ingest.chunked import ingest_if_changed
 from assets.ingest.parts import published_parts
+from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError, read_source
 from assets.sources.readers.clinical import SALT_ENV, SALT_FILE_ENV, Identifiers, keyed_id, privacy_salt
 
@@ -63,13 +64,14 @@ def test_the_same_export_as_public_keeps_its_paths(pacs_export):
     assert "pneumonia/DOE_JANET_7731942/Doe Janet chest.png" in {r.record_id for r in records}
 
 
-def test_clinical_error_messages_do_not_name_the_location(tmp_path):
+@pytest.mark.parametrize("read", [read_source, source_fingerprint])
+def test_clinical_error_messages_do_not_name_the_location(tmp_path, read):
     missing = tmp_path / "Doe_Janet_export"
     with pytest.raises(SourceError) as err:
-        read_source(make_spec("dicom", missing))
+        read(make_spec("dicom", missing))
     assert "does not exist" in str(err.value) and "Doe_Janet" not in str(err.value)
     with pytest.raises(SourceError, match="Doe_Janet_export"):
-        read_source(make_spec("dicom", missing, privacy="public"))
+        read(make_spec("dicom", missing, privacy="public"))
 
 
 def test_keyed_ids_depend_on_the_salt_and_are_not_plain_hashes():
