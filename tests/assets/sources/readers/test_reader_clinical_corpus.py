@@ -1,6 +1,6 @@
 """A corpus of clinical exports that hide a patient's and a physician's names in DICOM descriptions,
-identity tags, folder names and file names, ingested and curated: no planted string reaches any file
-written (every Parquet column, the raw Parquet bytes, the published _parts.json)."""
+identity tags, folder names and file names, ingested, curated and exported: no planted string reaches
+any file written (every Parquet column, the raw Parquet bytes, _parts.json, the shards' members)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dicom_helpers import write_dicom
 from reader_helpers import make_spec, png_bytes
 
 from assets.curation.curate import curate
+from assets.export.webdataset import export_shards
 from assets.ingest.chunked import ingest_if_changed
 from assets.ingest.parts import published_parts
 from assets.sources.readers.clinical import SALT_ENV
@@ -75,6 +76,8 @@ def outputs(tmp_path, monkeypatch):
                                          for label in ("pneumonia", "normal")]), captions)
     curate(parts, str(captions), str(store / "pairs.parquet"), str(store / "log.parquet"),
            out_clusters=str(store / "clusters.parquet"))
+    exported = export_shards(str(store / "pairs.parquet"), str(store / "shards"), split="train")
+    assert exported["num_samples"] >= 3
     return store, [tmp_path / "pacs_dicom", tmp_path / "pacs_png"]
 
 
@@ -93,7 +96,7 @@ def test_no_planted_string_in_any_output_file(outputs, tmp_path):
     store, roots = outputs
     files = sorted(p for p in store.rglob("*") if p.is_file())
     parquet = [p for p in files if p.suffix == ".parquet"]
-    assert len(parquet) >= 7  # samples and quarantine of both sources, pairs, log, clusters
+    assert len(parquet) >= 7 and any(p.suffix == ".tar" for p in files)  # ingest, curation, export
     reasons = set()
     for path in parquet:
         table = pq.read_table(path)
