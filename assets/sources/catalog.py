@@ -45,7 +45,9 @@ class SplitRule:
     file name (train-00000-of-00001.parquet); samples stating none get `default`.
     by="ratio": a seeded hash of each sample's group picks a split with the given `ratios` (the
     group is the sample, or for DICOM its patient and for NIfTI its volume, so frames and slices
-    of one never straddle splits).
+    of one never straddle splits). `group_column` (a manifest's column, e.g. a patient id) or
+    `group_pattern` (a regex searched in the sample's path within the source, e.g. `patient[0-9]+`;
+    its first group if it has one) name the group instead, for the samples that have one.
     by="fixed": every sample gets `default`.
     """
 
@@ -54,6 +56,8 @@ class SplitRule:
     ratios: tuple[tuple[str, float], ...] = (("train", 0.8), ("test", 0.2))
     seed: int = 0
     default: str = "train"
+    group_column: str = ""
+    group_pattern: str = ""
 
 
 @dataclass(frozen=True)

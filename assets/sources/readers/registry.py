@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -103,10 +104,21 @@ def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
     if rule.by == "fixed":
         split = rule.default
     elif rule.by == "ratio":
-        split = ratio_split(record.group or record.record_id, rule)
+        split = ratio_split(split_group(record, rule), rule)
     else:
         split = record.split or rule.default
     return record if split == record.split else replace(record, split=split)
+
+
+def split_group(record: SampleRecord, rule: SplitRule) -> str:
+    """The unit `record` is split with: what the rule's group_pattern finds in its path (its first
+    group if it has one), else the reader's group (a manifest's group_column, a DICOM patient, a
+    NIfTI volume), else the record itself."""
+    if rule.group_pattern:
+        found = re.search(rule.group_pattern, record.path or record.record_id)
+        if found:
+            return "path:" + (found.group(1) if found.groups() else found.group(0))
+    return record.group or record.record_id
 
 
 def ratio_split(group: str, rule: SplitRule) -> str:

@@ -141,3 +141,24 @@ def test_a_catalog_entry_reads_its_source(tmp_path):
     (spec,) = load_catalog(str(tmp_path / "c.yaml"))
     assert sorted((r.label, r.path) for r in read_source(spec).records) == [
         ("benign", "benign/1.png"), ("malignant", "malignant/1.png")]
+
+
+def test_a_ratio_split_groups_by_a_manifest_column_or_a_path_pattern(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x, split: {ratio: {train: 1}, group: {column: patient}}}
+  - {name: b, modality: xray, format: imagefolder, location: x, split: {ratio: {train: 1}, group: {path: 'patient[0-9]+'}}}
+""")
+    a, b = load_catalog(str(tmp_path / "c.yaml"))
+    assert (a.split.group_column, b.split.group_pattern) == ("patient", "patient[0-9]+")
+    (tmp_path / "bad.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: imagefolder, location: x, split: {ratio: {train: 1}, group: {column: p}}}
+  - {name: b, modality: xray, format: csv, location: x, split: {ratio: {train: 1}, group: {path: '('}}}
+  - {name: c, modality: xray, format: csv, location: x, split: {ratio: {train: 1}, group: patient}}
+""")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(str(tmp_path / "bad.yaml"))
+    for expected in ("(a): split group {column: ...} needs a manifest", "(b): split group path '(' is not a regular",
+                     "(c): bad split group 'patient'"):
+        assert expected in str(err.value), expected
