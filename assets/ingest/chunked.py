@@ -31,7 +31,8 @@ from assets.ingest.parts import parts_manifest
 from assets.sources.catalog import SourceSpec
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import read_source
-from assets.sources.readers.clinical import Identifiers, keyed_id, privacy_salt
+from assets.sources.readers.clinical import keyed_id, privacy_salt
+from assets.sources.readers.identifiers import Identifiers
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
     each. `version` (what the input and settings were, see raw_samples) and the returned stats are
     published with the parts. `identifiers` (a clinical source's, filled while `rows` is read): the
     parts are searched for them before publishing, and a hit raises IdentifierLeak, publishing
-    nothing; the provenance then holds no `root` either. Returns ingest_rows' stats summed over the
+    nothing; else their keyed digests are kept in `out_dir`/_identifiers.parquet for the export's
+    check. The provenance then holds no `root` either. Returns ingest_rows' stats summed over the
     parts, plus `parts`, `workers`, `chunk_rows` and `privacy` (what the check searched)."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
@@ -101,6 +103,7 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
               "quarantine_dir": dirs[1], "parts": len(parts), "workers": workers, "chunk_rows": chunk_rows,
               "privacy": privacy}
     names = sorted(posixpath.basename(p["out_path"]) for p in parts)
+    _keep_digests(dirs[0], identifiers, storage_options)
     for directory in dirs:
         _publish(directory, {"run": token, "parts": names, "version": version, "stats": result}, storage_options)
         _remove_parts(directory, storage_options, keep=set(names))
@@ -160,6 +163,18 @@ def _chunks(rows: Iterable[dict], chunk_rows: int) -> Iterator[list[dict]]:
 def _ingest_part(token: str, index: int, rows: list[dict], dirs: tuple[str, str], settings: dict) -> dict:
     name = f"part-{token}-{index:05d}.parquet"
     return ingest_rows(rows, out_path=f"{dirs[0]}/{name}", quarantine_path=f"{dirs[1]}/{name}", **settings)
+
+
+def _keep_digests(directory: str, identifiers: Identifiers | None, storage_options: dict | None) -> None:
+    """Write a clinical source's identifiers, as keyed digests, to `directory`/_identifiers.parquet for
+    the export's privacy check (a public source's folder gets none)."""
+    url = f"{directory}/{layout.IDENTIFIER_DIGESTS}"
+    if identifiers is not None:
+        identifiers.keyed().write(url, storage_options)
+        return
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if fs.exists(path):
+        fs.rm(path)
 
 
 def _publish(directory: str, manifest: dict, storage_options: dict | None) -> None:

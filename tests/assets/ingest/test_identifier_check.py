@@ -8,26 +8,27 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.ingest.chunked import ingest_source
-from assets.ingest.identifier_check import IdentifierLeak, check_no_identifiers, find_identifiers
+from assets.ingest.identifier_check import check_no_identifiers
 from assets.ingest.parts import parts_manifest
-from assets.sources.readers.clinical import Identifiers
+from assets.sources.readers.identifiers import IdentifierLeak, Identifiers, KeyedIdentifiers, parquet_hits
 from assets.sources.synthetic import generate_synthetic_dataset
 
 
 def _identifiers(*values: str) -> Identifiers:
-    ids = Identifiers()
+    ids = Identifiers(salt=b"salt")
     for v in values:
         ids.add(v)
     return ids
 
 
-def test_hits_name_the_file_and_the_column_including_struct_fields(tmp_path):
+@pytest.mark.parametrize("keyed", [False, True])
+def test_hits_name_the_file_and_the_column_including_struct_fields(tmp_path, keyed):
     table = pa.table({"label": ["normal", "normal"], "note": ["ok", "seen with Janet Doe"],
                       "image": [{"bytes": b"Janet", "path": "a.png"}, {"bytes": b"", "path": "DOE_JANET.png"}],
                       "phash": [1, 2]})
     pq.write_table(table, tmp_path / "part-0.parquet")
-    ids = _identifiers("Doe^Janet")
-    assert find_identifiers([str(tmp_path / "part-0.parquet")], ids) == [("part-0.parquet", "note"),
+    ids = _identifiers("Doe^Janet").keyed() if keyed else _identifiers("Doe^Janet")
+    assert parquet_hits([str(tmp_path / "part-0.parquet")], ids) == [("part-0.parquet", "note"),
                                                                           ("part-0.parquet", "image.path")]
     with pytest.raises(IdentifierLeak) as err:
         check_no_identifiers([], [str(tmp_path / "part-0.parquet")], ids)
@@ -48,3 +49,7 @@ def test_an_ingest_whose_output_holds_an_identifier_publishes_nothing(tmp_path):
     stats = ingest_source(rows[1:], root=str(root), out_dir=str(out), quarantine_dir=str(bad),
                           identifiers=_identifiers("Doe^Janet"))
     assert stats["ingested"] == 2 and stats["privacy"] == {"identifiers_searched": 3, "files_searched": 2}
+    kept = KeyedIdentifiers.read([str(out / "_identifiers.parquet")], b"salt")
+    assert kept.found_in("JANET") and not kept.found_in("Jan") and b"janet" not in (out / "_identifiers.parquet").read_bytes().lower()
+    ingest_source(rows[1:], root=str(root), out_dir=str(out), quarantine_dir=str(bad))  # public: no digests
+    assert not (out / "_identifiers.parquet").exists()

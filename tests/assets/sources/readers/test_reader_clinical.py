@@ -15,7 +15,7 @@ from assets.ingest.chunked import ingest_if_changed
 from assets.ingest.parts import published_parts
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError, read_source
-from assets.sources.readers.clinical import SALT_ENV, SALT_FILE_ENV, Identifiers, keyed_id, privacy_salt
+from assets.sources.readers.clinical import SALT_ENV, SALT_FILE_ENV, keyed_id, privacy_salt
 
 PLANTED = ["Doe", "Janet", "7731942", "Smith", "Gregory"]
 
@@ -89,15 +89,6 @@ def test_the_salt_comes_from_the_environment_or_a_private_file(tmp_path, monkeyp
     assert stat.S_IMODE(os.stat(tmp_path / "instance" / "privacy_salt").st_mode) == 0o600
     monkeypatch.setenv(SALT_ENV, "from-env")
     assert privacy_salt() == b"from-env"
-
-
-@pytest.mark.parametrize("text, found", [("a DOE_JANET b", True), ("Doerr", False), ("janet", True),
-                                         ("image 12 png", False), ("frame2", False)])
-def test_identifiers_match_whole_words(text, found):
-    ids = Identifiers()
-    for value in ("Doe^Janet", "Janet", "12", "png", "frame2", "a"):
-        ids.add(value)
-    assert ids.found_in(text) is found
 
 
 @pytest.mark.parametrize("classes", [(), ("pneumonia", "normal")])
