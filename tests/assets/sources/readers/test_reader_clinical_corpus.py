@@ -14,6 +14,7 @@ from dicom_helpers import write_dicom
 from reader_helpers import make_spec, png_bytes
 
 from assets.curation.curate import curate
+from assets.export.identifier_check import check_no_identifiers, digest_files
 from assets.export.webdataset import export_shards
 from assets.ingest.chunked import ingest_if_changed
 from assets.ingest.parts import published_parts
@@ -78,6 +79,10 @@ def outputs(tmp_path, monkeypatch):
            out_clusters=str(store / "clusters.parquet"))
     exported = export_shards(str(store / "pairs.parquet"), str(store / "shards"), split="train")
     assert exported["num_samples"] >= 3
+    shards = [str(store / "shards" / name) for name in exported["shard_sha256"]]
+    checked = check_no_identifiers(digest_files(str(store / "samples"), "_identifiers.parquet"), shards,
+                                   [exported["manifest"]], salt=SALT.encode)
+    assert checked["identifiers_searched"] > 10
     return store, [tmp_path / "pacs_dicom", tmp_path / "pacs_png"]
 
 
