@@ -64,6 +64,7 @@ class Identifiers:
         `salt`: what keyed() digests with."""
         self.ignore = {t for term in ignore for t in (tokens(term), *((w,) for w in tokens(term)))}
         self.sequences: set[tuple[str, ...]] = set()
+        self.lengths: set[int] = set()  # of the sequences, kept so that found_in need not count them
         self.salt = salt
 
     def add(self, value: str, *, words: bool = True) -> None:
@@ -72,6 +73,7 @@ class Identifiers:
         for part in {seq, *((t,) for t in seq if words)}:
             if part and part not in self.ignore and identifying_words(" ".join(part)):
                 self.sequences.add(part)
+                self.lengths.add(len(part))
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -79,8 +81,7 @@ class Identifiers:
     def found_in(self, text: str) -> bool:
         """Whether any identifier occurs in `text` as whole words."""
         seq = tokens(text)
-        lengths = {len(s) for s in self.sequences}
-        return any(tuple(seq[i:i + n]) in self.sequences for n in lengths for i in range(len(seq) - n + 1))
+        return any(seq[i:i + n] in self.sequences for n in self.lengths for i in range(len(seq) - n + 1))
 
     def keyed(self) -> KeyedIdentifiers:
         """The same identifiers as digests. A sequence one of whose words is itself an identifier is
@@ -88,7 +89,7 @@ class Identifiers:
         single = {s for s in self.sequences if len(s) == 1}
         kept = [s for s in self.sequences if len(s) == 1 or not any((w,) in single for w in s)]
         keyed = KeyedIdentifiers(self.salt)
-        keyed.digests = {(len(s), keyed.digest(s)) for s in kept}
+        keyed.add({(len(s), keyed.digest(s)) for s in kept})
         return keyed
 
 
@@ -97,8 +98,16 @@ class KeyedIdentifiers:
 
     def __init__(self, salt: bytes, digests: Iterable[tuple[int, str]] = ()):
         self.salt = salt
-        self.digests = set(digests)
+        self.digests: set[tuple[int, str]] = set()
+        self.lengths: set[int] = set()
         self.digest = lru_cache(maxsize=1 << 16)(self._digest)
+        self.add(digests)
+
+    def add(self, digests: Iterable[tuple[int, str]]) -> None:
+        """Add (word count, digest) pairs."""
+        for n, digest in digests:
+            self.digests.add((n, digest))
+            self.lengths.add(n)
 
     def _digest(self, words: tuple[str, ...]) -> str:
         return hmac.new(self.salt, " ".join(words).encode(), hashlib.sha256).hexdigest()[:32]
@@ -108,8 +117,7 @@ class KeyedIdentifiers:
 
     def found_in(self, text: str) -> bool:
         seq = tokens(text)
-        return any((n, self.digest(seq[i:i + n])) in self.digests
-                   for n in {n for n, _ in self.digests} for i in range(len(seq) - n + 1))
+        return any((n, self.digest(seq[i:i + n])) in self.digests for n in self.lengths for i in range(len(seq) - n + 1))
 
     def write(self, url: str, storage_options: dict | None = None) -> None:
         """Write the digests to the Parquet file `url` (a temporary name, then renamed)."""
@@ -127,7 +135,7 @@ class KeyedIdentifiers:
         for url in urls:
             with fsspec.open(url, "rb", **(storage_options or {})) as f:
                 table = pq.read_table(f)
-            keyed.digests.update(zip(table.column("words").to_pylist(), table.column("digest").to_pylist()))
+            keyed.add(zip(table.column("words").to_pylist(), table.column("digest").to_pylist()))
         return keyed
 
 
