@@ -60,7 +60,7 @@ def path_names(path: str | None) -> list[str]:
     names = []
     for part in re.split(r"[/#\\]", path or ""):
         if part and part not in (".", ".."):
-            names += [part, part.split(".")[0], *re.split(r"[^A-Za-z0-9]+", part)]
+            names += [part, part.split(".")[0], *re.split(r"[\W_]+", part)]
     return [n for n in names if n]
 
 
@@ -88,5 +88,5 @@ class ClinicalGuard:
         text = text.replace(self.root, "<root>") if self.root else text
         identifying = {v for v in values if identifying_words(v)}
         for value in sorted(identifying, key=len, reverse=True):
-            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", "_", text, flags=re.IGNORECASE)
+            text = re.sub(rf"(?<![^\W_]){re.escape(value)}(?![^\W_])", "_", text, flags=re.IGNORECASE)
         return text

@@ -22,7 +22,7 @@ from pydicom.uid import UID, AllTransferSyntaxes
 from assets.sources.readers.dicom_text import PHOTOMETRIC_VALUES, TECHNICAL_WORDS, UNITS
 from assets.sources.readers.records import SPLIT_NAMES, SourceError
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[^\W_]+")  # runs of letters and digits, any script: "müller", "山田"
 # Words that name no one, which outputs may hold: file types, split folders, common short words, the
 # technical words DICOM text keeps, photometric and transfer syntax names ("Explicit VR Little Endian").
 # A patient named Little or Head is not told apart from them: such a name in a path or tag is hashed
@@ -44,14 +44,15 @@ class IdentifierLeak(SourceError):
 
 
 def tokens(text: str) -> tuple[str, ...]:
-    """The lower-case letter/digit runs of `text`: what identifiers are matched on."""
+    """The lower-case letter/digit runs of `text` (any script): what identifiers are matched on."""
     return tuple(_TOKEN.findall(text.lower()))
 
 
 def identifying_words(text: str) -> list[str]:
-    """The words of `text` that may identify someone on their own (not short, not a small number,
-    not a path, technical or common word)."""
-    return [t for t in tokens(text) if not (len(t) < 3 or t in _OUTPUT_WORDS or _READER_SUFFIX.match(t)
+    """The words of `text` that may identify someone on their own (not short: under 3 letters, or 2
+    outside ASCII, as a CJK name's; not a small number, not a path, technical or common word)."""
+    return [t for t in tokens(text) if not (len(t) < (3 if t.isascii() else 2) or t in _OUTPUT_WORDS
+                                            or _READER_SUFFIX.match(t)
                                             or (t.isdigit() and len(t) < 6))]
 
 

@@ -28,3 +28,11 @@ def test_keyed_digests_depend_on_the_salt():
     other = Identifiers(salt=b"b")
     other.add("Quincyworth^Janet")
     assert ids.keyed().digests.isdisjoint(other.keyed().digests) and len(ids.keyed()) == 2  # the two names
+
+
+def test_names_in_any_script_are_identifiers():
+    ids = Identifiers(salt=b"s")
+    for value in ("Müller^Jürgen", "山田^太郎"):
+        ids.add(value)
+    assert ids.found_in("seen by MÜLLER") and ids.found_in("患者 山田 太郎") and not ids.found_in("Muller")
+    assert ids.keyed().found_in("jürgen")
