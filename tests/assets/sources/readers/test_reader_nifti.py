@@ -81,3 +81,17 @@ def test_bad_volumes_are_quarantined(tmp_path):
     assert {q["orig_path"]: q["reason"] for q in quarantine} == {
         "normal/truncated.nii.gz": "corrupt", "normal/empty.nii": "empty", "normal/junk.nii": "corrupt",
         "normal/notes.txt": "unsupported_extension", "normal/bomb.nii.gz": "decompression_bomb"}
+
+
+def test_a_nifti_source_is_clinical_by_default_its_ids_name_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDPAIRS_PRIVACY_SALT", "test-salt")
+    _save(tmp_path / "liver" / "Doe_Jane_7731942.nii.gz", _volume())
+    _save(tmp_path / "Roe_Richard" / "case.nii.gz", _volume())  # not a class: no label from a patient's name
+    spec = make_spec("nifti", tmp_path, modality="ct", classes=["liver"], count=2)
+    records = list(read_source(spec).records)
+    assert spec.privacy == "clinical" and sorted(map(str, (r.error for r in records))) == [
+        "None", "None", "unknown_label"]
+    assert len({r.record_id for r in records}) == 3
+    for r in records:
+        shown = r.record_id + r.error_detail + str(r.meta)
+        assert r.record_id.startswith("id-") and not any(name in shown for name in ("Doe", "7731942", "Roe"))
