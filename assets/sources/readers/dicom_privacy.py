@@ -83,40 +83,27 @@ def safe_tags(ds: Dataset, identifying: list[str], *, clinical: bool = False,
               text_tags: tuple[str, ...] = ()) -> dict[str, Any]:
     """The allow-listed tags of `ds`: technical ones as they are, descriptions scrubbed; for a
     `clinical` source, enumerated tags only with a standard value, the other text tags and the
-    free-text ones of `text_tags` reduced to their technical words."""
-    if clinical:
-        return _clinical_tags(ds, identifying, text_tags)
+    free-text ones of `text_tags` reduced to their technical words (empty results left out)."""
+    keywords = TECHNICAL_TAGS + (tuple(t for t in FREE_TEXT_TAGS if t in text_tags) if clinical else SCRUBBED_TAGS)
     out: dict[str, Any] = {}
-    for keyword in TECHNICAL_TAGS + SCRUBBED_TAGS:
-        try:
-            value = ds.get(keyword)
-        except Exception:  # noqa: BLE001
-            continue
-        if value is None or value == "":
-            continue
-        if keyword in SCRUBBED_TAGS:
-            value = scrub(str(value), identifying)
-            if not value:
-                continue
-        elif not isinstance(value, (int, float)):
-            value = scrub(str(value), identifying)
-        out[keyword] = value
-    return out
-
-
-def _clinical_tags(ds: Dataset, identifying: list[str], text_tags: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for keyword in TECHNICAL_TAGS + tuple(t for t in FREE_TEXT_TAGS if t in text_tags):
-        try:
-            value = ds.get(keyword)
-        except Exception:  # noqa: BLE001
-            continue
-        if value is None or value == "":
-            continue
-        if isinstance(value, (int, float)) and keyword not in FREE_TEXT_TAGS:
+    for keyword, value in _present(ds, keywords):
+        if isinstance(value, (int, float)) and keyword in TECHNICAL_TAGS:
             out[keyword] = value
+        elif not clinical:
+            out[keyword] = scrub(str(value), identifying)
+        elif keyword in _ENUMERATED:
+            out[keyword] = enumerated(keyword, str(value))
+        else:
+            out[keyword] = technical_words(str(value), identifying)
+    return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def _present(ds: Dataset, keywords: tuple[str, ...]):
+    """(keyword, value) for each of `keywords` that `ds` holds with a readable, non-empty value."""
+    for keyword in keywords:
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: BLE001 - a malformed element is simply not read
             continue
-        text = enumerated(keyword, str(value)) if keyword in _ENUMERATED else technical_words(str(value), identifying)
-        if text:
-            out[keyword] = text
-    return out
+        if value is not None and value != "":
+            yield keyword, value

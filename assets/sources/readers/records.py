@@ -27,7 +27,9 @@ class SourceError(Exception):
 
 @dataclass
 class SampleRecord:
-    record_id: str  # stable within the source (a file record's: its path relative to the root)
+    # Stable within the source: a file record's path relative to the root (a clinical source's: its
+    # keyed hash, readers/clinical.py).
+    record_id: str
     source: str
     modality: str
     kind: str = "classification"
