@@ -4,6 +4,7 @@ any file written (every Parquet column, the raw Parquet bytes, _parts.json, the 
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -11,6 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from dicom_helpers import write_dicom
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from reader_helpers import make_spec, png_bytes
 
 from assets.curation.curate import curate
@@ -50,7 +53,9 @@ def _imagefolder_export(root):
     (root / "pneumonia" / "QUINCYWORTH_JANET" / "Quincyworth Janet 2021-03-04.png").write_bytes(png_bytes(seed=1))
     (root / "pneumonia" / "QUINCYWORTH_JANET" / "broken Janet.png").write_bytes(png_bytes(seed=2)[:60])
     (root / "normal" / "KILDARE_GREGORY").mkdir(parents=True)
-    (root / "normal" / "KILDARE_GREGORY" / "img.png").write_bytes(png_bytes(seed=3))
+    text = PngInfo()
+    text.add_text("Author", "Dr Gregory Kildare")  # a text chunk: the pixels are re-encoded without it
+    Image.open(io.BytesIO(png_bytes(seed=3))).save(root / "normal" / "KILDARE_GREGORY" / "img.png", pnginfo=text)
     (root / "normal" / "KILDARE_GREGORY" / "Kildare_report.txt").write_text("x")
     (root / "Smithers_Montgomery").mkdir()
     (root / "Smithers_Montgomery" / "x.png").write_bytes(png_bytes(seed=4))  # not a class
@@ -93,8 +98,10 @@ def _found(data: bytes, extra) -> list[str]:
 
 def test_the_exports_do_plant_the_names(tmp_path):
     _dicom_export(tmp_path / "d")
+    _imagefolder_export(tmp_path / "i")
     raw = b"".join(p.read_bytes() for p in (tmp_path / "d").rglob("*.dcm"))
     assert {"Janet", "Quincyworth", "Kildare", "bed 12", "4 Mar"} <= set(_found(raw, []))
+    assert "Kildare" in _found((tmp_path / "i" / "normal" / "KILDARE_GREGORY" / "img.png").read_bytes(), [])
 
 
 def test_no_planted_string_in_any_output_file(outputs, tmp_path):
