@@ -7,6 +7,8 @@ SYNTHETIC_SOURCE = "sources/synthetic"
 RAW_SAMPLES = "raw_samples/samples"
 QUARANTINE = "raw_samples/quarantine"
 PARTS_MANIFEST = "_parts.json"
+# Beside a clinical source's parts: its identifiers as keyed digests, which the export's check reads.
+IDENTIFIER_DIGESTS = "_identifiers.parquet"
 CLASS_CAPTIONS = "captions/class_captions.parquet"
 # One Parquet file per caption set, named by its cache key (see assets/captions/cache.py).
 CAPTION_CACHE = "captions/cache"

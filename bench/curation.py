@@ -194,7 +194,7 @@ def real_images() -> tuple[list[tuple[str, object]], list[tuple[str, object]]]:
     from assets.sources.catalog import SourceSpec
     from assets.sources.readers import read_source
     spec = SourceSpec(name="pydicom_data", modality="ct", format="dicom", location=str(DataStore().data_path),
-                      options={"label_from": "none", "hide_paths": False, "frames": "all"})
+                      options={"label_from": "none", "frames": "all"}, privacy="public")
     src = read_source(spec)
     dicom = {}
     for row in src.rows():

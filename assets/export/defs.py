@@ -5,9 +5,12 @@ from typing import Literal
 import dagster as dg
 
 from assets import layout
+from assets.export.identifier_check import check_no_identifiers, digest_files
 from assets.export.shard_writer import DEFAULT_MAX_SHARD_BYTES
 from assets.export.webdataset import export_shards
 from assets.metadata import md_table
+from assets.sources.readers.clinical import privacy_salt
+from assets.sources.readers.identifiers import IdentifierLeak
 from pipelines.resources import StorageResource
 
 
@@ -25,19 +28,31 @@ class ExportConfig(dg.Config):
     resume: bool = True
 
 
-@dg.asset(group_name="export", deps=["curated_pairs"], kinds={"webdataset", "parquet"}, code_version="2")
+@dg.asset(group_name="export", deps=["curated_pairs"], kinds={"webdataset", "parquet"}, code_version="2",
+          # No identifier of a clinical source in any shard member or manifest; a hit removes the shards
+          # and fails the step, naming file and member.
+          check_specs=[dg.AssetCheckSpec("no_identifiers", asset="webdataset_shards", blocking=True)])
 def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.MaterializeResult:
     """Training pairs as `train-{000000..}.tar` WebDataset shards (.png/.jpg, .txt, .json per sample),
     Parquet manifests of every sample and shard, and sizes.json for open_clip."""
+    out_dir = storage.dir(layout.SHARDS)
     stats = export_shards(
         storage.path(layout.CURATED_PAIRS),
-        storage.dir(layout.SHARDS),
+        out_dir,
         samples_per_shard=config.samples_per_shard,
         max_shard_bytes=config.max_shard_bytes,
         captions=config.captions,
         seed=config.seed,
         resume=config.resume,
     )
+    try:
+        privacy = check_no_identifiers(
+            digest_files(storage.path(layout.RAW_SAMPLES), layout.IDENTIFIER_DIGESTS),
+            [f"{out_dir.rstrip('/')}/{name}" for name in stats["shard_sha256"]],
+            [stats["manifest"], stats["shard_index"]],
+            salt=privacy_salt)
+    except IdentifierLeak as e:
+        raise dg.Failure(description=str(e), allow_retries=False) from None
     shards = sorted(stats["shard_sha256"].items())
     preview = md_table([(name, sha[:16]) for name, sha in shards[:10]], ("shard", "sha256"))
     return dg.MaterializeResult(
@@ -53,5 +68,6 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.Mate
             "shards_reused": stats["shards_reused"],
             "skipped": dg.MetadataValue.json(stats["skipped"]),
             "preview": dg.MetadataValue.md(preview + ("\n\n(first 10 shards)" if len(shards) > 10 else "")),
-        }
+        },
+        check_results=[dg.AssetCheckResult(check_name="no_identifiers", passed=True, metadata=privacy)],
     )

@@ -24,12 +24,15 @@ from multiprocessing import get_context
 import fsspec
 
 from assets import layout
+from assets.ingest.identifier_check import check_no_identifiers
 from assets.ingest.images import OUTPUT_FORMATS
 from assets.ingest.ingest import ingest_rows, ingest_summary, make_sample_id
 from assets.ingest.parts import parts_manifest
 from assets.sources.catalog import SourceSpec
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import read_source
+from assets.sources.readers.clinical import keyed_id, privacy_salt
+from assets.sources.readers.identifiers import Identifiers
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ CHUNK_BYTES = 64 << 20
 def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_dir: str,
                   chunk_rows: int = 20000, workers: int = 1, max_side: int = 512,
                   output_format: str = "png", batch_size: int = 512,
-                  storage_options: dict | None = None, version: str = "") -> dict:
+                  storage_options: dict | None = None, version: str = "",
+                  identifiers: Identifiers | None = None) -> dict:
     """`ingest_rows` over a source of any size: chunk i of `chunk_rows` rows (fewer if its rows
     carry CHUNK_BYTES of images) becomes one part in `out_dir` and one in `quarantine_dir`.
     `rows` is read lazily; chunks run on `workers` processes (in this one when 1), at most
@@ -49,8 +53,11 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
     again in any chunk is quarantined as duplicate_row. The parts are published together when all
     are written (see the module docstring); an empty source still publishes one empty part of
     each. `version` (what the input and settings were, see raw_samples) and the returned stats are
-    published with the parts. Returns ingest_rows' stats summed over the parts, plus `parts`,
-    `workers`, `chunk_rows`."""
+    published with the parts. `identifiers` (a clinical source's, filled while `rows` is read): the
+    parts are searched for them before publishing, and a hit raises IdentifierLeak, publishing
+    nothing; else their keyed digests are kept in `out_dir`/_identifiers.parquet for the export's
+    check. The provenance then holds no `root` either. Returns ingest_rows' stats summed over the
+    parts, plus `parts`, `workers`, `chunk_rows` and `privacy` (what the check searched)."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
     if chunk_rows < 1 or workers < 1:
@@ -59,7 +66,8 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
     token = uuid.uuid4().hex[:12]
     dirs = (out_dir.rstrip("/"), quarantine_dir.rstrip("/"))
     settings = {"root": root, "max_side": max_side, "output_format": output_format,
-                "batch_size": batch_size, "storage_options": storage_options}
+                "batch_size": batch_size, "storage_options": storage_options,
+                "record_root": identifiers is None}
     chunks = _chunks(_mark_repeats(rows), chunk_rows)
     parts: list[dict] = []
     try:
@@ -79,6 +87,8 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
                 pool.shutdown(cancel_futures=True)
         if not parts:
             parts = [_ingest_part(token, 0, [], dirs, settings)]
+        privacy = check_no_identifiers([p["out_path"] for p in parts], [p["quarantine_path"] for p in parts],
+                                       identifiers or Identifiers(), storage_options)
     except BaseException:
         for directory in dirs:
             _remove_parts(directory, storage_options, keep=set(), only_token=token)
@@ -90,8 +100,10 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
         for source, counts in part["per_source"].items():
             per_source.setdefault(source, Counter()).update(counts)
     result = {**ingest_summary(stats, reasons, per_source, time.perf_counter() - started), "out_dir": dirs[0],
-              "quarantine_dir": dirs[1], "parts": len(parts), "workers": workers, "chunk_rows": chunk_rows}
+              "quarantine_dir": dirs[1], "parts": len(parts), "workers": workers, "chunk_rows": chunk_rows,
+              "privacy": privacy}
     names = sorted(posixpath.basename(p["out_path"]) for p in parts)
+    _keep_digests(dirs[0], identifiers, storage_options)
     for directory in dirs:
         _publish(directory, {"run": token, "parts": names, "version": version, "stats": result}, storage_options)
         _remove_parts(directory, storage_options, keep=set(names))
@@ -105,8 +117,10 @@ def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, co
     """Ingest catalog source `spec` with ingest_source(**settings) unless the last complete ingest
     into `out_dir` had the same version: the same entry and files (source_fingerprint), the same
     max_side and `code_version`. Returns (stats, whether it was skipped, the version)."""
+    # A clinical source's ids depend on the salt: a new salt re-ingests it (keyed_id never shows the salt).
+    salt_version = keyed_id(privacy_salt(), "salt version") if spec.clinical else ""
     version = hashlib.sha256(json.dumps(
-        [source_fingerprint(spec, storage_options), max_side, code_version]).encode()
+        [source_fingerprint(spec, storage_options), max_side, code_version, salt_version]).encode()
     ).hexdigest()
     previous = parts_manifest(out_dir, storage_options)
     if previous and previous.get("version") == version and parts_manifest(quarantine_dir, storage_options):
@@ -114,7 +128,8 @@ def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, co
         return previous["stats"], True, version
     read = read_source(spec, storage_options=storage_options)
     stats = ingest_source(read.rows(), root=read.root, out_dir=out_dir, quarantine_dir=quarantine_dir,
-                          max_side=max_side, storage_options=storage_options, version=version, **settings)
+                          max_side=max_side, storage_options=storage_options, version=version,
+                          identifiers=read.identifiers, **settings)
     return stats, False, version
 
 
@@ -148,6 +163,18 @@ def _chunks(rows: Iterable[dict], chunk_rows: int) -> Iterator[list[dict]]:
 def _ingest_part(token: str, index: int, rows: list[dict], dirs: tuple[str, str], settings: dict) -> dict:
     name = f"part-{token}-{index:05d}.parquet"
     return ingest_rows(rows, out_path=f"{dirs[0]}/{name}", quarantine_path=f"{dirs[1]}/{name}", **settings)
+
+
+def _keep_digests(directory: str, identifiers: Identifiers | None, storage_options: dict | None) -> None:
+    """Write a clinical source's identifiers, as keyed digests, to `directory`/_identifiers.parquet for
+    the export's privacy check (a public source's folder gets none)."""
+    url = f"{directory}/{layout.IDENTIFIER_DIGESTS}"
+    if identifiers is not None:
+        identifiers.keyed().write(url, storage_options)
+        return
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if fs.exists(path):
+        fs.rm(path)
 
 
 def _publish(directory: str, manifest: dict, storage_options: dict | None) -> None:

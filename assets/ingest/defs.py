@@ -26,8 +26,11 @@ class IngestConfig(dg.Config):
     group_name="ingest",
     deps=["source_catalog", "synthetic_source", "source_files"],
     kinds={"python", "parquet"},
-    code_version="3",
-    check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True)],
+    code_version="4",
+    check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True),
+                 # No folder or file name and no DICOM identity value of a clinical source in any output
+                 # column (an ingest with a hit publishes nothing and fails, naming file and column).
+                 dg.AssetCheckSpec("no_identifiers", asset="raw_samples", blocking=True)],
 )
 def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage: StorageResource,
                 catalog: SourceCatalogResource) -> dg.MaterializeResult:
@@ -59,7 +62,8 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
             "unchanged": skipped,
             "version": version,
             "images_per_s": stats["images_per_s"],
-            "location": spec.location,
+            **({} if spec.clinical else {"location": spec.location}),
+            "privacy": spec.privacy,
             "path": dg.MetadataValue.path(out_dir),
             "quarantine_path": dg.MetadataValue.path(quarantine_dir),
             "quarantine_reasons": dg.MetadataValue.md(md_counts(stats["quarantine_reasons"], "reason")),
@@ -67,5 +71,7 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
         data_version=dg.DataVersion(version),
         check_results=[dg.AssetCheckResult(
             check_name="counts_balance", passed=stats["rows_read"] == stats["ingested"] + stats["quarantined"],
-            metadata=counts)],
+            metadata=counts),
+            dg.AssetCheckResult(check_name="no_identifiers", passed="privacy" in stats,
+                                metadata=stats.get("privacy", {}))],
     )

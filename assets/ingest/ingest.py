@@ -120,15 +120,18 @@ def _read_each(fs, paths: list[str], pool: ThreadPoolExecutor | None) -> Iterato
 def ingest_rows(
     rows: Iterable[dict], *, root: str, out_path: str, quarantine_path: str,
     max_side: int = 512, batch_size: int = 512, output_format: str = "png",
-    storage_options: dict | None = None,
+    storage_options: dict | None = None, record_root: bool = True,
 ) -> dict:
     """Read each row's image (row['path'] relative to `root`), normalize it and write it to
     `out_path`; bad rows go to `quarantine_path` with a reason. Rows need 'path' and 'source';
-    a row with 'image_bytes' is not read from `root`, one with 'error' (a reader's reason code,
+    a row with 'image_bytes' is not read from `root`, one with 'read_from' is read from there
+    (a path the outputs must not show), one with 'error' (a reader's reason code,
     and 'error_detail') goes to the quarantine as it is;
     'modality', 'label', 'split' are copied; other keys are kept in the provenance JSON.
     `storage_options` go to fsspec for `root` and both outputs (S3 is usually configured by the
-    AWS_* environment instead). Runs in this process: `ingest_source` spreads chunks over several.
+    AWS_* environment instead). `record_root`: write `root` into each sample's provenance (False
+    for clinical sources). No output holds `root` otherwise: a read error's detail names the row's
+    'path' instead. Runs in this process: `ingest_source` spreads chunks over several.
     Returns the stats dict."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
@@ -160,16 +163,19 @@ def ingest_rows(
                     _quarantine(quarantined, sid, src, rel, str(row["error"]), str(row.get("error_detail") or ""))
                 else:
                     seen.add(sid)
-                    todo.append((row, sid, posixpath.join(base, str(rel)) if base else str(rel)))
+                    file = str(row.get("read_from") or rel)
+                    todo.append((row, sid, posixpath.join(base, file) if base else file))
             read = _read_each(fs, [p for r, _, p in todo if r.get("image_bytes") is None], threads)
-            for row, sid, _ in todo:
+            for row, sid, full in todo:
                 image = row["image_bytes"] if row.get("image_bytes") is not None else next(read)
                 stats["bytes_read"] += len(image) if isinstance(image, bytes) else 0
                 res = _normalize_one(image, max_side, output_format)
                 if isinstance(res, tuple):
-                    _quarantine(quarantined, sid, row["source"], row["path"], *res)
+                    reason, detail = res
+                    detail = detail.replace(full, str(row["path"])).replace(base, "<root>") if base else detail
+                    _quarantine(quarantined, sid, row["source"], row["path"], reason, detail)
                 else:
-                    _append_sample(good, row, sid, res, root, max_side)
+                    _append_sample(good, row, sid, res, root if record_root else None, max_side)
                     stats["bytes_written"] += len(res.image_bytes)
             stats["rows_read"] += len(batch)
             stats["ingested"] += len(good["sample_id"])
@@ -215,12 +221,13 @@ def _quarantine(cols: dict[str, list], sid: str, source: str, path, reason: str,
         cols[key].append(value)
 
 
-_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes"}
+_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes", "read_from"}
 
 
-def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedImage, root: str, max_side: int) -> None:
+def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedImage, root: str | None,
+                   max_side: int) -> None:
     provenance = {
-        "root": root,
+        **({"root": root} if root is not None else {}),
         "normalizer": {"version": NORMALIZER_VERSION, "max_side": max_side, "format": img.image_format},
         "input": {"format": img.source_format, "mode": img.source_mode,
                   "width": img.source_width, "height": img.source_height},

@@ -10,6 +10,16 @@ from typing import Any, Literal
 
 Modality = Literal["xray", "ct", "mri", "ultrasound", "pathology", "fundus"]
 SourceKind = Literal["classification", "image_text"]
+# clinical: a source that may name patients (hospital exports): no path, folder or file name, no free
+# text leaves ingest, ids are keyed hashes, labels come only from the catalog's classes.
+# public: a published, already de-identified dataset: paths and descriptions kept as they are.
+Privacy = Literal["clinical", "public"]
+CLINICAL_BY_DEFAULT = ("dicom", "nifti")
+
+
+def default_privacy(fmt: str) -> Privacy:
+    """A source's privacy when the catalog does not say: clinical for DICOM and NIfTI exports."""
+    return "clinical" if fmt in CLINICAL_BY_DEFAULT else "public"
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,9 @@ class SplitRule:
     file name (train-00000-of-00001.parquet); samples stating none get `default`.
     by="ratio": a seeded hash of each sample's group picks a split with the given `ratios` (the
     group is the sample, or for DICOM its patient and for NIfTI its volume, so frames and slices
-    of one never straddle splits).
+    of one never straddle splits). `group_column` (a manifest's column, e.g. a patient id) or
+    `group_pattern` (a regex searched in the sample's path within the source, e.g. `patient[0-9]+`;
+    its first group if it has one) name the group instead, for the samples that have one.
     by="fixed": every sample gets `default`.
     """
 
@@ -44,6 +56,8 @@ class SplitRule:
     ratios: tuple[tuple[str, float], ...] = (("train", 0.8), ("test", 0.2))
     seed: int = 0
     default: str = "train"
+    group_column: str = ""
+    group_pattern: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,20 @@ class SourceSpec:
     split: SplitRule = field(default_factory=SplitRule)
     # Reader options (the reader's options dataclass validates them); not hashed.
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # "clinical" or "public" (see Privacy); empty: default_privacy(format).
+    privacy: Privacy | Literal[""] = ""
+
+    def __post_init__(self) -> None:
+        if not self.privacy:
+            object.__setattr__(self, "privacy", default_privacy(self.format))
+
+    @property
+    def clinical(self) -> bool:
+        return self.privacy == "clinical"
+
+    def shown_location(self) -> str:
+        """The location as error messages name it: never a clinical source's (a path may name a patient)."""
+        return "its location (hidden: a clinical source)" if self.clinical else repr(self.location)
 
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]

@@ -8,11 +8,13 @@
         location: data/chexpert/train.csv   # relative to this file, absolute, or s3://...
         license: Stanford CheXpert Research Use Agreement
         split: {column: split}              # given | folder | {column: c} | {fixed: test}
-                                            # | {ratio: {train: 0.9, test: 0.1}, seed: 0}
+                                            # | {ratio: {train: 0.9, test: 0.1}, seed: 0,
+                                            #    group: {column: patient} | {path: 'patient[0-9]+'}}
         classes:
           - cardiomegaly
           - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
         options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
+        privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
       - {name: synthetic, format: synthetic}  # the embedded default: its six sources
 """
 
@@ -27,18 +29,20 @@ from typing import Any, get_args
 import fsspec
 import yaml
 
-from assets.sources.catalog import ClassInfo, Modality, SourceKind, SourceSpec, SplitRule
+from assets.sources.catalog import ClassInfo, Modality, Privacy, SourceKind, SourceSpec, SplitRule, default_privacy
 from assets.sources.readers.records import SourceError
 from assets.sources.readers.registry import READERS, validate_options
 from assets.sources.synthetic import SYNTHETIC_SOURCES
 
 MODALITIES = get_args(Modality)
 KINDS = get_args(SourceKind)
+PRIVACIES = get_args(Privacy)
+MANIFEST_FORMATS = ("csv", "tsv", "jsonl")
 MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": "xray", "dx": "xray",
                     "mr": "mri", "us": "ultrasound", "histopathology": "pathology", "histology": "pathology",
                     "retina": "fundus"}
 FORMATS = (*sorted(READERS), "synthetic")
-_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options"}
+_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options", "privacy"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -101,6 +105,9 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
     kind = entry.get("kind", "classification")
     if kind not in KINDS:
         problems.append(f"bad kind {kind!r}; one of {list(KINDS)}")
+    privacy = entry.get("privacy", default_privacy(fmt))
+    if privacy not in PRIVACIES:
+        problems.append(f"bad privacy {privacy!r}; one of {list(PRIVACIES)}")
     options = entry.get("options") or {}
     if not isinstance(options, dict):
         problems.append("options must be a mapping")
@@ -114,11 +121,15 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
             parse()
         except CatalogError as e:
             problems.append(str(e))
+    if not problems and _split(entry.get("split", "given")).group_column and fmt not in MANIFEST_FORMATS:
+        problems.append(f"split group {{column: ...}} needs a manifest ({', '.join(MANIFEST_FORMATS)}); "
+                        "use {path: regex} for other formats")
     if problems:
         raise CatalogError("\n".join(problems))
     return [SourceSpec(name=name, modality=modality, kind=kind, classes=_classes(entry.get("classes") or []),
                        location=_resolve(location.strip(), base_dir), license=str(entry.get("license") or ""),
-                       format=fmt, split=_split(entry.get("split", "given")), options=dict(options))]
+                       format=fmt, split=_split(entry.get("split", "given")), options=dict(options),
+                       privacy=privacy)]
 
 
 def _resolve(location: str, base_dir: str) -> str:
@@ -159,14 +170,30 @@ def _split(raw: Any) -> SplitRule:
         return SplitRule(by="given", column=raw["column"])
     if isinstance(raw, dict) and set(raw) == {"fixed"} and isinstance(raw["fixed"], str):
         return SplitRule(by="fixed", default=raw["fixed"])
-    if isinstance(raw, dict) and "ratio" in raw and set(raw) <= {"ratio", "seed"}:
+    if isinstance(raw, dict) and "ratio" in raw and set(raw) <= {"ratio", "seed", "group"}:
         ratios = raw["ratio"]
         if (not isinstance(ratios, dict) or not ratios
                 or not all(isinstance(w, (int, float)) and w > 0 for w in ratios.values())):
             raise CatalogError(f"split ratio must map split names to positive weights, not {ratios!r}")
         if not isinstance(raw.get("seed", 0), int):
             raise CatalogError("split seed must be an integer")
+        column, pattern = _group(raw.get("group"))
         return SplitRule(by="ratio", ratios=tuple((str(k), float(v)) for k, v in ratios.items()),
-                         seed=raw.get("seed", 0))
+                         seed=raw.get("seed", 0), group_column=column, group_pattern=pattern)
     raise CatalogError(f"bad split {raw!r}: given | folder | {{column: c}} | {{fixed: s}} "
-                       "| {ratio: {split: weight, ...}, seed: n}")
+                       "| {ratio: {split: weight, ...}, seed: n, group: {column: c} | {path: regex}}")
+
+
+def _group(raw: Any) -> tuple[str, str]:
+    """(group column, group path pattern) of a ratio split's `group`: {column: c} or {path: regex}."""
+    if raw is None:
+        return "", ""
+    if isinstance(raw, dict) and set(raw) == {"column"} and isinstance(raw["column"], str) and raw["column"]:
+        return raw["column"], ""
+    if isinstance(raw, dict) and set(raw) == {"path"} and isinstance(raw["path"], str) and raw["path"]:
+        try:
+            re.compile(raw["path"])
+        except re.error as e:
+            raise CatalogError(f"split group path {raw['path']!r} is not a regular expression: {e}") from None
+        return "", raw["path"]
+    raise CatalogError(f"bad split group {raw!r}: {{column: c}} (a manifest column) or {{path: regex}}")

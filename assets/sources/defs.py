@@ -33,7 +33,9 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
     """The validated source catalog: every dataset to ingest with its modality, kind, format,
     location, classes, split rule, license and fingerprint; its sources are raw_samples' partitions."""
     specs = catalog.sources()
-    snapshot = [{**spec.to_dict(), "fingerprint": spec.fingerprint()} for spec in specs]
+    # A clinical source's location may name a patient or a ward: neither the snapshot nor the UI shows it.
+    snapshot = [{**spec.to_dict(), "fingerprint": spec.fingerprint(),
+                 **({"location": spec.shown_location()} if spec.clinical else {})} for spec in specs]
     out_path = storage.path(layout.SOURCE_CATALOG)
     with fsspec.open(out_path, "w") as f:
         json.dump(snapshot, f, indent=1, sort_keys=True)
@@ -50,8 +52,9 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
             "partitions_removed": dg.MetadataValue.json(removed),
             "path": dg.MetadataValue.path(out_path),
             "sources": dg.MetadataValue.md(md_table(
-                [(s.name, s.modality, s.kind, s.format, len(s.classes), s.location, s.license) for s in specs],
-                ("source", "modality", "kind", "format", "classes", "location", "license"))),
+                [(s.name, s.modality, s.kind, s.format, len(s.classes),
+                  s.shown_location() if s.clinical else s.location, s.privacy, s.license) for s in specs],
+                ("source", "modality", "kind", "format", "classes", "location", "privacy", "license"))),
         },
         data_version=dg.DataVersion(catalog_version(specs)),
     )

@@ -27,7 +27,7 @@ def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) ->
     fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
     try:
         if not fs.exists(location):
-            raise SourceError(f"source {spec.name!r}: location {spec.location!r} does not exist")
+            raise SourceError(f"source {spec.name!r}: {spec.shown_location()} does not exist")
         root = reader_for(spec.format).root(spec, fs, location)
         files = fs.find(root, detail=True, withdirs=False)
         if location != root and not fs.isdir(location):
@@ -35,7 +35,9 @@ def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) ->
     except SourceError:
         raise
     except Exception as e:  # noqa: BLE001 - permissions, network: the source cannot be listed
-        raise SourceError(f"source {spec.name!r}: cannot list {spec.location!r}: {e}") from e
+        detail = type(e).__name__ if spec.clinical else str(e)
+        raise SourceError(f"source {spec.name!r}: cannot list {spec.shown_location()}: {detail}") from (
+            None if spec.clinical else e)
     for name in sorted(files):
         info = files[name]
         version = next((str(info[k]) for k in _VERSION_KEYS if info.get(k) is not None), "")

@@ -75,7 +75,7 @@ def test_each_source_is_a_partition_and_a_missing_one_fails_alone(project):
     assert len(ct) == 4 * 3 and {r["label"] for r in ct} == {"normal", "cyst", "stone", "tumor"}
 
     checks = outcome.results["ingest_job[chest_folder]"].get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in checks] == [("counts_balance", True)]
+    assert [(c.check_name, c.passed) for c in checks] == [("counts_balance", True), ("no_identifiers", True)]
     meta = outcome.results["ingest_job[chest_folder]"].get_asset_materialization_events()[0].materialization.metadata
     assert (meta["rows_read"].value, meta["ingested"].value, meta["quarantined"].value) == (5, 4, 1)
 

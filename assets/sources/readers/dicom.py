@@ -1,8 +1,9 @@
 """DICOM folders: every file under the location (DICOMDIR index files aside) becomes one record
 per chosen frame, its pixels made display-ready (dicom_pixels.py) and encoded as 8-bit PNG.
 Labels come from class folders (`[split/]class/.../file.dcm`) or are left empty. Only the
-allow-listed tags of dicom_privacy.py are kept; file paths are replaced by a hash by default
-(exports often name folders after patients); error details are scrubbed like descriptions.
+allow-listed tags of dicom_privacy.py are kept; error details are scrubbed like descriptions. DICOM
+sources are clinical by default, so read_source replaces their paths by keyed hashes (exports often
+name folders after patients, clinical.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from assets.ingest.images import MAX_PIXELS
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.dicom_pixels import (WindowMode, decode_frame, fix_palette_byte_order, frame_count,
                                                  to_display)
-from assets.sources.readers.dicom_privacy import identifying_values, safe_tags, scrub
+from assets.sources.readers.dicom_privacy import FREE_TEXT_TAGS, identifying_values, safe_tags, scrub
 from assets.sources.readers.imagefolder import list_files
 from assets.sources.readers.pixels import encode_png
 from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceError, fail,
@@ -32,6 +33,9 @@ from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceE
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MISSING_DECODER = ("plugin", "decoder", "missing dependencies", "not supported")
+# Tags saying the pixels identify the patient, and the quarantine reason of each.
+_IDENTIFYING_PIXELS = {"BurnedInAnnotation": "burned_in_annotation",
+                       "RecognizableVisualFeatures": "recognizable_visual_features"}
 
 
 @dataclass(frozen=True)
@@ -43,16 +47,24 @@ class DicomOptions:
     percentiles: tuple[float, float] = (0.5, 99.5)
     # "folder": the class is the folder under the (optional) split folder; "none": unlabelled.
     label_from: Literal["folder", "none"] = "folder"
-    # Replace file paths by a hash in record ids (folder names often hold patient names or IDs).
-    hide_paths: bool = True
     # Frames larger than this many pixels are refused undecoded.
     max_pixels: int = MAX_PIXELS
+    # Free-text tags a clinical source keeps (of dicom_privacy.FREE_TEXT_TAGS), reduced to their known
+    # technical words; none by default. A public source keeps SeriesDescription and StudyDescription,
+    # scrubbed of names, dates and IDs.
+    text_tags: tuple[str, ...] = ()
+    # Keep images whose BurnedInAnnotation or RecognizableVisualFeatures is YES (text or a face in the
+    # pixels); only for a source whose images someone has reviewed. Quarantined otherwise.
+    keep_burned_in: bool = False
 
     def validate(self) -> None:
         for name, allowed in (("frames", ("middle", "first", "all")), ("window", ("auto", "minmax", "percentile")),
                               ("label_from", ("folder", "none"))):
             if getattr(self, name) not in allowed:
                 raise SourceError(f"option {name} must be one of {list(allowed)}, not {getattr(self, name)!r}")
+        unknown = sorted(set(self.text_tags) - set(FREE_TEXT_TAGS))
+        if unknown:
+            raise SourceError(f"option text_tags: {unknown} are not free-text tags; valid: {list(FREE_TEXT_TAGS)}")
 
 
 def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
@@ -63,9 +75,8 @@ def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
         if posixpath.basename(path).upper() == "DICOMDIR":
             continue
         rel = relative(path, root)
-        file_id = "dicom-" + hashlib.sha256(rel.encode()).hexdigest()[:24] if opts.hide_paths else rel
         split, folder = folder_split_and_class(rel, use_split_folders=spec.split.by == "given")
-        record = new_record(spec, file_id, split=split, group=file_id)
+        record = new_record(spec, rel, split=split, group=rel)
         if opts.label_from == "folder":
             if folder is None:
                 yield fail(record, "no_class_folder", "file is not inside a class folder")
@@ -80,7 +91,7 @@ def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
         except OSError as e:
             yield fail(record, "read_error", type(e).__name__)
             continue
-        yield from file_records(record, data, opts)
+        yield from file_records(record, data, opts, clinical=spec.clinical)
 
 
 def parse(data: bytes) -> pydicom.Dataset:
@@ -104,32 +115,40 @@ def _parse(data: bytes) -> pydicom.Dataset:
     return ds
 
 
-def file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> Iterator[SampleRecord]:
-    """The records of one DICOM file's bytes (one per chosen frame), or one error record."""
+def file_records(record: SampleRecord, data: bytes, opts: DicomOptions, *,
+                 clinical: bool = False) -> Iterator[SampleRecord]:
+    """The records of one DICOM file's bytes (one per chosen frame), or one error record; the tags
+    kept are a `clinical` source's (dicom_privacy.safe_tags)."""
     with warnings.catch_warnings():  # pydicom warns about every non-conformant value
         warnings.simplefilter("ignore")
-        records = _file_records(record, data, opts)
+        records = _file_records(record, data, opts, clinical)
     yield from records
 
 
-def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions) -> list[SampleRecord]:
+def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinical: bool) -> list[SampleRecord]:
     try:
         ds = parse(data)
     except Exception as e:  # noqa: BLE001 - anything pydicom cannot parse is not DICOM to us
         return [fail(record, "not_dicom" if data else "empty", type(e).__name__)]
     identifying = identifying_values(ds)
+    record = replace(record, identifying=tuple(identifying))
 
     def failed(reason: str, e: Exception) -> SampleRecord:
         return fail(record, reason, scrub(f"{type(e).__name__}: {e}", identifying, limit=500))
 
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         return [fail(record, "no_pixel_data", "the file has no pixel data element (not an image, or truncated)")]
+    flagged = [k for k in _IDENTIFYING_PIXELS if str(ds.get(k) or "").strip().upper() == "YES"]
+    if flagged and not opts.keep_burned_in:
+        return [fail(record, _IDENTIFYING_PIXELS[flagged[0]],
+                     f"{' and '.join(flagged)} is YES: the pixels may show who the patient is "
+                     "(option keep_burned_in keeps them for a reviewed source)")]
     rows, cols, n = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), frame_count(ds)
     if rows * cols > opts.max_pixels:
         return [fail(record, "decompression_bomb", f"{cols}x{rows} > {opts.max_pixels} pixels")]
     if "PatientID" in ds and str(ds.PatientID).strip():  # frames of one patient share a split
         record = replace(record, group="patient-" + hashlib.sha256(str(ds.PatientID).encode()).hexdigest())
-    tags = safe_tags(ds, identifying)
+    tags = safe_tags(ds, identifying, clinical=clinical, text_tags=opts.text_tags)
     syntax = ds.file_meta.get("TransferSyntaxUID")
     tags["TransferSyntax"] = getattr(syntax, "name", "unknown")
     fix_palette_byte_order(ds)

@@ -1,6 +1,8 @@
-"""What of a DICOM header may leave the reader: an allow-list of technical tags, and two free-text
-descriptions after every name, date, ID and long number has been scrubbed from them. Nothing
-else is ever copied, so no patient identifier can pass by being forgotten in a deny-list."""
+"""What of a DICOM header may leave the reader: an allow-list of technical tags and, from a public
+source, two free-text descriptions after every name, date, ID and long number has been scrubbed from
+them. A clinical source keeps free text only for the tags its catalog entry allow-lists, and then only
+its known technical words (dicom_text.py, failing closed). Nothing else is ever copied, so no patient
+identifier can pass by being forgotten in a deny-list."""
 
 from __future__ import annotations
 
@@ -9,11 +11,17 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from assets.sources.readers.dicom_text import enumerated, technical_words
+
 # Copied as they are: technical, never identifying.
 TECHNICAL_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation",
                   "Rows", "Columns", "BitsStored", "NumberOfFrames")
-# Free text that can hold anything: kept only after scrub().
+# Free text that can hold anything: a public source keeps these after scrub().
 SCRUBBED_TAGS = ("SeriesDescription", "StudyDescription")
+# Free text a clinical source may allow-list (option text_tags), kept as technical_words() only.
+FREE_TEXT_TAGS = ("SeriesDescription", "StudyDescription", "ProtocolName", "ImageComments",
+                  "PerformedProcedureStepDescription", "RequestedProcedureDescription")
+_ENUMERATED = ("Modality", "PhotometricInterpretation")
 # Values collected from the file itself and removed wherever they appear in kept text.
 _IDENTIFYING = ("PatientName", "PatientID", "OtherPatientIDs", "OtherPatientNames", "PatientBirthName",
                 "PatientMotherBirthName", "PatientAddress", "PatientTelephoneNumbers", "PatientBirthDate",
@@ -71,21 +79,31 @@ def scrub(text: str, identifying: list[str], limit: int = MAX_TEXT) -> str:
     return text[:limit]
 
 
-def safe_tags(ds: Dataset, identifying: list[str]) -> dict[str, Any]:
-    """The allow-listed tags of `ds`: technical ones as they are, descriptions scrubbed."""
+def safe_tags(ds: Dataset, identifying: list[str], *, clinical: bool = False,
+              text_tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The allow-listed tags of `ds`: technical ones as they are, descriptions scrubbed; for a
+    `clinical` source, enumerated tags only with a standard value, the other text tags and the
+    free-text ones of `text_tags` reduced to their technical words (empty results left out)."""
+    keywords = TECHNICAL_TAGS + (tuple(t for t in FREE_TEXT_TAGS if t in text_tags) if clinical else SCRUBBED_TAGS)
     out: dict[str, Any] = {}
-    for keyword in TECHNICAL_TAGS + SCRUBBED_TAGS:
+    for keyword, value in _present(ds, keywords):
+        if isinstance(value, (int, float)) and keyword in TECHNICAL_TAGS:
+            out[keyword] = value
+        elif not clinical:
+            out[keyword] = scrub(str(value), identifying)
+        elif keyword in _ENUMERATED:
+            out[keyword] = enumerated(keyword, str(value))
+        else:
+            out[keyword] = technical_words(str(value), identifying)
+    return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def _present(ds: Dataset, keywords: tuple[str, ...]):
+    """(keyword, value) for each of `keywords` that `ds` holds with a readable, non-empty value."""
+    for keyword in keywords:
         try:
             value = ds.get(keyword)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a malformed element is simply not read
             continue
-        if value is None or value == "":
-            continue
-        if keyword in SCRUBBED_TAGS:
-            value = scrub(str(value), identifying)
-            if not value:
-                continue
-        elif not isinstance(value, (int, float)):
-            value = scrub(str(value), identifying)
-        out[keyword] = value
-    return out
+        if value is not None and value != "":
+            yield keyword, value

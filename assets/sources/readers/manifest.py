@@ -95,14 +95,15 @@ def read_jsonl(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
 
 
 def _check_header(header: list[str], opts: ManifestOptions, spec: SourceSpec, location: str) -> None:
-    needed = [opts.path_column, *opts.label_columns]
+    needed = [opts.path_column, *opts.label_columns, *([spec.split.group_column] if spec.split.group_column else [])]
     if spec.kind == "image_text":
         needed.append(opts.caption_column)
     elif not opts.label_columns:
         needed.append(opts.label_column)
     missing = [c for c in needed if c not in header]
     if missing:
-        raise SourceError(f"manifest {location!r} lacks column(s) {missing}; it has {header}")
+        shown = spec.shown_location() if spec.clinical else repr(location)
+        raise SourceError(f"manifest {shown} lacks column(s) {missing}; it has {header}")
 
 
 def _bad_text(value: Any) -> bool:
@@ -137,8 +138,10 @@ class _RowReader:
         rel = posixpath.normpath(path.strip())
         record_id = str(row.get(opts.id_column) or "").strip() if opts.id_column else ""
         split = str(row.get(self.spec.split.column) or "").strip().lower()
+        group = str(row.get(self.spec.split.group_column) or "").strip() if self.spec.split.group_column else ""
         record = new_record(self.spec, record_id or rel, path=rel, split=SPLIT_NAMES.get(split, split or None),
-                            meta={c: row.get(c) for c in opts.keep_columns if c in row})
+                            meta={c: row.get(c) for c in opts.keep_columns if c in row},
+                            group=f"column:{group}" if group else "")
         if "://" in rel or rel.startswith("../") or rel == "..":
             return fail(record, "bad_path", f"{path!r} is not inside the image root (set option image_root)")
         caption = row.get(opts.caption_column)

@@ -27,7 +27,9 @@ class SourceError(Exception):
 
 @dataclass
 class SampleRecord:
-    record_id: str  # stable within the source (a file record's: its path relative to the root)
+    # Stable within the source: a file record's path relative to the root (a clinical source's: its
+    # keyed hash, readers/clinical.py).
+    record_id: str
     source: str
     modality: str
     kind: str = "classification"
@@ -43,9 +45,16 @@ class SampleRecord:
     # Unit that must not straddle splits under a ratio rule (a volume, a patient; default the
     # record itself); never written out.
     group: str = ""
+    # Where ingest reads the image when the id must not show it (a clinical source's file, relative
+    # to the root); never written out.
+    read_from: str | None = None
+    # Identifying values the reader saw in the input (DICOM identity tags), for the privacy check;
+    # never written out.
+    identifying: tuple[str, ...] = ()
 
     def to_row(self) -> dict[str, Any]:
-        """The ingest row: 'path' is the record id (ingest reads it when no bytes are given)."""
+        """The ingest row: 'path' is the record id (ingest reads it, or 'read_from' when given, when no
+    bytes are given)."""
         row: dict[str, Any] = {"path": self.path or self.record_id, "record_id": self.record_id,
                                "source": self.source, "modality": self.modality, "kind": self.kind,
                                "label": self.label, "split": self.split}
@@ -53,6 +62,8 @@ class SampleRecord:
                     "image_bytes": self.image_bytes, "error": self.error,
                     "error_detail": self.error_detail if self.error else ""}
         row.update({k: v for k, v in optional.items() if v not in (None, "", [], {})})
+        if self.read_from and not self.error:
+            row["read_from"] = self.read_from
         return row
 
 
@@ -64,7 +75,8 @@ def new_record(spec: SourceSpec, record_id: str, **fields: Any) -> SampleRecord:
 
 def fail(record: SampleRecord, reason: str, detail: str) -> SampleRecord:
     """`record` as an error record: no image, a reason and a detail for the quarantine."""
-    return dataclasses.replace(record, path=None, image_bytes=None, error=reason, error_detail=detail[:500])
+    return dataclasses.replace(record, path=None, read_from=None, image_bytes=None, error=reason,
+                               error_detail=detail[:500])
 
 
 def parse_options(cls: type, options: Mapping[str, Any] | None, fmt: str):
@@ -92,20 +104,26 @@ def _class_lookup(spec: SourceSpec) -> dict[str, str]:
 
 
 class LabelResolver:
-    """Maps raw labels to the catalog's class names (case-insensitive, synonyms too). A source
-    with no classes in the catalog takes labels as they come."""
+    """Maps raw labels to the catalog's class names (case-insensitive, synonyms too). A public
+    source with no classes in the catalog takes labels as they come; a clinical one takes none
+    (a folder named after a patient must not become a label)."""
 
     def __init__(self, spec: SourceSpec):
         self.lookup = _class_lookup(spec)
+        self.clinical = spec.clinical
 
     def one(self, raw: Any) -> str:
-        """The class name for `raw`; KeyError if the catalog lists classes and `raw` is none."""
+        """The class name for `raw`; KeyError if `raw` is none of the catalog's classes (and the
+        catalog lists some, or the source is clinical). A clinical source's error omits `raw`."""
         text = str(raw).strip()
-        if not self.lookup:
+        if not self.lookup and not self.clinical:
             return text
         try:
             return self.lookup[text.lower()]
         except KeyError:
+            if self.clinical:
+                raise KeyError("its label is not a class of this source (a clinical source takes labels "
+                               "only from the catalog's classes)") from None
             raise KeyError(f"label {text!r} is not a class of this source") from None
 
     def many(self, raw: Iterable[Any]) -> tuple[str, ...]:

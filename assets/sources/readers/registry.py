@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,6 +15,8 @@ from fsspec import AbstractFileSystem
 from assets.sources.catalog import SourceSpec, SplitRule
 from assets.sources.readers import (dicom, hf_parquet, imagefolder, manifest, medmnist_npz, nifti,
                                     webdataset_tar)
+from assets.sources.readers.clinical import ClinicalGuard, privacy_salt
+from assets.sources.readers.identifiers import Identifiers
 from assets.sources.readers.records import SampleRecord, SourceError, parse_options
 
 ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
@@ -62,6 +65,9 @@ def validate_options(fmt: str, options: dict[str, Any]) -> None:
 class SourceRead:
     root: str  # URL that record paths are relative to: pass it as ingest_rows(root=...)
     records: Iterator[SampleRecord]
+    # A clinical source's folder and file names and DICOM identity values, collected while
+    # `records` is consumed (complete once it is): what no output may contain. None when public.
+    identifiers: Identifiers | None = None
 
     def rows(self) -> Iterator[dict]:
         """The records as ingest rows."""
@@ -77,15 +83,21 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
     if not spec.location:
         raise SourceError(f"source {spec.name!r} has no location")
     fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
+    shown = spec.shown_location()
     try:
         found = fs.exists(location)
     except Exception as e:  # noqa: BLE001 - permissions, network: the source is unreadable
-        raise SourceError(f"source {spec.name!r}: cannot reach {spec.location!r}: {e}") from e
+        detail = type(e).__name__ if spec.clinical else str(e)
+        raise SourceError(f"source {spec.name!r}: cannot reach {shown}: {detail}") from (None if spec.clinical else e)
     if not found:
-        raise SourceError(f"source {spec.name!r}: location {spec.location!r} does not exist")
+        raise SourceError(f"source {spec.name!r}: {shown} does not exist")
     root = reader.root(spec, fs, location)
     records = (with_split(r, spec.split) for r in reader.read(spec, fs, location))
-    return SourceRead(root=fs.unstrip_protocol(root), records=records)
+    if not spec.clinical:
+        return SourceRead(root=fs.unstrip_protocol(root), records=records)
+    guard = ClinicalGuard(spec, root, privacy_salt())
+    return SourceRead(root=fs.unstrip_protocol(root), records=map(guard.record, records),
+                      identifiers=guard.identifiers)
 
 
 def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
@@ -93,10 +105,21 @@ def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
     if rule.by == "fixed":
         split = rule.default
     elif rule.by == "ratio":
-        split = ratio_split(record.group or record.record_id, rule)
+        split = ratio_split(split_group(record, rule), rule)
     else:
         split = record.split or rule.default
     return record if split == record.split else replace(record, split=split)
+
+
+def split_group(record: SampleRecord, rule: SplitRule) -> str:
+    """The unit `record` is split with: what the rule's group_pattern finds in its path (its first
+    group if it has one), else the reader's group (a manifest's group_column, a DICOM patient, a
+    NIfTI volume), else the record itself."""
+    if rule.group_pattern:
+        found = re.search(rule.group_pattern, record.path or record.record_id)
+        if found:
+            return "path:" + (found.group(1) if found.groups() else found.group(0))
+    return record.group or record.record_id
 
 
 def ratio_split(group: str, rule: SplitRule) -> str:

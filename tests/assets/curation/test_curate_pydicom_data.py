@@ -59,7 +59,7 @@ SAME_IMAGE = [
 def ingested(tmp_path_factory) -> str:
     """pydicom-data ingested as one source, every sample in the test split."""
     spec = SourceSpec(name=SOURCE, modality="ct", format="dicom", location=str(DataStore().data_path),
-                      split=SplitRule(by="fixed", default="test"), options={"label_from": "none", "hide_paths": False})
+                      split=SplitRule(by="fixed", default="test"), options={"label_from": "none"}, privacy="public")
     src = read_source(spec)
     out = tmp_path_factory.mktemp("pydicom_data")
     stats = ingest_rows(src.rows(), root=src.root, out_path=str(out / "raw.parquet"),

@@ -133,3 +133,24 @@ def test_reads_and_writes_through_fsspec_urls(dataset, tmp_path):
     with mem.open("/medpairs-out/samples.parquet", "rb") as f:
         assert pq.read_table(f).num_rows == 6
     assert not mem.exists("/medpairs-out/samples.parquet.tmp")
+
+
+def test_a_missing_file_row_names_its_path_not_the_absolute_root(tmp_path):
+    root = tmp_path / "hospital_export"
+    root.mkdir()
+    rows = [{"path": "id-0123abcd", "read_from": "Doe_Janet/IM0001.png", "source": "pacs", "modality": "xray"}]
+    ingest_rows(rows, root=str(root), out_path=str(tmp_path / "s.parquet"), quarantine_path=str(tmp_path / "q.parquet"),
+                record_root=False)
+    (row,) = pq.read_table(tmp_path / "q.parquet").to_pylist()
+    assert (row["reason"], row["orig_path"]) == ("missing_file", "id-0123abcd")
+    assert "id-0123abcd" in row["detail"] and "hospital_export" not in row["detail"] and "Doe" not in row["detail"]
+
+
+def test_provenance_holds_the_root_unless_told_not_to(dataset, tmp_path):
+    root, rows = dataset
+    for record_root in (True, False):
+        out = tmp_path / f"{record_root}.parquet"
+        ingest_rows(rows[:1], root=str(root), out_path=str(out), quarantine_path=str(tmp_path / "q.parquet"),
+                    record_root=record_root)
+        provenance = json.loads(pq.read_table(out).column("provenance")[0].as_py())
+        assert (str(root) in json.dumps(provenance)) is record_root

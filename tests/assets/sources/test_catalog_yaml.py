@@ -82,6 +82,22 @@ def test_example_catalog(tmp_path):
     assert specs["brain_mri"].modality == "mri" and specs["brain_mri"].location == str(tmp_path / "data" / "brain_mri")
     assert specs["hospital_ct"].split == SplitRule(by="fixed", default="test")
     assert specs["roco"].kind == "image_text" and specs["brats_slices"].options["step"] == 5
+    assert {n: s.privacy for n, s in specs.items() if not n.startswith("synthetic_")} == {
+        "chexpert_small": "public", "brain_mri": "public", "pathmnist": "public", "roco": "public",
+        "hospital_ct": "clinical", "brats_slices": "clinical"}
+
+
+def test_privacy_is_settable_for_any_format_and_validated(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: pacs_png, modality: xray, format: imagefolder, location: x, privacy: clinical}
+  - {name: tcia_ct, modality: ct, format: dicom, location: x, privacy: public}
+""")
+    assert [s.privacy for s in load_catalog(str(tmp_path / "c.yaml"))] == ["clinical", "public"]
+    (tmp_path / "bad.yaml").write_text("sources:\n  - {name: a, modality: ct, format: dicom, location: x, "
+                                       "privacy: private}\n")
+    with pytest.raises(CatalogError, match=r"source #1 \(a\): bad privacy 'private'; one of \['clinical', 'public'\]"):
+        load_catalog(str(tmp_path / "bad.yaml"))
 
 
 def test_all_mistakes_are_reported_together(tmp_path):
@@ -125,3 +141,24 @@ def test_a_catalog_entry_reads_its_source(tmp_path):
     (spec,) = load_catalog(str(tmp_path / "c.yaml"))
     assert sorted((r.label, r.path) for r in read_source(spec).records) == [
         ("benign", "benign/1.png"), ("malignant", "malignant/1.png")]
+
+
+def test_a_ratio_split_groups_by_a_manifest_column_or_a_path_pattern(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x, split: {ratio: {train: 1}, group: {column: patient}}}
+  - {name: b, modality: xray, format: imagefolder, location: x, split: {ratio: {train: 1}, group: {path: 'patient[0-9]+'}}}
+""")
+    a, b = load_catalog(str(tmp_path / "c.yaml"))
+    assert (a.split.group_column, b.split.group_pattern) == ("patient", "patient[0-9]+")
+    (tmp_path / "bad.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: imagefolder, location: x, split: {ratio: {train: 1}, group: {column: p}}}
+  - {name: b, modality: xray, format: csv, location: x, split: {ratio: {train: 1}, group: {path: '('}}}
+  - {name: c, modality: xray, format: csv, location: x, split: {ratio: {train: 1}, group: patient}}
+""")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(str(tmp_path / "bad.yaml"))
+    for expected in ("(a): split group {column: ...} needs a manifest", "(b): split group path '(' is not a regular",
+                     "(c): bad split group 'patient'"):
+        assert expected in str(err.value), expected

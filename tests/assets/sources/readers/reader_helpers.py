@@ -25,10 +25,10 @@ def png_bytes(value: int = 128, size: int = 16, *, seed: int | None = None, rgb:
 
 
 def make_spec(fmt: str, location: Path | str, *, classes=(), kind="classification", modality="xray",
-              split: SplitRule | None = None, **options) -> SourceSpec:
+              split: SplitRule | None = None, privacy="", **options) -> SourceSpec:
     return SourceSpec(name=f"test_{fmt}", modality=modality, kind=kind, format=fmt, location=str(location),
                       classes=tuple(ClassInfo(c) if isinstance(c, str) else c for c in classes),
-                      split=split or SplitRule(), options=options)
+                      split=split or SplitRule(), options=options, privacy=privacy)
 
 
 def run_ingest(src: SourceRead, out_dir: Path) -> tuple[dict, list[dict], list[dict]]:

@@ -17,7 +17,7 @@ from assets.sources.readers.dicom_pixels import to_display
 
 def _read(location, **options):
     options.setdefault("label_from", "none")
-    options.setdefault("hide_paths", False)
+    options.setdefault("privacy", "public")
     return list(read_source(make_spec("dicom", location, modality="ct", **options)).records)
 
 
@@ -88,7 +88,7 @@ def test_lossless_encodings_of_one_image_hash_alike_through_ingest(tmp_path):
         name = syntax.name.split()[0] if syntax else "explicit"
         kwargs = {"syntax": syntax} if syntax else {}
         write_dicom(tmp_path / "src" / f"{name}.dcm", image, bits_stored=12, **kwargs)
-    spec = make_spec("dicom", tmp_path / "src", label_from="none", hide_paths=False)
+    spec = make_spec("dicom", tmp_path / "src", label_from="none", privacy="public")
     stats, samples, _ = run_ingest(read_source(spec), tmp_path / "out")
     assert stats["ingested"] == 4
     assert len({s["pixel_sha256"] for s in samples}) == 1
@@ -133,4 +133,4 @@ def test_labels_from_class_folders_with_hidden_paths(tmp_path, folder, label, er
     write_dicom(tmp_path / "train" / folder / "Doe_Janet" / "IM0001", np.zeros((4, 4), dtype=np.uint8))
     (record,) = read_source(make_spec("dicom", tmp_path, classes=["pneumonia", "normal"])).records
     assert (record.label, record.error, record.split) == (label, error, "train")
-    assert record.record_id.startswith("dicom-") and "Doe" not in record.record_id
+    assert record.record_id.startswith("id-") and "Doe" not in record.record_id

@@ -35,7 +35,8 @@ def _pixels(record) -> np.ndarray:
 
 def test_middle_slices_along_an_axis_with_one_window_per_volume(tmp_path):
     _save(tmp_path / "liver" / "case1.nii.gz", _volume(), descrip=b"Doe^Jane scanned 2021")
-    spec = make_spec("nifti", tmp_path, modality="ct", classes=["liver", "kidney"], axis=2, count=3)
+    spec = make_spec("nifti", tmp_path, modality="ct", classes=["liver", "kidney"], axis=2, count=3,
+                     privacy="public")
     records = list(read_source(spec).records)
     assert [r.record_id for r in records] == [f"liver/case1.nii.gz#axis2/slice{k}" for k in (3, 4, 5)]
     assert {r.label for r in records} == {"liver"} and {r.group for r in records} == {"liver/case1.nii.gz"}
@@ -48,7 +49,7 @@ def test_middle_slices_along_an_axis_with_one_window_per_volume(tmp_path):
 
 def test_every_kth_slice_and_a_fixed_window(tmp_path):
     _save(tmp_path / "vol.nii", _volume())
-    spec = make_spec("nifti", tmp_path / "vol.nii", label_from="none", axis=0, slices="every", step=4,
+    spec = make_spec("nifti", tmp_path / "vol.nii", label_from="none", privacy="public", axis=0, slices="every", step=4,
                      window=[450, 101])
     records = list(read_source(spec).records)
     assert [r.record_id.split("#")[1] for r in records] == ["axis0/slice0", "axis0/slice4", "axis0/slice8"]
@@ -74,9 +75,23 @@ def test_bad_volumes_are_quarantined(tmp_path):
     (tmp_path / "src" / "normal" / "junk.nii").write_bytes(b"not a nifti header" * 30)
     (tmp_path / "src" / "normal" / "notes.txt").write_text("hi")
     (tmp_path / "src" / "normal" / "bomb.nii.gz").write_bytes(gzip.compress(b"\0" * 4_000_000))
-    spec = make_spec("nifti", tmp_path / "src", modality="mri", max_bytes=1_000_000)
+    spec = make_spec("nifti", tmp_path / "src", modality="mri", max_bytes=1_000_000, privacy="public")
     stats, samples, quarantine = run_ingest(read_source(spec), tmp_path / "out")
     assert [s["orig_path"] for s in samples] == ["normal/ok.nii.gz#axis2/slice4"]
     assert {q["orig_path"]: q["reason"] for q in quarantine} == {
         "normal/truncated.nii.gz": "corrupt", "normal/empty.nii": "empty", "normal/junk.nii": "corrupt",
         "normal/notes.txt": "unsupported_extension", "normal/bomb.nii.gz": "decompression_bomb"}
+
+
+def test_a_nifti_source_is_clinical_by_default_its_ids_name_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDPAIRS_PRIVACY_SALT", "test-salt")
+    _save(tmp_path / "liver" / "Doe_Jane_7731942.nii.gz", _volume())
+    _save(tmp_path / "Roe_Richard" / "case.nii.gz", _volume())  # not a class: no label from a patient's name
+    spec = make_spec("nifti", tmp_path, modality="ct", classes=["liver"], count=2)
+    records = list(read_source(spec).records)
+    assert spec.privacy == "clinical" and sorted(map(str, (r.error for r in records))) == [
+        "None", "None", "unknown_label"]
+    assert len({r.record_id for r in records}) == 3
+    for r in records:
+        shown = r.record_id + r.error_detail + str(r.meta)
+        assert r.record_id.startswith("id-") and not any(name in shown for name in ("Doe", "7731942", "Roe"))

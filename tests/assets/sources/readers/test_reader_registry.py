@@ -66,3 +66,25 @@ def test_given_split_falls_back_to_default_and_fixed_overrides(tmp_path):
     assert given == {"normal/c.png": "train", "test/normal/b.png": "test", "train/normal/a.png": "train"}
     fixed = read_source(make_spec("imagefolder", tmp_path, split=SplitRule(by="fixed", default="test")))
     assert {r.split for r in fixed.records} == {"test"}
+
+
+CHEXPERT_STYLE = [f"patient{p:05d}/study{s}/view{v}_frontal.jpg" for p in range(40) for s in (1, 2) for v in (1, 2)]
+
+
+def _patients_split(records) -> dict[str, set]:
+    by_patient: dict[str, set] = {}
+    for r in records:
+        by_patient.setdefault(r.path.split("/")[0], set()).add(r.split)
+    return by_patient
+
+
+@pytest.mark.parametrize("group", [{"group_column": "patient"}, {"group_pattern": r"^(patient\d+)/"}])
+def test_a_ratio_split_keeps_each_patient_of_a_manifest_in_one_split(tmp_path, group):
+    (tmp_path / "train.csv").write_text("path,label,patient\n" + "".join(
+        f"{p},normal,{p.split('/')[0]}\n" for p in CHEXPERT_STYLE))
+    rule = dict(by="ratio", ratios=(("train", 0.5), ("test", 0.5)), seed=1)
+    ungrouped = _patients_split(read_source(make_spec("csv", tmp_path / "train.csv", split=SplitRule(**rule))).records)
+    assert any(len(s) > 1 for s in ungrouped.values())  # studies of one patient on both sides
+    grouped = _patients_split(read_source(make_spec("csv", tmp_path / "train.csv",
+                                                    split=SplitRule(**rule, **group))).records)
+    assert all(len(s) == 1 for s in grouped.values()) and set().union(*grouped.values()) == {"train", "test"}
