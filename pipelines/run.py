@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -39,6 +42,33 @@ class PipelineOutcome:
     @property
     def success(self) -> bool:
         return self.sources_ok and not self.failed_sources and self.medpairs_ok is not False and not self.interrupted
+
+
+class SignalWatch:
+    """Whether SIGINT or SIGTERM reached the process, whichever handler took it: Dagster takes Ctrl-C
+    during a run and drops one that lands after the run's last step, which would let the next job
+    start. The signal module writes every signal's number to a wakeup socket; this reads it."""
+
+    def __enter__(self) -> SignalWatch:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        self._previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
+        self._seen = False
+        return self
+
+    def __call__(self) -> bool:
+        try:
+            while data := self._read.recv(512):
+                self._seen |= bool({signal.SIGINT, signal.SIGTERM} & set(data))
+        except BlockingIOError:
+            pass
+        return self._seen
+
+    def __exit__(self, *_) -> None:
+        signal.set_wakeup_fd(self._previous)
+        self._read.close()
+        self._write.close()
 
 
 def job_run_config(job: dg.JobDefinition, run_config: dict) -> dict:
@@ -65,9 +95,11 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict | None = None,
-                 only_sources: list[str] | None = None, ingest_only: bool = False) -> PipelineOutcome:
+                 only_sources: list[str] | None = None, ingest_only: bool = False,
+                 stop_requested: Callable[[], bool] = lambda: False) -> PipelineOutcome:
     """Run sources_job, ingest_job per source partition (all, or `only_sources`), then unless
-    `ingest_only` medpairs_job, in `instance`."""
+    `ingest_only` medpairs_job, in `instance`; stop after a run that was interrupted or after which
+    `stop_requested()` says a stop was asked for."""
     run_config = run_config or {}
     outcome = PipelineOutcome()
 
@@ -76,14 +108,14 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config:
         result = job.execute_in_process(instance=instance, run_config=job_run_config(job, run_config),
                                         raise_on_error=False, **kwargs)
         outcome.results[job_name + (f"[{kwargs['partition_key']}]" if "partition_key" in kwargs else "")] = result
-        if _interrupted(result):
+        if _interrupted(result) or stop_requested():
             outcome.interrupted = True
             log.warning("%s was interrupted: stopping here", job_name)
         return result
 
     sources = execute("sources_job")
     outcome.sources_ok = sources.success
-    if not sources.success:
+    if outcome.interrupted or not sources.success:
         if not outcome.interrupted:
             log.error("sources_job failed: %s", _failure(sources))
         return outcome
@@ -117,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
 
     run_config = dg.config_from_files(args.config) if args.config else {}
     only = [s for s in args.only_sources.split(",") if s] or None
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, SignalWatch() as stop_requested:
         sweep_dead_runs(instance)  # a killed earlier run must not hold the gpu pool
-        outcome = run_pipeline(defs, instance, run_config, only, ingest_only=args.ingest_only)
+        try:
+            outcome = run_pipeline(defs, instance, run_config, only, ingest_only=args.ingest_only,
+                                   stop_requested=stop_requested)
+        except KeyboardInterrupt:  # between runs: nothing was under way
+            print("interrupted between runs; run again to go on")
+            return 130
     print(f"sources_job: {'ok' if outcome.sources_ok else 'FAILED'}")
     print(f"ingested: {', '.join(outcome.ingested) or 'none'}")
     for name, reason in outcome.failed_sources.items():

@@ -91,6 +91,11 @@ class SourceSpec:
         """The location as error messages name it: never a clinical source's (a path may name a patient)."""
         return "its location (hidden: a clinical source)" if self.clinical else repr(self.location)
 
+    def missing_location(self) -> str:
+        """The error of a location that does not exist (naming it only for a public source)."""
+        where = self.shown_location() if self.clinical else f"location {self.location!r}"
+        return f"source {self.name!r}: {where} does not exist"
+
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]
 

@@ -27,7 +27,7 @@ def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) ->
     fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
     try:
         if not fs.exists(location):
-            raise SourceError(f"source {spec.name!r}: {spec.shown_location()} does not exist")
+            raise SourceError(spec.missing_location())
         root = reader_for(spec.format).root(spec, fs, location)
         files = fs.find(root, detail=True, withdirs=False)
         if location != root and not fs.isdir(location):

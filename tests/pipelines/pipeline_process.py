@@ -1,10 +1,12 @@
 """`python -m pipelines.run` as a user starts it, in a project folder of a test's own: a Dagster
-instance with the gpu pool, a storage root and a run config; its output read line by line."""
+instance with the gpu pool, a storage root and a run config; its output read line by line; Ctrl-C
+and SIGKILL sent to its process group, as a terminal and the out-of-memory killer do."""
 
 from __future__ import annotations
 
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -52,3 +54,39 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
         if marker in line:
             return "".join(seen)
     raise AssertionError(f"{marker!r} never appeared:\n{''.join(seen[-30:])}")
+
+
+def kill_at(home: Path, marker: str, delay: float) -> str:
+    """Start the pipeline and SIGKILL its process group `delay` s after `marker`; the output so far."""
+    proc = start_pipeline(home)
+    seen = read_until(proc, marker, timeout=600)
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return seen
+
+
+def interrupt_at(home: Path, marker: str, delay: float) -> str:
+    """Start the pipeline and press Ctrl-C `delay` s after `marker`; the output. Asserts the prompt is
+    back within 10 s, with exit code 130 and no step retried."""
+    proc = start_pipeline(home)
+    try:
+        seen = read_until(proc, marker, timeout=600)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert took < 10, f"exited {took:.1f}s after Ctrl-C at {marker!r}"
+    assert proc.returncode == 130, (seen + out)[-3000:]
+    assert "STEP_UP_FOR_RETRY" not in seen + out
+    return seen + out
+
+
+def finish(home: Path) -> str:
+    """Run the pipeline to the end; its output."""
+    out, _ = start_pipeline(home).communicate(timeout=900)
+    return out

@@ -90,7 +90,7 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
         detail = type(e).__name__ if spec.clinical else str(e)
         raise SourceError(f"source {spec.name!r}: cannot reach {shown}: {detail}") from (None if spec.clinical else e)
     if not found:
-        raise SourceError(f"source {spec.name!r}: {shown} does not exist")
+        raise SourceError(spec.missing_location())
     root = reader.root(spec, fs, location)
     records = (with_split(r, spec.split) for r in reader.read(spec, fs, location))
     if not spec.clinical:
