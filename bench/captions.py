@@ -20,11 +20,10 @@ import time
 from datetime import datetime, timezone
 
 from assets.captions.synthesize import synthesize_class_captions
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES
 from bench.output import write_results
 from models.captioning.transformers_backend import TransformersBackend
-
 
 
 def _throughput(batch_size: int, threads: int, per_class: int) -> dict:

@@ -30,7 +30,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from assets.curation.curate import CurationParams
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 from bench.output import write_results
 
 THREADS = 2

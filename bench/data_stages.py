@@ -25,11 +25,10 @@ from PIL import Image
 
 from assets.curation.curate import curate
 from assets.ingest.ingest import ingest_rows
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES, generate_synthetic_dataset
 from bench.export_training import bench_export
 from bench.output import write_results
-
 
 
 def _plain_reencode(paths: list[str]) -> float:

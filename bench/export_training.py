@@ -39,10 +39,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets import layout
 from assets.export.webdataset import export_shards
-from assets.metadata import md_table
-from assets.sources.synthetic import SYNTHETIC_SOURCES, draw_class, encode_png
+from assets.shared import layout
+from assets.shared.images import encode_png
+from assets.shared.metadata import md_table
+from assets.sources.synthetic import SYNTHETIC_SOURCES, draw_class
 from bench.output import write_results
 from models.clip.model_configs import CONFIG_DIR
 from models.clip.train import TrainSettings, build_train_argv, summarize_run
@@ -113,8 +114,8 @@ _DIRECT = ("import sys, open_clip; open_clip.add_model_config(sys.argv[1]); "
 def _train_through_asset(root: str, config: dict) -> float:
     import dagster as dg
 
+    from assets.shared.storage import StorageResource
     from assets.training.defs import clip_model
-    from pipelines.resources import StorageResource
 
     started = time.perf_counter()
     run_config = {"ops": {"clip_model": {"config": config}},

@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from bench.output import RESULTS_DIR, write_results
 
 
-
 def vllm_throughput(model: str, prompts: int) -> dict:
     from vllm import LLM, SamplingParams
 

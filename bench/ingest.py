@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from assets.ingest.chunked import ingest_source
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 from assets.sources.synthetic import draw_class
 from bench.output import write_results
 

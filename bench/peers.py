@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assets.metadata import md_table
-from assets.sources.synthetic import draw_class, encode_png
+from assets.shared.images import encode_png
+from assets.shared.metadata import md_table
+from assets.sources.synthetic import draw_class
 from bench.output import write_results
-
 
 
 def _cpu() -> float:

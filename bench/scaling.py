@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from assets.curation.curate import curate
 from assets.export.webdataset import export_shards
 from assets.ingest.chunked import ingest_source
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 from assets.sources.synthetic import SYNTHETIC_SOURCES, generate_synthetic_dataset
 from bench.data_stages import _one_caption_per_class
 from bench.output import write_results

@@ -7,7 +7,11 @@ from typing import Literal
 
 import dagster as dg
 
-from pipelines.resources import DEFAULT_CATALOG, CaptionBackendResource, SourceCatalogResource, StorageResource
+from assets.captions.resource import CaptionBackendResource
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
+
+DEFAULT_CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.yaml")
 
 Environment = Literal["local", "ci", "prod"]
 

@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-only", action="store_true", help="stop after ingest (no medpairs_job)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from pipelines.definitions import defs  # after logging is set up: loading reads the environment
+    from pipelines.definitions import (
+        defs,  # after logging is set up: loading reads the environment
+    )
 
     run_config = dg.config_from_files(args.config) if args.config else {}
     only = [s for s in args.only_sources.split(",") if s] or None

@@ -11,7 +11,7 @@ from assets.sources.catalog_yaml import CatalogError
 from assets.sources.defs import source_partitions
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError
-from pipelines.resources import SourceCatalogResource
+from assets.sources.resource import SourceCatalogResource
 from pipelines.stale_runs import sweep_dead_runs
 
 

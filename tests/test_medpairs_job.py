@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
+from assets.shared.storage import StorageResource
 from pipelines.definitions import build_definitions
 from pipelines.environment import resources_for
-from pipelines.resources import StorageResource
 from pipelines.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]

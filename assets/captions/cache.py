@@ -22,16 +22,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from pathlib import Path
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.captions import prompts, synthesize, targets as targets_module, templates, validate
-from assets.captions.synthesize import Progress, final_stats, generation_stats, synthesize_captions
+from assets.captions import prompts, synthesize, templates, validate
+from assets.captions import targets as targets_module
+from assets.captions.synthesize import (
+    Progress,
+    final_stats,
+    generation_stats,
+    synthesize_captions,
+)
 from assets.captions.targets import CaptionTarget
+from assets.shared.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -152,15 +158,10 @@ def _load_progress(fs, path: str) -> dict | None:
         return None
 
 
+# Two runs may write one key at once: each under a temporary name of its own.
 def _write_json(fs, path: str, payload: dict) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with fs.open(tmp, "wb") as f:
-        f.write(json.dumps(payload).encode())
-    fs.mv(tmp, path)
+    atomic_write(fs, path, json.dumps(payload).encode(), unique=True)
 
 
 def _write(fs, path: str, rows: list[dict]) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with fs.open(tmp, "wb") as f:
-        pq.write_table(pa.Table.from_pylist(rows), f)
-    fs.mv(tmp, path)
+    atomic_write(fs, path, lambda f: pq.write_table(pa.Table.from_pylist(rows), f), unique=True)

@@ -40,11 +40,15 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     started = time.perf_counter()
-    backend = build_backend(args.backend, {
-        "model_path": args.model_path, "batch_size": args.batch_size, "num_threads": args.threads,
-        "cache_dir": args.cache_dir, "base_url": args.base_url, "model_name": args.model_name,
-        "api_key": os.environ.get("MEDPAIRS_LLM_API_KEY"), "max_concurrency": args.max_concurrency,
-        "tensor_parallel_size": args.tensor_parallel_size})
+    options = {
+        "transformers": {"model_path": args.model_path, "batch_size": args.batch_size, "num_threads": args.threads,
+                         "cache_dir": args.cache_dir},
+        "vllm": {"model_path": args.model_path, "tensor_parallel_size": args.tensor_parallel_size,
+                 "cache_dir": args.cache_dir},
+        "http": {"base_url": args.base_url, "model_name": args.model_name,
+                 "api_key": os.environ.get("MEDPAIRS_LLM_API_KEY"), "max_concurrency": args.max_concurrency},
+    }[args.backend]
+    backend = build_backend(args.backend, options)
     load_seconds = time.perf_counter() - started
     rows, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=args.per_class,
                                             max_rounds=args.max_rounds, seed=args.seed)

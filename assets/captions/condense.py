@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 from assets.captions.prompts import MODALITY_NOUNS
 from assets.captions.validate import (
-    _GENERIC, _META_ANY, _META_START, _NEGATION_CUES, _negated, _words, clean_caption, normalize, stem,
+    _GENERIC,
+    _META_ANY,
+    _META_START,
+    _NEGATION_CUES,
+    _negated,
+    _words,
+    clean_caption,
+    normalize,
+    stem,
 )
 
 CONDENSE_VERSION = "condense-v2"

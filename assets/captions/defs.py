@@ -2,17 +2,18 @@
 "no finding") into several validated captions, cached per label."""
 
 import dagster as dg
-import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from assets import layout
 from assets.captions.cache import cached_synthesize
+from assets.captions.resource import CaptionBackendResource
 from assets.captions.targets import targets_for_labels
 from assets.ingest.parts import labels_in_data
-from assets.metadata import md_table
+from assets.shared import layout
+from assets.shared.files import write_parquet_table
+from assets.shared.metadata import md_table
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 from models.captioning.http_backend import HTTPBackendError
-from pipelines.resources import CaptionBackendResource, SourceCatalogResource, StorageResource
 
 
 class ClassCaptionsConfig(dg.Config):
@@ -50,8 +51,7 @@ def class_captions(
         # step is tried again then, and only then (not after an interrupt or a wrong setting).
         raise dg.RetryRequested(max_retries=2, seconds_to_wait=30 * 2**context.retry_number) from e
     out_path = storage.path(layout.CLASS_CAPTIONS)
-    with fsspec.open(out_path, "wb") as f:  # local or s3:// storage root
-        pq.write_table(pa.Table.from_pylist(rows), f)
+    write_parquet_table(out_path, pa.Table.from_pylist(rows))  # local or s3:// storage root
     valid = [r for r in rows if r["status"] == "valid"]
     counts = {(r["source"], r["label"]) for r in valid}
     expected = {(t.source.name, t.label) for t in targets}

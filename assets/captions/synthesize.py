@@ -23,11 +23,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from assets.captions.prompts import (
-    ASPECTS, NORMAL_ASPECTS, NORMAL_EXAMPLES, PROMPT_VERSION, build_target_conversation, target_examples,
+    ASPECTS,
+    NORMAL_ASPECTS,
+    NORMAL_EXAMPLES,
+    PROMPT_VERSION,
+    build_target_conversation,
+    target_examples,
 )
 from assets.captions.targets import CaptionTarget, targets_for_sources
 from assets.captions.templates import template_captions
-from assets.captions.validate import clean_caption, near_duplicate, reason_code, validate_caption
+from assets.captions.validate import (
+    clean_caption,
+    near_duplicate,
+    reason_code,
+    validate_caption,
+)
 from assets.sources.catalog import SourceSpec
 
 log = logging.getLogger(__name__)

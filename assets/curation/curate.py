@@ -25,12 +25,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import duckdb
-import fsspec
 import numpy as np
 import pyarrow as pa
 
 from assets.curation.near_dups import connected_components, find_near_pairs, keep_set
 from assets.curation.sql_files import sql
+from assets.shared import duckdb_fs
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,8 @@ class CurationParams:
 
 
 def connect(paths: list[str], storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that reads and writes `paths`: each remote protocol among them (s3://, gs://,
-    ...) is served by its fsspec filesystem, so DuckDB needs no extension download (httpfs)."""
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    for protocol in sorted({p.split("://", 1)[0] for p in paths if "://" in p} - {"file"}):
-        con.register_filesystem(fsspec.filesystem(protocol, **(storage_options or {})))
+    """A connection over `paths` (see assets/shared/duckdb_fs.py) with curation's SQL macros."""
+    con = duckdb_fs.connect(paths, storage_options)
     con.execute(sql("macros"))
     return con
 

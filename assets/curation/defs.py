@@ -3,14 +3,13 @@ DuckDB, with a log of every drop."""
 
 import dagster as dg
 
-from assets import layout
 from assets.curation import report
 from assets.curation.curate import CurationParams, check_invariants, curate
 from assets.ingest.parts import source_parts
-from assets.metadata import md_table
-from pipelines.resources import SourceCatalogResource, StorageResource
-
-
+from assets.shared import layout
+from assets.shared.metadata import md_table
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 
 _DEFAULTS = CurationParams()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 
 
 def summary_by_reason(stats: dict) -> str:

@@ -4,14 +4,14 @@ from typing import Literal
 
 import dagster as dg
 
-from assets import layout
 from assets.export.identifier_check import check_no_identifiers, digest_files
 from assets.export.shard_writer import DEFAULT_MAX_SHARD_BYTES
 from assets.export.webdataset import export_shards
-from assets.metadata import md_table
+from assets.shared import layout
+from assets.shared.metadata import md_table
+from assets.shared.storage import StorageResource
 from assets.sources.readers.clinical import privacy_salt
 from assets.sources.readers.identifiers import IdentifierLeak
-from pipelines.resources import StorageResource
 
 
 class ExportConfig(dg.Config):

@@ -10,7 +10,12 @@ from collections.abc import Callable
 
 import fsspec
 
-from assets.sources.readers.identifiers import IdentifierLeak, KeyedIdentifiers, parquet_hits, text_values
+from assets.sources.readers.identifiers import (
+    IdentifierLeak,
+    KeyedIdentifiers,
+    parquet_hits,
+    text_values,
+)
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

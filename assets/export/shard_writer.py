@@ -32,7 +32,6 @@ from fsspec.implementations.local import LocalFileSystem
 from assets.export.tar import (
     END_OF_ARCHIVE,
     IOV_MAX,
-    atomic_write,
     coalesce,
     member_bytes,
     padding,
@@ -40,6 +39,7 @@ from assets.export.tar import (
     tar_header,
     writev_all,
 )
+from assets.shared.files import atomic_write
 
 log = logging.getLogger(__name__)
 

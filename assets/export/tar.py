@@ -1,8 +1,7 @@
-"""POSIX ustar members written by hand, and the file writes shards need: many buffers at once, atomically.
+"""POSIX ustar members written by hand, and the file writes shards need: many buffers at once.
 
 `tar_header` gives the bytes `tarfile` writes for a regular file with mtime 0, mode 644 and owner root, at a
-fraction of the cost; `writev_all` hands a list of buffers to a local file without joining them;
-`atomic_write` writes under a temporary name and renames when complete.
+fraction of the cost; `writev_all` hands a list of buffers to a local file without joining them.
 """
 
 from __future__ import annotations
@@ -10,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
 BLOCK = 512
 END_OF_ARCHIVE = bytes(2 * BLOCK)
@@ -91,25 +87,3 @@ def coalesce(chunks: Iterable) -> Iterator[bytearray]:
             buf = bytearray()
     if buf:
         yield buf
-
-
-def atomic_write(fs: fsspec.AbstractFileSystem, path: str, data, *, durable: bool = False) -> None:
-    """Write `path` under `path + ".tmp"` and rename it when complete. `data` is bytes or a function
-    taking the open file. With `durable`, a local file is flushed to the device before the rename, so a
-    crash never leaves a renamed but incomplete file (shards); small files that a re-run rewrites or
-    verifies (stats records, manifests) skip it. On a failure the temporary file is removed."""
-    tmp = path + ".tmp"
-    try:
-        with fs.open(tmp, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data)
-            if durable and isinstance(fs, LocalFileSystem):
-                f.flush()
-                os.fsync(f.fileno())
-    except BaseException:
-        if fs.exists(tmp):
-            fs.rm(tmp)
-        raise
-    fs.mv(tmp, path)

@@ -24,17 +24,22 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.export.curated import CaptionMode, caption_text, choose_caption, read_samples
+from assets.export.curated import (
+    CaptionMode,
+    caption_text,
+    choose_caption,
+    read_samples,
+)
 from assets.export.shard_writer import (
     DEFAULT_MAX_SHARD_BYTES,
     STATS_SUFFIX,
     ShardInfo,
     ShardWriter,
-    atomic_write,
     shard_name,
     shard_pattern,
     stats_name,
 )
+from assets.shared.files import atomic_write
 
 __all__ = ["MANIFEST_NAME", "SHARDS_NAME", "SIZES_NAME", "ShardWriter", "caption_text", "choose_caption",
            "export_shards", "shard_name", "shard_pattern"]

@@ -23,11 +23,12 @@ from multiprocessing import get_context
 
 import fsspec
 
-from assets import layout
 from assets.ingest.identifier_check import check_no_identifiers
 from assets.ingest.images import OUTPUT_FORMATS
 from assets.ingest.ingest import ingest_rows, ingest_summary, make_sample_id
 from assets.ingest.parts import parts_manifest
+from assets.shared import layout
+from assets.shared.files import atomic_write
 from assets.sources.catalog import SourceSpec
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import read_source
@@ -181,8 +182,7 @@ def _publish(directory: str, manifest: dict, storage_options: dict | None) -> No
     """Write `directory`/_parts.json naming the parts of this run (temporary name, then rename)."""
     fs, path = fsspec.core.url_to_fs(directory, **(storage_options or {}))
     target = posixpath.join(path, layout.PARTS_MANIFEST)
-    fs.pipe_file(target + ".tmp", json.dumps(manifest, indent=1, sort_keys=True).encode())
-    fs.mv(target + ".tmp", target)
+    atomic_write(fs, target, json.dumps(manifest, indent=1, sort_keys=True).encode())
 
 
 def _remove_parts(directory: str, storage_options: dict | None, *, keep: set[str], only_token: str = "") -> None:

@@ -3,13 +3,14 @@ Parquet, or quarantined with a reason."""
 
 import dagster as dg
 
-from assets import layout
 from assets.ingest.chunked import ingest_if_changed
-from assets.metadata import md_counts
+from assets.shared import layout
+from assets.shared.metadata import md_counts
+from assets.shared.storage import StorageResource
 from assets.sources.defs import source_partitions
 from assets.sources.readers import SourceError
+from assets.sources.resource import SourceCatalogResource
 from assets.sources.synthetic import synthetic_manifest_spec
-from pipelines.resources import SourceCatalogResource, StorageResource
 
 
 class IngestConfig(dg.Config):

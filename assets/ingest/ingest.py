@@ -18,9 +18,9 @@ from itertools import islice
 
 import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from assets.ingest.images import OUTPUT_FORMATS, NormalizedImage, normalize_image
+from assets.shared.files import ParquetWriter
 
 log = logging.getLogger(__name__)
 
@@ -73,33 +73,6 @@ def _normalize_one(data: bytes | Exception, max_side: int, output_format: str) -
         return reason or "unexpected_error", getattr(e, "detail", None) or f"{type(e).__name__}: {e}"
 
 
-class _ParquetSink:
-    """A ParquetWriter on an fsspec path, written to `<path>.tmp` and renamed on success."""
-
-    def __init__(self, url: str, schema: pa.Schema, dictionary_columns: list[str],
-                 storage_options: dict | None = None):
-        self.fs, self.path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-        self.tmp = self.path + ".tmp"
-        self.schema = schema
-        parent = posixpath.dirname(self.path)
-        if parent:
-            self.fs.makedirs(parent, exist_ok=True)
-        self.file = self.fs.open(self.tmp, "wb")
-        self.writer = pq.ParquetWriter(self.file, schema, use_dictionary=dictionary_columns)
-
-    def write(self, columns: dict[str, list]) -> None:
-        if columns and next(iter(columns.values())):
-            self.writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
-
-    def close(self, ok: bool) -> None:
-        self.writer.close()
-        self.file.close()
-        if ok:
-            self.fs.mv(self.tmp, self.path)
-        elif self.fs.exists(self.tmp):
-            self.fs.rm(self.tmp)
-
-
 def _batched(rows: Iterable[dict], n: int) -> Iterator[list[dict]]:
     it = iter(rows)
     while batch := list(islice(it, n)):
@@ -142,54 +115,53 @@ def ingest_rows(
     stats = Counter()
     reasons: Counter = Counter()
     per_source: dict[str, Counter] = {}
-    out = _ParquetSink(out_path, SAMPLE_SCHEMA, list(_STRING_COLUMNS[1:]) + ["image_format"], storage_options)
-    bad = _ParquetSink(quarantine_path, QUARANTINE_SCHEMA, ["source", "reason"], storage_options)
+    out = ParquetWriter(out_path, SAMPLE_SCHEMA, dictionary_columns=[*_STRING_COLUMNS[1:], "image_format"],
+                        storage_options=storage_options)
+    bad = ParquetWriter(quarantine_path, QUARANTINE_SCHEMA, dictionary_columns=["source", "reason"],
+                        storage_options=storage_options)
     threads = None if local else ThreadPoolExecutor(16)
-    ok = False
     try:
-        for batch in _batched(rows, batch_size):
-            good: dict[str, list] = {f.name: [] for f in SAMPLE_SCHEMA}
-            quarantined: dict[str, list] = {f.name: [] for f in QUARANTINE_SCHEMA}
-            todo: list[tuple[dict, str, str]] = []  # (row, sample_id, full path)
-            for row in batch:
-                src, rel = str(row.get("source") or ""), row.get("path")
-                sid = make_sample_id(src, str(rel))
-                reason = "bad_row" if not src or not rel else "duplicate_row" if sid in seen else None
-                if reason:
-                    _quarantine(quarantined, sid, src, rel, reason, "needs 'source' and 'path'"
-                                if reason == "bad_row" else "same source and path listed twice")
-                elif row.get("error"):  # a reader's verdict on this input
-                    seen.add(sid)
-                    _quarantine(quarantined, sid, src, rel, str(row["error"]), str(row.get("error_detail") or ""))
-                else:
-                    seen.add(sid)
-                    file = str(row.get("read_from") or rel)
-                    todo.append((row, sid, posixpath.join(base, file) if base else file))
-            read = _read_each(fs, [p for r, _, p in todo if r.get("image_bytes") is None], threads)
-            for row, sid, full in todo:
-                image = row["image_bytes"] if row.get("image_bytes") is not None else next(read)
-                stats["bytes_read"] += len(image) if isinstance(image, bytes) else 0
-                res = _normalize_one(image, max_side, output_format)
-                if isinstance(res, tuple):
-                    reason, detail = res
-                    detail = detail.replace(full, str(row["path"])).replace(base, "<root>") if base else detail
-                    _quarantine(quarantined, sid, row["source"], row["path"], reason, detail)
-                else:
-                    _append_sample(good, row, sid, res, root if record_root else None, max_side)
-                    stats["bytes_written"] += len(res.image_bytes)
-            stats["rows_read"] += len(batch)
-            stats["ingested"] += len(good["sample_id"])
-            for src in good["source"]:
-                per_source.setdefault(src, Counter())["ingested"] += 1
-            for src, reason in zip(quarantined["source"], quarantined["reason"]):
-                per_source.setdefault(src, Counter())["quarantined"] += 1
-                reasons[reason] += 1
-            out.write(good)
-            bad.write(quarantined)
-        ok = True
+        with out, bad:  # published together when every batch is written; discarded on an error
+            for batch in _batched(rows, batch_size):
+                good: dict[str, list] = {f.name: [] for f in SAMPLE_SCHEMA}
+                quarantined: dict[str, list] = {f.name: [] for f in QUARANTINE_SCHEMA}
+                todo: list[tuple[dict, str, str]] = []  # (row, sample_id, full path)
+                for row in batch:
+                    src, rel = str(row.get("source") or ""), row.get("path")
+                    sid = make_sample_id(src, str(rel))
+                    reason = "bad_row" if not src or not rel else "duplicate_row" if sid in seen else None
+                    if reason:
+                        _quarantine(quarantined, sid, src, rel, reason, "needs 'source' and 'path'"
+                                    if reason == "bad_row" else "same source and path listed twice")
+                    elif row.get("error"):  # a reader's verdict on this input
+                        seen.add(sid)
+                        _quarantine(quarantined, sid, src, rel, str(row["error"]), str(row.get("error_detail") or ""))
+                    else:
+                        seen.add(sid)
+                        file = str(row.get("read_from") or rel)
+                        todo.append((row, sid, posixpath.join(base, file) if base else file))
+                read = _read_each(fs, [p for r, _, p in todo if r.get("image_bytes") is None], threads)
+                for row, sid, full in todo:
+                    image = row["image_bytes"] if row.get("image_bytes") is not None else next(read)
+                    stats["bytes_read"] += len(image) if isinstance(image, bytes) else 0
+                    res = _normalize_one(image, max_side, output_format)
+                    if isinstance(res, tuple):
+                        reason, detail = res
+                        detail = detail.replace(full, str(row["path"])).replace(base, "<root>") if base else detail
+                        _quarantine(quarantined, sid, row["source"], row["path"], reason, detail)
+                    else:
+                        _append_sample(good, row, sid, res, root if record_root else None, max_side)
+                        stats["bytes_written"] += len(res.image_bytes)
+                stats["rows_read"] += len(batch)
+                stats["ingested"] += len(good["sample_id"])
+                for src in good["source"]:
+                    per_source.setdefault(src, Counter())["ingested"] += 1
+                for src, reason in zip(quarantined["source"], quarantined["reason"]):
+                    per_source.setdefault(src, Counter())["quarantined"] += 1
+                    reasons[reason] += 1
+                out.write(good)
+                bad.write(quarantined)
     finally:
-        out.close(ok)
-        bad.close(ok)
         if threads:
             threads.shutdown()
     result = {**ingest_summary(stats, reasons, per_source, time.perf_counter() - started),

@@ -7,8 +7,8 @@ import posixpath
 
 import fsspec
 
-from assets import layout
-from assets.curation.curate import connect
+from assets.shared import layout
+from assets.shared.duckdb_fs import connect
 from assets.sources.catalog import SourceSpec
 
 

@@ -8,7 +8,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from assets.report.aggregate import quality_checks, summarize_classification, summarize_retrieval
+from assets.report.aggregate import (
+    quality_checks,
+    summarize_classification,
+    summarize_retrieval,
+)
 from assets.report.baselines import ModelEntry
 from assets.report.composition import data_composition
 from assets.report.published import published_comparison

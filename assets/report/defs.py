@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from assets import layout
 from assets.report.report import file_sha256, git_commit
-from assets.training.defs import RUN_NAME
+from assets.shared import layout
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 from assets.training.runs import read_run_pointer
-from pipelines.resources import SourceCatalogResource, StorageResource
 
 CONTROL_DIR = "shuffled_control"
 
@@ -48,12 +48,12 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
     from models.clip.train import summarize_run
 
     logs_dir, report_dir = storage.path(layout.TRAINING), storage.dir(layout.REPORT)
-    run = read_run_pointer(logs_dir, RUN_NAME)
+    run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
     pairs = storage.path(layout.CURATED_PAIRS)
     control = control_trainer(pairs, run["settings"], f"{report_dir}/{CONTROL_DIR}", seed=run["settings"]["seed"]) \
         if config.shuffled_control else None
     entries = standard_entries(run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
-                               loss_curve=summarize_run(logs_dir, RUN_NAME)["loss_curve"], control=control,
+                               loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
                                baselines=config.baselines)
     provenance = {
         "dataset version": f"sha256 of curated pairs {file_sha256(pairs)[:16]}",

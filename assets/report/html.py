@@ -8,9 +8,21 @@ from collections.abc import Mapping, Sequence
 from html import escape
 
 from assets.report import svg
-from assets.report.markdown import (DATASET_HEADER, MODEL_HEADER, RETRIEVAL_HEADER, SIDE_BY_SIDE, SYNTHETIC_NOTE,
-                                    fmt, model_rows, modality_rows, ok_models, per_dataset_rows, published_rows,
-                                    retrieval_rows, summary_rows)
+from assets.report.markdown import (
+    DATASET_HEADER,
+    MODEL_HEADER,
+    RETRIEVAL_HEADER,
+    SIDE_BY_SIDE,
+    SYNTHETIC_NOTE,
+    fmt,
+    modality_rows,
+    model_rows,
+    ok_models,
+    per_dataset_rows,
+    published_rows,
+    retrieval_rows,
+    summary_rows,
+)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1200px;color:#1a202c;padding:0 16px}

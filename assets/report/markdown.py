@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from assets.metadata import md_table
+from assets.shared.metadata import md_table
 
 SYNTHETIC_NOTE = (
     "**The data is synthetic.** These numbers come from MedPairs' embedded default dataset "

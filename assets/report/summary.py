@@ -4,8 +4,8 @@ import json
 import os
 import sys
 
-from assets.metadata import md_table
 from assets.report.markdown import fmt_ci, summary_rows
+from assets.shared.metadata import md_table
 
 
 def main(report_dir: str) -> None:

@@ -29,7 +29,15 @@ from typing import Any, get_args
 import fsspec
 import yaml
 
-from assets.sources.catalog import ClassInfo, Modality, Privacy, SourceKind, SourceSpec, SplitRule, default_privacy
+from assets.sources.catalog import (
+    ClassInfo,
+    Modality,
+    Privacy,
+    SourceKind,
+    SourceSpec,
+    SplitRule,
+    default_privacy,
+)
 from assets.sources.readers.records import SourceError
 from assets.sources.readers.registry import READERS, validate_options
 from assets.sources.synthetic import SYNTHETIC_SOURCES

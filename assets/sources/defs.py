@@ -3,15 +3,16 @@
 import json
 
 import dagster as dg
-import fsspec
 
-from assets import layout
-from assets.metadata import md_table
+from assets.shared import layout
+from assets.shared.files import atomic_write, url_to_fs
+from assets.shared.metadata import md_table
+from assets.shared.storage import StorageResource
 from assets.sources.catalog import catalog_version, partition_changes
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError
+from assets.sources.resource import SourceCatalogResource
 from assets.sources.synthetic import ensure_synthetic_dataset
-from pipelines.resources import SourceCatalogResource, StorageResource
 
 # One partition of raw_samples per catalog source; source_catalog (or the catalog sensor) keeps
 # the set equal to the catalog's sources.
@@ -37,8 +38,8 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
     snapshot = [{**spec.to_dict(), "fingerprint": spec.fingerprint(),
                  **({"location": spec.shown_location()} if spec.clinical else {})} for spec in specs]
     out_path = storage.path(layout.SOURCE_CATALOG)
-    with fsspec.open(out_path, "w") as f:
-        json.dump(snapshot, f, indent=1, sort_keys=True)
+    fs, path = url_to_fs(out_path)
+    atomic_write(fs, path, json.dumps(snapshot, indent=1, sort_keys=True).encode())
     added, removed = partition_changes(context.instance.get_dynamic_partitions(source_partitions.name),
                                        [spec.name for spec in specs])
     context.instance.add_dynamic_partitions(source_partitions.name, added)

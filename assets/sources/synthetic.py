@@ -8,7 +8,6 @@ trained on them must beat chance on the held-out split and a broken pipeline mus
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import re
@@ -19,6 +18,8 @@ import fsspec
 import numpy as np
 from PIL import Image
 
+from assets.shared.files import atomic_write
+from assets.shared.images import encode_png
 from assets.sources.catalog import ClassInfo, SourceSpec
 from assets.sources.synthetic_draw import DRAWERS, Canvas
 
@@ -142,16 +143,9 @@ def _vary_pose(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (np.power(moved / 255.0, gamma) * 255 + 0.5).astype(np.uint8)
 
 
-def encode_png(pixels: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
 def _write_jsonl(fs, path: str, rows: list[dict]) -> None:
     """Rows as JSON lines, written under a temporary name and renamed when complete."""
-    fs.pipe_file(path + ".tmp", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
-    fs.mv(path + ".tmp", path)
+    atomic_write(fs, path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
 
 def generate_synthetic_dataset(

@@ -5,12 +5,17 @@ from typing import Literal
 
 import dagster as dg
 
-from assets import layout
+from assets.shared import layout
+from assets.shared.storage import StorageResource
 from assets.training.runs import read_shard_index, write_run_pointer
-from models.clip.train import REPO_ROOT, TrainSettings, build_train_argv, prepare_run_dir, train_command
-from pipelines.resources import StorageResource
+from models.clip.train import (
+    REPO_ROOT,
+    TrainSettings,
+    build_train_argv,
+    prepare_run_dir,
+    train_command,
+)
 
-RUN_NAME = "clip"
 _DEFAULTS = TrainSettings()
 
 
@@ -56,11 +61,11 @@ def clip_model(
     logs_dir = storage.dir(layout.TRAINING)
     settings = TrainSettings(**config.model_dump(exclude={"resume"}))
     data = {"shards": shards.pattern, "num_samples": shards.num_samples, "digest": shards.digest}
-    resuming = prepare_run_dir(logs_dir, RUN_NAME, settings, data, resume=config.resume)
-    argv = build_train_argv(shards.pattern, shards.num_samples, logs_dir, RUN_NAME, settings, resume=resuming)
+    resuming = prepare_run_dir(logs_dir, layout.TRAINING_RUN, settings, data, resume=config.resume)
+    argv = build_train_argv(shards.pattern, shards.num_samples, logs_dir, layout.TRAINING_RUN, settings, resume=resuming)
     pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     result = pipes_subprocess_client.run(
         command=train_command(argv, settings), context=context, env={"PYTHONPATH": pythonpath},
     ).get_materialize_result()
-    write_run_pointer(logs_dir, RUN_NAME, settings)
+    write_run_pointer(logs_dir, layout.TRAINING_RUN, settings)
     return result

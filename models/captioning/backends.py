@@ -6,19 +6,21 @@ BACKENDS maps the name used in config to that class:
 - "transformers": a small model on CPU (SmolLM2 by default), the default where there is no GPU;
 - "vllm": vLLM's offline engine on GPUs (the optional `gpu` extra; imported only when built);
 - "http": an OpenAI-compatible endpoint, e.g. `vllm serve` elsewhere in a cluster.
-Each class names the options it takes (`OPTIONS`) and derives its model id from them
-(`model_id_for`), so a caller can key a cache by model without loading it.
+Each class takes its options as keywords (an unknown one is a TypeError) and derives its model id
+from them (`model_id_for`), so a caller can key a cache by model without loading it.
 """
 
 from __future__ import annotations
 
 import inspect
-
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from models.captioning.http_backend import HTTPBackend
-from models.captioning.transformers_backend import TransformersBackend, default_smollm2_path
+from models.captioning.transformers_backend import (
+    TransformersBackend,
+    default_smollm2_path,
+)
 from models.captioning.vllm_backend import VLLMBackend
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
@@ -46,22 +48,21 @@ BACKENDS: dict[str, type] = {
 }
 
 
-def backend_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options of `options` that backend `name` takes, empty values ("" or None) left out."""
-    accepted = BACKENDS[name].OPTIONS
-    return {k: v for k, v in options.items() if k in accepted and v not in ("", None)}
+def given_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` without its empty values ("" or None), which leave the backend's defaults."""
+    return {k: v for k, v in options.items() if v not in ("", None)}
 
 
 def backend_model_id(name: str, options: Mapping[str, Any]) -> str:
     """The model id backend `name` would record with `options`, without building it."""
-    return BACKENDS[name].model_id_for(**backend_options(name, options))
+    return BACKENDS[name].model_id_for(**given_options(options))
 
 
 def backend_generation(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """What besides the model decides the text backend `name` writes with `options`: the backend
     itself (its sampler, chat template handling) and whether replies are constrained to JSON (the
     backend's own default where `options` leave it unset)."""
-    structured = backend_options(name, options).get("structured_output")
+    structured = given_options(options).get("structured_output")
     if structured is None:
         param = inspect.signature(BACKENDS[name]).parameters.get("structured_output")
         structured = bool(param.default) if param is not None else False
@@ -69,9 +70,9 @@ def backend_generation(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_backend(name: str, options: Mapping[str, Any]) -> CaptionBackend:
-    """Backend `name` built from the options it takes (others are ignored)."""
-    return BACKENDS[name](**backend_options(name, options))
+    """Backend `name` built from `options` (an option it does not take is a TypeError)."""
+    return BACKENDS[name](**given_options(options))
 
 
 __all__ = ["BACKENDS", "CaptionBackend", "HTTPBackend", "Message", "TransformersBackend", "VLLMBackend",
-           "backend_generation", "backend_model_id", "backend_options", "build_backend", "default_smollm2_path"]
+           "backend_generation", "backend_model_id", "build_backend", "given_options", "default_smollm2_path"]

@@ -19,7 +19,12 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from models.captioning.structured import JSON_OVERHEAD_TOKENS, request_seed, response_format, unwrap
+from models.captioning.structured import (
+    JSON_OVERHEAD_TOKENS,
+    request_seed,
+    response_format,
+    unwrap,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,6 @@ class HTTPBackend:
     with every request, and the id captions record); api_key: sent as a bearer token if set.
     """
 
-    OPTIONS = ("base_url", "model_name", "api_key", "max_concurrency", "max_retries", "timeout_s",
-               "backoff_s", "structured_output")
 
     @staticmethod
     def model_id_for(model_name: str = "", **_) -> str:

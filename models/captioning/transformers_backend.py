@@ -86,8 +86,6 @@ class TransformersBackend:
     None: default_threads().
     """
 
-    # Resource fields this backend takes (see backends.build_backend).
-    OPTIONS = ("model_path", "batch_size", "num_threads", "cache_dir")
 
     @staticmethod
     def model_id_for(model_path: str | os.PathLike | None = None, **_) -> str:
@@ -95,7 +93,7 @@ class TransformersBackend:
         return Path(model_path).name if model_path else SMOLLM2_GGUF
 
     def __init__(
-        self, model_path: str | os.PathLike | None = None, *, batch_size: int = 32,
+        self, model_path: str | os.PathLike | None = None, *, batch_size: int = 16,
         num_threads: int | None = None, dtype: str = "auto", attn_implementation: str = "sdpa",
         stop_at_sentence_end: bool = True, share_prompt_prefix: bool = True,
         cache_dir: str | os.PathLike | None = None,

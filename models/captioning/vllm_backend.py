@@ -18,7 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.captioning.structured import CAPTION_SCHEMA, JSON_OVERHEAD_TOKENS, request_seed, unwrap
+from models.captioning.structured import (
+    CAPTION_SCHEMA,
+    JSON_OVERHEAD_TOKENS,
+    request_seed,
+    unwrap,
+)
 from models.captioning.transformers_backend import SMOLLM2_GGUF, export_hf_dir
 
 log = logging.getLogger(__name__)
@@ -32,8 +37,6 @@ class VLLMBackend:
     replies to CAPTION_SCHEMA and unwrap them. engine_options: further `vllm.LLM` keywords.
     """
 
-    OPTIONS = ("model_path", "tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype",
-               "structured_output", "enforce_eager", "chat_template", "cache_dir")
 
     @staticmethod
     def model_id_for(model_path: str | os.PathLike | None = None, **_) -> str:

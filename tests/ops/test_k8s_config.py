@@ -13,7 +13,11 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-from dagster_k8s.job import DagsterK8sJobConfig, UserDefinedDagsterK8sConfig, construct_dagster_k8s_job
+from dagster_k8s.job import (
+    DagsterK8sJobConfig,
+    UserDefinedDagsterK8sConfig,
+    construct_dagster_k8s_job,
+)
 from ops_helpers import ROOT
 
 import pipelines.definitions as medpairs

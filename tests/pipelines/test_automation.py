@@ -9,9 +9,10 @@ import dagster as dg
 import numpy as np
 from PIL import Image
 
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 from pipelines.definitions import build_definitions
 from pipelines.environment import resources_for
-from pipelines.resources import SourceCatalogResource, StorageResource
 from pipelines.run import run_pipeline
 
 

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 from pipelines.definitions import build_definitions
 from pipelines.environment import resources_for
-from pipelines.resources import SourceCatalogResource, StorageResource
 from pipelines.run import job_run_config, run_pipeline
 
 SMALL_SYNTHETIC = {"ops": {"synthetic_source": {"config": {"train_per_class": 2, "test_per_class": 1,

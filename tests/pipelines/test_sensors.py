@@ -7,8 +7,8 @@ import json
 import dagster as dg
 import pytest
 
+from assets.sources.resource import SourceCatalogResource
 from pipelines.jobs import ingest_job
-from pipelines.resources import SourceCatalogResource
 from pipelines.sensors import make_source_catalog_sensor
 
 ENTRY = """\

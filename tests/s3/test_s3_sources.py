@@ -112,9 +112,10 @@ def test_partitioned_ingest_through_dagster_with_catalog_and_storage_root_on_s3(
     """The same sources through sources_job and one ingest_job run per partition, everything on S3."""
     import dagster as dg
 
+    from assets.shared.storage import StorageResource
+    from assets.sources.resource import SourceCatalogResource
     from pipelines.definitions import build_definitions
     from pipelines.environment import resources_for
-    from pipelines.resources import SourceCatalogResource, StorageResource
     from pipelines.run import run_pipeline
 
     root = f"{s3_prefix}/store"

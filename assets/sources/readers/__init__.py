@@ -5,6 +5,12 @@
 """
 
 from assets.sources.readers.records import SampleRecord, SourceError
-from assets.sources.readers.registry import READERS, Reader, SourceRead, read_source, validate_options
+from assets.sources.readers.registry import (
+    READERS,
+    Reader,
+    SourceRead,
+    read_source,
+    validate_options,
+)
 
 __all__ = ["READERS", "Reader", "SampleRecord", "SourceError", "SourceRead", "read_source", "validate_options"]

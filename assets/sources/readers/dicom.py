@@ -19,17 +19,38 @@ from typing import Literal
 import pydicom
 from fsspec import AbstractFileSystem
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
-from assets.ingest.images import MAX_PIXELS
+from assets.shared.images import MAX_PIXELS, encode_png
 from assets.sources.catalog import SourceSpec
-from assets.sources.readers.dicom_pixels import (WindowMode, decode_frame, fix_palette_byte_order, frame_count,
-                                                 to_display)
-from assets.sources.readers.dicom_privacy import FREE_TEXT_TAGS, identifying_values, safe_tags, scrub
+from assets.sources.readers.dicom_pixels import (
+    WindowMode,
+    decode_frame,
+    fix_palette_byte_order,
+    frame_count,
+    to_display,
+)
+from assets.sources.readers.dicom_privacy import (
+    FREE_TEXT_TAGS,
+    identifying_values,
+    safe_tags,
+    scrub,
+)
 from assets.sources.readers.imagefolder import list_files
-from assets.sources.readers.pixels import encode_png
-from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceError, fail,
-                                            folder_split_and_class, new_record, parse_options, relative)
+from assets.sources.readers.records import (
+    LabelResolver,
+    SampleRecord,
+    SourceError,
+    fail,
+    folder_split_and_class,
+    new_record,
+    parse_options,
+    relative,
+)
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MISSING_DECODER = ("plugin", "decoder", "missing dependencies", "not supported")

@@ -10,7 +10,12 @@ from typing import Literal
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
+from pydicom.pixels import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi_lut,
+    pixel_array,
+)
 
 from assets.sources.readers.pixels import auto_bounds, to_uint8, window_bounds
 

@@ -20,8 +20,17 @@ from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.imagefolder import list_files
-from assets.sources.readers.records import (SPLIT_NAMES, LabelResolver, SampleRecord, SourceError, fail,
-                                            multilabel_text, new_record, parse_options, relative)
+from assets.sources.readers.records import (
+    SPLIT_NAMES,
+    LabelResolver,
+    SampleRecord,
+    SourceError,
+    fail,
+    multilabel_text,
+    new_record,
+    parse_options,
+    relative,
+)
 
 _SPLIT_IN_NAME = re.compile(r"^(train|training|validation|valid|val|dev|test|testing)(?=[-_.])", re.I)
 

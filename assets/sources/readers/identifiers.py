@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydicom.uid import UID, AllTransferSyntaxes
 
+from assets.shared.files import write_parquet_table
 from assets.sources.readers.dicom_text import PHOTOMETRIC_VALUES, TECHNICAL_WORDS, UNITS
 from assets.sources.readers.records import SPLIT_NAMES, SourceError
 
@@ -122,12 +123,9 @@ class KeyedIdentifiers:
 
     def write(self, url: str, storage_options: dict | None = None) -> None:
         """Write the digests to the Parquet file `url` (a temporary name, then renamed)."""
-        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
         rows = sorted(self.digests)
-        with fs.open(path + ".tmp", "wb") as f:
-            pq.write_table(pa.table({"words": [n for n, _ in rows], "digest": [d for _, d in rows]},
-                                    schema=DIGESTS_SCHEMA), f)
-        fs.mv(path + ".tmp", path)
+        write_parquet_table(url, pa.table({"words": [n for n, _ in rows], "digest": [d for _, d in rows]},
+                                          schema=DIGESTS_SCHEMA), storage_options)
 
     @classmethod
     def read(cls, urls: list[str], salt: bytes, storage_options: dict | None = None) -> KeyedIdentifiers:

@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec
-from assets.sources.readers.records import (IMAGE_EXTENSIONS, LabelResolver, SampleRecord, fail,
-                                            folder_split_and_class, new_record, parse_options, relative)
+from assets.sources.readers.records import (
+    IMAGE_EXTENSIONS,
+    LabelResolver,
+    SampleRecord,
+    fail,
+    folder_split_and_class,
+    new_record,
+    parse_options,
+    relative,
+)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,16 @@ from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.labels import Policy, UncertainLabel, onehot_findings
-from assets.sources.readers.records import (SPLIT_NAMES, LabelResolver, SampleRecord, SourceError, fail,
-                                            multilabel_text, new_record, parse_options)
+from assets.sources.readers.records import (
+    SPLIT_NAMES,
+    LabelResolver,
+    SampleRecord,
+    SourceError,
+    fail,
+    multilabel_text,
+    new_record,
+    parse_options,
+)
 
 _POLICIES = ("positive", "negative", "uncertain", "quarantine")
 

@@ -19,11 +19,20 @@ from functools import lru_cache
 import numpy as np
 from fsspec import AbstractFileSystem
 
+from assets.shared.images import encode_png
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.imagefolder import list_files
-from assets.sources.readers.pixels import encode_png, scale_to_uint8
-from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceError, fail, multilabel_text,
-                                            new_record, parse_options, relative)
+from assets.sources.readers.pixels import scale_to_uint8
+from assets.sources.readers.records import (
+    LabelResolver,
+    SampleRecord,
+    SourceError,
+    fail,
+    multilabel_text,
+    new_record,
+    parse_options,
+    relative,
+)
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")

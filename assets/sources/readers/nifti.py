@@ -18,12 +18,20 @@ import nibabel as nib
 import numpy as np
 from fsspec import AbstractFileSystem
 
-from assets.ingest.images import MAX_PIXELS
+from assets.shared.images import MAX_PIXELS, encode_png
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.imagefolder import list_files
-from assets.sources.readers.pixels import auto_bounds, encode_png, to_uint8, window_bounds
-from assets.sources.readers.records import (LabelResolver, SampleRecord, SourceError, fail,
-                                            folder_split_and_class, new_record, parse_options, relative)
+from assets.sources.readers.pixels import auto_bounds, to_uint8, window_bounds
+from assets.sources.readers.records import (
+    LabelResolver,
+    SampleRecord,
+    SourceError,
+    fail,
+    folder_split_and_class,
+    new_record,
+    parse_options,
+    relative,
+)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,10 @@
-"""Pixel arrays from scanners and arrays (any dtype) to 8-bit PNG bytes."""
+"""Pixel arrays from scanners and arrays (any dtype) to 8 bits, ready for the PNG encoder."""
 
 from __future__ import annotations
 
-import io
 from typing import Literal
 
 import numpy as np
-from PIL import Image
 
 RangeMode = Literal["minmax", "percentile"]
 
@@ -46,19 +44,3 @@ def scale_to_uint8(arr: np.ndarray, mode: RangeMode = "minmax",
         return arr
     return to_uint8(arr, *auto_bounds(arr, mode, percentiles))
 
-
-def encode_png(arr: np.ndarray) -> bytes:
-    """PNG bytes of an 8-bit array: H x W (grayscale), H x W x 1, or H x W x 3 (RGB)."""
-    if arr.dtype != np.uint8:
-        raise ValueError(f"encode_png needs uint8 pixels, got {arr.dtype}")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 2:
-        mode = "L"
-    elif arr.ndim == 3 and arr.shape[2] == 3:
-        mode = "RGB"
-    else:
-        raise ValueError(f"cannot encode an array of shape {arr.shape} as an image")
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr), mode).save(buf, format="PNG", compress_level=3)
-    return buf.getvalue()

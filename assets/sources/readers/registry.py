@@ -13,8 +13,15 @@ import fsspec
 from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec, SplitRule
-from assets.sources.readers import (dicom, hf_parquet, imagefolder, manifest, medmnist_npz, nifti,
-                                    webdataset_tar)
+from assets.sources.readers import (
+    dicom,
+    hf_parquet,
+    imagefolder,
+    manifest,
+    medmnist_npz,
+    nifti,
+    webdataset_tar,
+)
 from assets.sources.readers.clinical import ClinicalGuard, privacy_salt
 from assets.sources.readers.identifiers import Identifiers
 from assets.sources.readers.records import SampleRecord, SourceError, parse_options

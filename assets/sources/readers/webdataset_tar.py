@@ -17,8 +17,14 @@ from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.imagefolder import list_files
-from assets.sources.readers.records import (LabelResolver, SampleRecord, fail, new_record, parse_options,
-                                            relative)
+from assets.sources.readers.records import (
+    LabelResolver,
+    SampleRecord,
+    fail,
+    new_record,
+    parse_options,
+    relative,
+)
 
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp")

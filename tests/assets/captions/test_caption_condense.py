@@ -4,7 +4,11 @@ tests/models/captioning."""
 
 import pytest
 
-from assets.captions.condense import condense_conversation, condense_texts, validate_condensed
+from assets.captions.condense import (
+    condense_conversation,
+    condense_texts,
+    validate_condensed,
+)
 
 REPORT = ("No acute cardiopulmonary abnormality. Stable mild cardiomegaly. The lungs are clear. "
           "No pleural effusion or pneumothorax.")

@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.captions import defs as caption_defs
+from assets.captions.resource import CaptionBackendResource, HTTPOptions
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 from models.captioning.serve import make_server
-from pipelines.resources import CaptionBackendResource, SourceCatalogResource, StorageResource
 
 CATALOG = """\
 sources:
@@ -69,8 +71,8 @@ def test_materializes_then_serves_from_the_cache(tmp_path, server):
     resources = {
         "storage": StorageResource(root=str(tmp_path)),
         "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml")),
-        "caption_llm": CaptionBackendResource(backend="http", base_url=f"http://127.0.0.1:{srv.server_address[1]}",
-                                              model_name="writer-1", max_concurrency=4),
+        "caption_llm": CaptionBackendResource(backend="http", http=HTTPOptions(
+            base_url=f"http://127.0.0.1:{srv.server_address[1]}", model_name="writer-1", max_concurrency=4)),
     }
     config = {"ops": {"class_captions": {"config": {"captions_per_class": 3, "max_rounds": 2}}}}
 

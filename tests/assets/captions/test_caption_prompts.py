@@ -2,8 +2,17 @@
 and the requests for multi-label combinations and normal studies."""
 
 from assets.captions.prompts import (
-    ASPECTS, EXAMPLES, MODALITY_NOUNS, NORMAL_ASPECTS, NORMAL_EXAMPLES, PROMPT_VERSION, SYSTEM, build_conversation,
-    build_target_conversation, prompt_hash, usable_examples,
+    ASPECTS,
+    EXAMPLES,
+    MODALITY_NOUNS,
+    NORMAL_ASPECTS,
+    NORMAL_EXAMPLES,
+    PROMPT_VERSION,
+    SYSTEM,
+    build_conversation,
+    build_target_conversation,
+    prompt_hash,
+    usable_examples,
 )
 from assets.captions.targets import label_target
 from assets.sources.catalog import ClassInfo, SourceSpec

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 
 from assets.captions.report_text import (
-    caption_reports, clean_report_text, clean_sentence, iter_nlmcxr_reports, parse_nlmcxr, report_caption,
-    sentences, split_sections,
+    caption_reports,
+    clean_report_text,
+    clean_sentence,
+    iter_nlmcxr_reports,
+    parse_nlmcxr,
+    report_caption,
+    sentences,
+    split_sections,
 )
 
 

@@ -3,7 +3,11 @@
 import pytest
 
 from assets.captions.targets import (
-    NO_FINDING_TERMS, label_target, split_combination, targets_for_labels, targets_for_sources,
+    NO_FINDING_TERMS,
+    label_target,
+    split_combination,
+    targets_for_labels,
+    targets_for_sources,
 )
 from assets.sources.catalog import ClassInfo, SourceSpec
 from assets.sources.readers.records import multilabel_text

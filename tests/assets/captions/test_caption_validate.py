@@ -6,7 +6,13 @@ import pytest
 from assets.captions.prompts import NORMAL_EXAMPLES
 from assets.captions.synthesize import validate_for_target
 from assets.captions.targets import label_target
-from assets.captions.validate import clean_caption, near_duplicate, reason_code, stem, validate_caption
+from assets.captions.validate import (
+    clean_caption,
+    near_duplicate,
+    reason_code,
+    stem,
+    validate_caption,
+)
 from assets.sources.catalog import ClassInfo, SourceSpec
 
 BREAST = (

@@ -5,10 +5,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from curation_helpers import flip, phash_of, sample_row
 
 from assets.curation.curate import CurationParams, check_invariants, curate
 from assets.ingest.images import hamming
-from curation_helpers import flip, phash_of, sample_row
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from assets import layout
-from assets.curation import defs as curation_defs
-from pipelines.resources import SourceCatalogResource, StorageResource
 from curation_helpers import flip, phash_of, sample_row
 
+from assets.curation import defs as curation_defs
+from assets.shared import layout
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 
 CATALOG = "sources:\n" + "".join(
     f"  - {{name: {name}, modality: xray, format: imagefolder, location: {name}}}\n"

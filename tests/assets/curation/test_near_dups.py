@@ -5,7 +5,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from assets.curation.near_dups import band_plan, connected_components, find_near_pairs, keep_set, plan_bands
+from assets.curation.near_dups import (
+    band_plan,
+    connected_components,
+    find_near_pairs,
+    keep_set,
+    plan_bands,
+)
 
 
 def _hashes(n: int, seed: int) -> np.ndarray:

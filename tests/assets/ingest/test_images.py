@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from assets.ingest.images import MAX_PIXELS, ImageRejected, _encode_png, _window, hamming, normalize_image, phash
+from assets.ingest.images import ImageRejected, _window, hamming, normalize_image, phash
+from assets.shared.images import MAX_PIXELS, encode_png
 from assets.sources.synthetic import draw_class
 
 
@@ -111,7 +112,7 @@ def test_window_matches_the_float_formula(dtype, lo, hi):
 def test_png_encoder_round_trips_with_valid_chunks(shape):
     a = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
     a[: shape[0] // 2] //= 16  # some runs as well as noise
-    data = _encode_png(a)
+    data = encode_png(a)
     assert np.array_equal(decode(data), a)
     pos, kinds = 8, []
     while pos < len(data):  # Pillow does not check the IDAT checksum: check every chunk's here

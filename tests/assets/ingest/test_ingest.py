@@ -15,7 +15,12 @@ import pytest
 from PIL import Image
 
 from assets.ingest.images import normalize_image
-from assets.ingest.ingest import QUARANTINE_SCHEMA, SAMPLE_SCHEMA, ingest_rows, make_sample_id
+from assets.ingest.ingest import (
+    QUARANTINE_SCHEMA,
+    SAMPLE_SCHEMA,
+    ingest_rows,
+    make_sample_id,
+)
 from assets.sources.synthetic import generate_synthetic_dataset
 
 BAD_FILES = {  # file name -> (bytes, expected reason)

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from assets.ingest.defs import raw_samples
+from assets.shared.storage import StorageResource
 from assets.sources.readers.clinical import SALT_ENV
-from pipelines.resources import SourceCatalogResource, StorageResource
+from assets.sources.resource import SourceCatalogResource
 
 CATALOG = """\
 sources:

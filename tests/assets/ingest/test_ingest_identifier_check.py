@@ -10,7 +10,12 @@ import pytest
 from assets.ingest.chunked import ingest_source
 from assets.ingest.identifier_check import check_no_identifiers
 from assets.ingest.parts import parts_manifest
-from assets.sources.readers.identifiers import IdentifierLeak, Identifiers, KeyedIdentifiers, parquet_hits
+from assets.sources.readers.identifiers import (
+    IdentifierLeak,
+    Identifiers,
+    KeyedIdentifiers,
+    parquet_hits,
+)
 from assets.sources.synthetic import generate_synthetic_dataset
 
 

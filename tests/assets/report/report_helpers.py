@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from assets import layout
 from assets.report import browser
+from assets.shared import layout
 from assets.sources.catalog import ClassInfo, SourceSpec
 
 CLASSES = {
@@ -100,7 +100,6 @@ def write_pairs(root: Path, per_class_train: int = 16, per_class_test: int = 6) 
 def train_tiny(root: Path) -> dict:
     """Export the training pairs and train the tiny config one epoch, as clip_model would (run pointer too)."""
     from assets.export.webdataset import export_shards
-    from assets.training.defs import RUN_NAME
     from assets.training.runs import write_run_pointer
     from models.clip.train import TrainSettings, run_training
 
@@ -108,8 +107,8 @@ def train_tiny(root: Path) -> dict:
     export = export_shards(str(root / layout.CURATED_PAIRS), str(root / layout.SHARDS), samples_per_shard=64)
     logs = root / layout.TRAINING
     logs.mkdir(parents=True, exist_ok=True)
-    run_training(export["shards"], export["num_samples"], str(logs), RUN_NAME, settings, timeout=300)
-    return write_run_pointer(str(logs), RUN_NAME, settings)
+    run_training(export["shards"], export["num_samples"], str(logs), layout.TRAINING_RUN, settings, timeout=300)
+    return write_run_pointer(str(logs), layout.TRAINING_RUN, settings)
 
 
 # Data composition as assets/report/composition.py counts it, for render tests.

@@ -5,8 +5,8 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+from report_helpers import SOURCES
 
-from assets import layout
 from assets.report.baselines import (
     BaselineSpec,
     ModelEntry,
@@ -16,8 +16,7 @@ from assets.report.baselines import (
 )
 from assets.report.benchmark import evaluate_models
 from assets.report.suite import build_tasks, load_suite
-
-from report_helpers import SOURCES
+from assets.shared import layout
 
 
 @pytest.mark.parametrize("spec, expected", [

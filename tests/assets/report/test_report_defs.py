@@ -10,7 +10,8 @@ from report_helpers import check_report_in_browser
 
 from assets.report import browser
 from assets.report.defs import benchmark_report
-from pipelines.resources import SourceCatalogResource, StorageResource
+from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 
 
 @pytest.mark.slow

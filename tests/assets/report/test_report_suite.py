@@ -2,12 +2,11 @@
 tasks built from curated pairs."""
 
 import pytest
-
-from assets import layout
-from assets.report.suite import Suite, build_tasks, load_suite, prompts_for_class
-from assets.sources.catalog import ClassInfo, SourceSpec
-
 from report_helpers import SOURCES
+
+from assets.report.suite import Suite, build_tasks, load_suite, prompts_for_class
+from assets.shared import layout
+from assets.sources.catalog import ClassInfo, SourceSpec
 
 
 def test_builtin_suite_has_templates_for_every_modality():

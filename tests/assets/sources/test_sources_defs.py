@@ -7,9 +7,10 @@ import json
 
 import dagster as dg
 
-from assets import layout
+from assets.shared import layout
+from assets.shared.storage import StorageResource
 from assets.sources.defs import source_catalog
-from pipelines.resources import SourceCatalogResource, StorageResource
+from assets.sources.resource import SourceCatalogResource
 
 
 def test_a_clinical_location_is_in_neither_the_snapshot_nor_the_metadata(tmp_path):

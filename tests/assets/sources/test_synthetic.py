@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from assets.sources.readers import read_source
 from assets.sources.synthetic import (
     SYNTHETIC_SOURCES,
     class_slug,
@@ -18,7 +19,6 @@ from assets.sources.synthetic import (
     generate_synthetic_dataset,
     synthetic_manifest_spec,
 )
-from assets.sources.readers import read_source
 from assets.sources.synthetic_draw import DRAWERS, Canvas
 
 MODALITIES = {"xray", "ct", "mri", "ultrasound", "pathology", "fundus"}

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from assets import layout
 from assets.export.defs import webdataset_shards
-from assets.training.defs import RUN_NAME, clip_model
+from assets.shared import layout
+from assets.shared.storage import StorageResource
+from assets.training.defs import clip_model
 from assets.training.runs import read_run_pointer
-from pipelines.resources import StorageResource
 
 
 def _png(label: int, rng: np.random.Generator) -> bytes:
@@ -67,9 +67,9 @@ def test_training_resumes_from_its_last_checkpoint(storage):
     assert model["resumed"] and model["epochs_completed"] == 2
     assert model["checkpoint"].endswith("checkpoints/epoch_2.pt")
     assert [p["samples_seen"] for p in model["loss_curve"]] == [16, 32, 48, 64]  # epoch 0 from the first run
-    log = (storage.path(layout.TRAINING, RUN_NAME, "out.log"))
+    log = (storage.path(layout.TRAINING, layout.TRAINING_RUN, "out.log"))
     assert "=> resuming checkpoint" in open(log).read() and "(epoch 1)" in open(log).read()
-    assert read_run_pointer(storage.path(layout.TRAINING), RUN_NAME)["checkpoint"] == model["checkpoint"]
+    assert read_run_pointer(storage.path(layout.TRAINING), layout.TRAINING_RUN)["checkpoint"] == model["checkpoint"]
 
     third = _materialize(storage, epochs=2, lr=5e-4)  # another recipe: trained afresh
     assert not third["clip_model"]["resumed"] and third["clip_model"]["epochs_completed"] == 2

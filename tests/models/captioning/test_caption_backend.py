@@ -10,7 +10,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from assets.captions.prompts import build_conversation  # noqa: E402
 from assets.captions.synthesize import synthesize_class_captions  # noqa: E402
 from assets.sources.catalog import ClassInfo, SourceSpec  # noqa: E402
-from models.captioning.backends import BACKENDS, CaptionBackend, TransformersBackend, default_smollm2_path  # noqa: E402
+from models.captioning.backends import (  # noqa: E402
+    BACKENDS,
+    CaptionBackend,
+    TransformersBackend,
+    default_smollm2_path,
+)
 
 SOURCE = SourceSpec("test_xray", "xray", classes=(
     ClassInfo("normal", "A chest radiograph with clear lungs and a normal-sized heart.",

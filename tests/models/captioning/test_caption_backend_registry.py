@@ -3,44 +3,68 @@ without loading, structured-output unwrapping, per-request seeds, and the Dagste
 
 import inspect
 
+import dagster as dg
 import pytest
 
-from models.captioning.backends import BACKENDS, backend_model_id, backend_options, build_backend
+from assets.captions.resource import (
+    CaptionBackendResource,
+    HTTPOptions,
+    TransformersOptions,
+    VLLMOptions,
+)
+from models.captioning.backends import (
+    BACKENDS,
+    backend_model_id,
+    build_backend,
+    given_options,
+)
 from models.captioning.structured import request_seed, unwrap
-from pipelines.resources import CaptionBackendResource
 
-OPTIONS = {"model_path": "/models/qwen", "batch_size": 8, "cache_dir": "", "tensor_parallel_size": 4,
-           "gpu_memory_utilization": 0.5, "structured_output": None, "base_url": "http://llm:8000",
-           "model_name": "qwen-7b", "api_key": "k", "max_concurrency": 2, "timeout_s": 5.0}
+BLOCKS = {"transformers": TransformersOptions, "vllm": VLLMOptions, "http": HTTPOptions}
 
 
-def test_names_and_options_per_backend():
-    assert set(BACKENDS) == {"transformers", "vllm", "http"}
-    assert backend_options("transformers", OPTIONS) == {"model_path": "/models/qwen", "batch_size": 8}
-    assert backend_options("vllm", OPTIONS) == {"model_path": "/models/qwen", "tensor_parallel_size": 4,
-                                                "gpu_memory_utilization": 0.5}
-    assert backend_options("http", OPTIONS) == {"base_url": "http://llm:8000", "model_name": "qwen-7b",
-                                                "api_key": "k", "max_concurrency": 2, "timeout_s": 5.0}
-    for name in BACKENDS:  # every option a backend names is a keyword of its constructor
-        assert set(BACKENDS[name].OPTIONS) <= set(inspect.signature(BACKENDS[name].__init__).parameters)
+def test_each_backend_block_holds_keywords_of_that_backend_with_its_defaults():
+    assert set(BACKENDS) == set(BLOCKS) == set(CaptionBackendResource.model_fields) - {"backend"}
+    for name, block in BLOCKS.items():
+        params = inspect.signature(BACKENDS[name]).parameters
+        assert set(block.model_fields) <= set(params), name
+        for field, info in block.model_fields.items():  # a default is written once, in the backend
+            if params[field].default not in (None, inspect.Parameter.empty):
+                assert info.default == params[field].default, (name, field)
+
+
+def test_a_misspelt_option_is_a_config_error_not_ignored():
+    @dg.asset
+    def uses(caption_llm: CaptionBackendResource) -> None:
+        pass
+
+    run_config = {"resources": {"caption_llm": {"config": {"backend": "vllm",
+                                                           "vllm": {"tensor_paralel_size": 2}}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="tensor_paralel_size"):
+        dg.materialize([uses], resources={"caption_llm": CaptionBackendResource.configure_at_launch()},
+                       run_config=run_config)
+    with pytest.raises(TypeError, match="tensor_parallel_size"):  # the backend refuses what it does not take
+        build_backend("http", {"base_url": "http://llm:8000", "model_name": "m", "tensor_parallel_size": 2})
 
 
 def test_model_ids_without_loading():
     assert backend_model_id("transformers", {}) == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert backend_model_id("vllm", OPTIONS) == "qwen"
-    assert backend_model_id("http", OPTIONS) == "qwen-7b"
+    assert backend_model_id("vllm", {"model_path": "/models/qwen", "cache_dir": ""}) == "qwen"
+    assert backend_model_id("http", {"model_name": "qwen-7b"}) == "qwen-7b"
+    assert given_options({"model_path": "", "cache_dir": None, "batch_size": 8}) == {"batch_size": 8}
 
 
 def test_build_http_backend_from_the_resource():
-    resource = CaptionBackendResource(backend="http", base_url="http://llm:8000", model_name="qwen-7b",
-                                      max_concurrency=3, api_key="k")
+    resource = CaptionBackendResource(backend="http", http=HTTPOptions(
+        base_url="http://llm:8000", model_name="qwen-7b", max_concurrency=3, api_key="k"))
     assert resource.caption_model_id() == "qwen-7b"
+    assert resource.caption_generation() == {"backend": "http", "structured_output": False}
     backend = resource.build()  # an http backend connects only when it generates
     assert backend.model_id == "qwen-7b" and backend.max_concurrency == 3 and backend.api_key == "k"
     assert backend.url == "http://llm:8000/v1/chat/completions" and backend.structured_output is False
-    assert build_backend("http", {**OPTIONS, "structured_output": True}).structured_output is True
+    assert CaptionBackendResource(backend="vllm").caption_generation() == {"backend": "vllm", "structured_output": True}
     with pytest.raises(ValueError, match="model_name"):
-        CaptionBackendResource(backend="http", base_url="http://llm:8000").caption_model_id()
+        CaptionBackendResource(backend="http", http=HTTPOptions(base_url="http://llm:8000")).caption_model_id()
 
 
 @pytest.mark.parametrize(("text", "caption"), [

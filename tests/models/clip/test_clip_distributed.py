@@ -9,7 +9,13 @@ import torch
 from clip_helpers import write_shards
 
 from models.clip.model_configs import DEFAULT_MODEL
-from models.clip.train import REPO_ROOT, TrainSettings, build_train_argv, prepare_run_dir, train_command
+from models.clip.train import (
+    REPO_ROOT,
+    TrainSettings,
+    build_train_argv,
+    prepare_run_dir,
+    train_command,
+)
 from models.clip.zeroshot import load_clip
 
 

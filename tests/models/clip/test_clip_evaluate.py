@@ -20,7 +20,12 @@ from models.clip.evaluate import (
     zero_shot_scores,
 )
 from models.clip.model_configs import DEFAULT_MODEL
-from models.clip.zeroshot import classifier_from_prompts, encode_images, encode_texts, load_clip
+from models.clip.zeroshot import (
+    classifier_from_prompts,
+    encode_images,
+    encode_texts,
+    load_clip,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,12 @@ import pytest
 from PIL import Image
 
 from models.clip.model_configs import DEFAULT_MODEL
-from models.clip.retrieval import RetrievalTask, caption_owners, evaluate_retrieval_task, retrieval_metrics
+from models.clip.retrieval import (
+    RetrievalTask,
+    caption_owners,
+    evaluate_retrieval_task,
+    retrieval_metrics,
+)
 from models.clip.zeroshot import load_clip
 
 

@@ -6,9 +6,15 @@ import json
 import open_clip
 import pytest
 import torch
-from clip_helpers import write_shards, tiny_bert
+from clip_helpers import tiny_bert, write_shards
 
-from models.clip.model_configs import CONFIG_DIR, DEFAULT_MODEL, GPU_MODEL, register_model_configs, with_text_tower
+from models.clip.model_configs import (
+    CONFIG_DIR,
+    DEFAULT_MODEL,
+    GPU_MODEL,
+    register_model_configs,
+    with_text_tower,
+)
 from models.clip.train import TrainSettings, run_training
 from models.clip.zeroshot import load_clip
 

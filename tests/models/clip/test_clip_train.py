@@ -21,7 +21,12 @@ from models.clip.train import (
     run_training,
     train_command,
 )
-from models.clip.zeroshot import DEFAULT_TEMPLATES, class_prompts, load_clip, zero_shot_predict
+from models.clip.zeroshot import (
+    DEFAULT_TEMPLATES,
+    class_prompts,
+    load_clip,
+    zero_shot_predict,
+)
 
 TINY = TrainSettings(epochs=1, batch_size=16, warmup=1, workers=1, log_every_n_steps=1, lr=1e-3)
 

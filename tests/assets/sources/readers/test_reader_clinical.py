@@ -15,7 +15,12 @@ from assets.ingest.chunked import ingest_if_changed
 from assets.ingest.parts import published_parts
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError, read_source
-from assets.sources.readers.clinical import SALT_ENV, SALT_FILE_ENV, keyed_id, privacy_salt
+from assets.sources.readers.clinical import (
+    SALT_ENV,
+    SALT_FILE_ENV,
+    keyed_id,
+    privacy_salt,
+)
 
 PLANTED = ["Doe", "Janet", "7731942", "Smith", "Gregory"]
 

@@ -17,4 +17,6 @@ CURATION_LOG = "curated/curation_log.parquet"
 NEAR_DUPLICATE_CLUSTERS = "curated/near_duplicate_clusters.parquet"
 SHARDS = "shards"
 TRAINING = "training"
+# clip_model's open_clip run under TRAINING (its logs, checkpoints and run pointer).
+TRAINING_RUN = "clip"
 REPORT = "report"

