@@ -4,23 +4,17 @@
 - class_captions, curated_pairs, curation_log, webdataset_shards: eagerly, as soon as what they read
   is updated (captions come from the cache for unchanged labels, so little is recomputed);
 - clip_model, benchmark_report: on request (the UI, `medpairs_job`), or on a cron schedule set by
-  MEDPAIRS_TRAINING_CRON (e.g. "0 3 * * 0"), and then only if their inputs changed since the last
-  tick: never re-trained for nothing.
+  MEDPAIRS_TRAINING_CRON (e.g. "0 3 * * 0", read with the rest of the environment in
+  pipelines/environment.py), and then only if their inputs changed since the last tick: never
+  re-trained for nothing.
 """
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
 EAGER = ("class_captions", "curated_pairs", "curation_log", "webdataset_shards")
 TRAINING = ("clip_model", "benchmark_report")
-
-
-def training_cron() -> str | None:
-    """The cron schedule of training and the report, or None for on request only."""
-    return os.environ.get("MEDPAIRS_TRAINING_CRON") or None
 
 
 def with_automation(assets: list, cron: str | None) -> list:

@@ -9,8 +9,8 @@ from assets.ingest.defs import raw_samples
 from assets.report.defs import benchmark_report
 from assets.sources.defs import source_catalog, source_files, synthetic_source
 from assets.training.defs import clip_model
-from pipelines.automation import automation_sensor, training_cron, with_automation
-from pipelines.environment import current_environment, resources_for
+from pipelines.automation import automation_sensor, with_automation
+from pipelines.environment import load_environment
 from pipelines.jobs import all_jobs, ingest_job
 from pipelines.sensors import make_source_catalog_sensor, make_stale_runs_sensor
 
@@ -35,4 +35,5 @@ def build_definitions(resources: dict, cron: str | None = None) -> dg.Definition
                           resources=resources)
 
 
-defs = build_definitions(resources_for(current_environment()), training_cron())
+environment = load_environment()
+defs = build_definitions(environment.resources, environment.training_cron)

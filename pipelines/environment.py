@@ -1,36 +1,65 @@
-"""Choose the environment once: `MEDPAIRS_ENV` is `local` (default), `ci` or `prod`."""
+"""The environment, chosen once, from `MEDPAIRS_ENV`: every setting the code location reads from the
+process environment is read here, when the definitions load.
+
+- `local` (the default): a workstation or CI runner. Files under `MEDPAIRS_STORAGE_ROOT` (default
+  ./data), the catalog `MEDPAIRS_CATALOG` (default pipelines/catalog.yaml, the embedded synthetic
+  sources), captions from SmolLM2 on the CPU (the `transformers` backend).
+- `prod`: a deployment (deploy/k8s). Nothing defaults to the demo: the storage root and catalog must
+  be set, and captions come from an OpenAI-compatible server (`vllm serve`) at `MEDPAIRS_LLM_URL`
+  serving `MEDPAIRS_LLM_MODEL`, with the bearer token `MEDPAIRS_LLM_API_KEY`. These are `dg.EnvVar`s:
+  resolved in each run's process and shown by name, never by value, in the UI and the run config.
+
+In both, `MEDPAIRS_TRAINING_CRON` (e.g. "0 3 * * 0") puts training and the report on a schedule
+(pipelines/automation.py); unset, they run on request only.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 import dagster as dg
 
-from assets.captions.resource import CaptionBackendResource
+from assets.captions.resource import CaptionBackendResource, HTTPOptions
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 
 DEFAULT_CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.yaml")
-
-Environment = Literal["local", "ci", "prod"]
-
-
-def current_environment() -> Environment:
-    env = os.environ.get("MEDPAIRS_ENV", "local")
-    if env not in ("local", "ci", "prod"):
-        raise ValueError(f"MEDPAIRS_ENV must be local, ci or prod, not {env!r}")
-    return env  # type: ignore[return-value]
+ENVIRONMENTS = ("local", "prod")
+# What `prod` requires to be set when the definitions load (a missing one fails there, not mid-run).
+PROD_REQUIRED = ("MEDPAIRS_STORAGE_ROOT", "MEDPAIRS_CATALOG", "MEDPAIRS_LLM_URL", "MEDPAIRS_LLM_MODEL")
 
 
-def resources_for(env: Environment) -> dict:
-    """The resources of one environment. Production reads its storage root (e.g. s3://bucket/medpairs)
-    from MEDPAIRS_STORAGE_ROOT; local and CI keep files in ./data unless it is set. The source
-    catalog is MEDPAIRS_CATALOG, else pipelines/catalog.yaml."""
-    root = dg.EnvVar("MEDPAIRS_STORAGE_ROOT") if env == "prod" else os.environ.get("MEDPAIRS_STORAGE_ROOT", "data")
-    return {
-        "storage": StorageResource(root=root),
-        "catalog": SourceCatalogResource(path=os.environ.get("MEDPAIRS_CATALOG", DEFAULT_CATALOG)),
-        "caption_llm": CaptionBackendResource(),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
-    }
+@dataclass(frozen=True)
+class Environment:
+    name: Literal["local", "prod"]
+    resources: dict
+    training_cron: str | None
+
+
+def load_environment(environ: Mapping[str, str] = os.environ) -> Environment:
+    """The environment `environ` names (see the module docstring); raises ValueError naming what is wrong."""
+    name = environ.get("MEDPAIRS_ENV", "local")
+    if name not in ENVIRONMENTS:
+        raise ValueError(f"MEDPAIRS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+    if name == "prod":
+        missing = [var for var in PROD_REQUIRED if not environ.get(var)]
+        if missing:
+            raise ValueError(f"MEDPAIRS_ENV=prod needs {', '.join(missing)} set")
+        resources = {
+            "storage": StorageResource(root=dg.EnvVar("MEDPAIRS_STORAGE_ROOT")),
+            "catalog": SourceCatalogResource(path=dg.EnvVar("MEDPAIRS_CATALOG")),
+            "caption_llm": CaptionBackendResource(backend="http", http=HTTPOptions(
+                base_url=dg.EnvVar("MEDPAIRS_LLM_URL"), model_name=dg.EnvVar("MEDPAIRS_LLM_MODEL"),
+                api_key=dg.EnvVar("MEDPAIRS_LLM_API_KEY") if environ.get("MEDPAIRS_LLM_API_KEY") else "")),
+        }
+    else:
+        resources = {
+            "storage": StorageResource(root=environ.get("MEDPAIRS_STORAGE_ROOT") or "data"),
+            "catalog": SourceCatalogResource(path=environ.get("MEDPAIRS_CATALOG") or DEFAULT_CATALOG),
+            "caption_llm": CaptionBackendResource(),
+        }
+    resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
+    return Environment(name, resources, environ.get("MEDPAIRS_TRAINING_CRON") or None)

@@ -12,7 +12,7 @@ import webdataset as wds
 
 from assets.shared.storage import StorageResource
 from pipelines.definitions import build_definitions
-from pipelines.environment import resources_for
+from pipelines.environment import load_environment
 from pipelines.run import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def job_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("medpairs") / "data"
-    resources = {**resources_for("ci"), "storage": StorageResource(root=str(data))}
+    resources = {**load_environment({}).resources, "storage": StorageResource(root=str(data))}
     run_config = dg.config_from_files([str(ROOT / "pipelines/configs/small.yaml")])
     with dg.instance_for_test() as instance:
         outcome = run_pipeline(build_definitions(resources), instance, run_config)

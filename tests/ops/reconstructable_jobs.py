@@ -7,10 +7,10 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.definitions import build_definitions
-from pipelines.environment import resources_for
+from pipelines.environment import load_environment
 
 
 def ingest_job_from_environment() -> dg.JobDefinition:
     """ingest_job with the resources the environment names (MEDPAIRS_CATALOG, MEDPAIRS_STORAGE_ROOT),
     read when called, so a test's environment reaches every step process."""
-    return build_definitions(resources_for("ci")).resolve_job_def("ingest_job")
+    return build_definitions(load_environment({}).resources).resolve_job_def("ingest_job")

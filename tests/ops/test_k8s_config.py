@@ -21,6 +21,7 @@ from dagster_k8s.job import (
 from ops_helpers import ROOT
 
 import pipelines.definitions as medpairs
+from pipelines.environment import PROD_REQUIRED, load_environment
 from deploy.k8s.definitions import STEP_K8S_CONFIG, defs
 
 K8S = ROOT / "deploy" / "k8s"
@@ -71,6 +72,9 @@ def test_helm_values_serve_the_k8s_module_from_the_dockerfile_image():
     assert re.search(rf"^WORKDIR {re.escape(workdir)}$", (K8S / "Dockerfile").read_text(), re.M)
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["MEDPAIRS_ENV"] == "prod" and env["MEDPAIRS_STORAGE_ROOT"].startswith("s3://")
+    assert set(PROD_REQUIRED) <= set(env)  # what prod refuses to load without
+    load_environment(env)
+    assert "medpairs-privacy" in {secret["name"] for secret in deployment["envSecrets"]}
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     # dagster-postgres ships psycopg2; SQLAlchemy 2.1 would take a bare postgresql:// for psycopg 3.
     assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"

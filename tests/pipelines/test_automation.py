@@ -12,7 +12,7 @@ from PIL import Image
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 from pipelines.definitions import build_definitions
-from pipelines.environment import resources_for
+from pipelines.environment import load_environment
 from pipelines.run import run_pipeline
 
 
@@ -28,7 +28,7 @@ def test_ingest_triggers_captions_eagerly_but_not_training(tmp_path):
         (tmp_path / "src" / label / "a.png").write_bytes(buf.getvalue())
     (tmp_path / "catalog.yaml").write_text(
         "sources:\n  - {name: auto_src, modality: xray, format: imagefolder, location: src}\n")
-    resources = {**resources_for("ci"), "storage": StorageResource(root=str(tmp_path / "data")),
+    resources = {**load_environment({}).resources, "storage": StorageResource(root=str(tmp_path / "data")),
                  "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))}
     small = {"ops": {"synthetic_source": {"config": {"train_per_class": 1, "test_per_class": 1, "image_size": 16}}}}
     defs = build_definitions(resources)

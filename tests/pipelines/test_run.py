@@ -14,7 +14,7 @@ from PIL import Image
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 from pipelines.definitions import build_definitions
-from pipelines.environment import resources_for
+from pipelines.environment import load_environment
 from pipelines.run import job_run_config, run_pipeline
 
 SMALL_SYNTHETIC = {"ops": {"synthetic_source": {"config": {"train_per_class": 2, "test_per_class": 1,
@@ -49,7 +49,7 @@ def project(tmp_path):
     (tmp_path / "chest" / "pneumonia" / "truncated.png").write_bytes(_png(9)[:300])
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(CATALOG.format(missing=tmp_path / "not-here"))
-    resources = {**resources_for("ci"), "storage": StorageResource(root=str(tmp_path / "data")),
+    resources = {**load_environment({}).resources, "storage": StorageResource(root=str(tmp_path / "data")),
                  "catalog": SourceCatalogResource(path=str(catalog))}
     with dg.instance_for_test() as instance:
         yield build_definitions(resources), instance, tmp_path

@@ -115,11 +115,11 @@ def test_partitioned_ingest_through_dagster_with_catalog_and_storage_root_on_s3(
     from assets.shared.storage import StorageResource
     from assets.sources.resource import SourceCatalogResource
     from pipelines.definitions import build_definitions
-    from pipelines.environment import resources_for
+    from pipelines.environment import load_environment
     from pipelines.run import run_pipeline
 
     root = f"{s3_prefix}/store"
-    defs = build_definitions({**resources_for("ci"), "storage": StorageResource(root=root),
+    defs = build_definitions({**load_environment({}).resources, "storage": StorageResource(root=root),
                               "catalog": SourceCatalogResource(path=s3_sources)})
     small = {"ops": {"synthetic_source": {"config": {"train_per_class": 1, "test_per_class": 1, "image_size": 16}}}}
     with dg.instance_for_test() as instance:
