@@ -31,10 +31,9 @@ import pyarrow as pa
 from assets.curation.near_dups import connected_components, find_near_pairs, keep_set
 from assets.curation.sql_files import sql
 from assets.shared import duckdb_fs
+from assets.shared.files import published_together
 
 log = logging.getLogger(__name__)
-
-EVALUATION_REASONS = ("evaluation_duplicate", "evaluation_near_duplicate")
 
 
 @dataclass(frozen=True)
@@ -138,11 +137,12 @@ def curate(
     with _timed(steps, "decide"):
         con.execute(sql("decisions"))
         con.execute(sql("clusters"))
-    with _timed(steps, "write"):
-        con.execute(sql("write_curated_pairs"), {"raw_samples": paths, "out": out_pairs})
-        con.execute(sql("write_curation_log"), {"out": out_log})
+    outputs = [out_pairs, out_log, *([out_clusters] if out_clusters else [])]
+    with _timed(steps, "write"), published_together(outputs, storage_options) as temporary:
+        con.execute(sql("write_curated_pairs"), {"raw_samples": paths, "out": temporary[0]})
+        con.execute(sql("write_curation_log"), {"out": temporary[1]})
         if out_clusters:
-            con.execute(sql("write_clusters"), {"out": out_clusters})
+            con.execute(sql("write_clusters"), {"out": temporary[2]})
     stats = _stats(con, p, search)
     con.close()
     stats["seconds_by_step"] = steps

@@ -4,7 +4,8 @@ A file is written under a temporary name beside its final one (`<name>.tmp`, or 
 name of its own per writer) and renamed when complete, so a reader (or a re-run after a crash)
 never sees half a file. `atomic_write` writes one buffer or callback; `ParquetWriter` streams
 batches with the shard writer's contract (`write`, then `close` publishes; leaving its `with` block
-on an exception discards the file).
+on an exception discards the file); `published_together` hands out temporary names for files another
+writer makes (DuckDB's COPY) and publishes them all when its block completes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO
 
 import fsspec
@@ -60,6 +62,24 @@ def write_parquet_table(url: str, table: pa.Table, storage_options: dict | None 
     """One Arrow table as the Parquet file `url`, atomically (local path or fsspec URL)."""
     fs, path = url_to_fs(url, storage_options)
     atomic_write(fs, path, lambda f: pq.write_table(table, f), unique=unique)
+
+
+@contextmanager
+def published_together(urls: list[str], storage_options: dict | None = None) -> Iterator[list[str]]:
+    """Temporary names for `urls` (local paths or fsspec URLs, in order) for the block to write; renamed
+    to the final names when it completes, removed when it raises (the final names keep what they held)."""
+    temporary = [temporary_name(url) for url in urls]
+    try:
+        yield temporary
+    except BaseException:
+        for url in temporary:
+            fs, path = url_to_fs(url, storage_options)
+            if fs.exists(path):
+                fs.rm(path)
+        raise
+    for url, tmp in zip(urls, temporary, strict=True):
+        fs, path = url_to_fs(url, storage_options)
+        fs.mv(url_to_fs(tmp, storage_options)[1], path)
 
 
 class ParquetWriter:

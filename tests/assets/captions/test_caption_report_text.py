@@ -2,6 +2,7 @@
 on the 3,955 real Indiana University chest X-ray reports that torchxrayvision ships
 (data/NLMCXR_reports.tgz, found in the installed package, never downloaded)."""
 
+import json
 import importlib.util
 import re
 from pathlib import Path
@@ -117,3 +118,16 @@ def test_real_reports_yield_clean_captions(nlmcxr_reports):
                and not r.sections.get("impression", "").strip()]
     reasons = {row["report_id"]: row["reason"] for row in rows}
     assert neither and all(reasons[r.report_id] == "no impression or findings" for r in neither)
+
+
+def test_cli_cleans_the_reports_of_an_archive(tmp_path, capsys):
+    from assets.captions.cli import main
+
+    out = tmp_path / "reports.jsonl"
+    stats = main(["--reports", str(_nlmcxr_tgz()), "--limit", "40", "--out", str(out), "--sample", "3"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == stats["reports"] == 40  # every report accounted for: a caption or a reason
+    assert stats["captioned"] + sum(stats["without_caption"].values()) == 40
+    assert all((r["caption"] is None) == (r["status"] == "rejected") and r["origin"] == "cleaned" for r in rows)
+    assert not any("XXXX" in r["caption"] for r in rows if r["caption"])
+    assert "--- valid (sample of 3" in capsys.readouterr().out
