@@ -4,7 +4,9 @@ assignment. Every input sample is either kept or logged with one reason.
 
 Order of the steps (the first reason that applies is the one logged):
 1. screening on statistics stored at ingest: too_small, bad_aspect_ratio, blank_image, then
-   captions: empty_caption, caption_too_short, caption_too_long, no_valid_caption;
+   captions: empty_caption, caption_too_short, caption_too_long, no_valid_caption; then a
+   training sample whose patient (study, volume: the source's `group_id`) has a test image is an
+   evaluation_patient;
 2. decontamination, across all sources: a training sample (any split but test) with the pixels
    of a test image is an evaluation_duplicate, one within the radius of a test image an
    evaluation_near_duplicate;
@@ -121,6 +123,10 @@ def curate(
     steps: dict[str, float] = {}
     with _timed(steps, "load"):
         con.execute(sql("load_samples"), {"raw_samples": paths})
+        con.execute(sql("load_groups"))
+        if _has_column(con, paths, "group_id"):
+            con.execute(sql("insert_groups"), {"raw_samples": paths})
+        con.execute(sql("evaluation_groups"))
         con.execute(sql("load_captions"), {"class_captions": class_captions, **words})
     with _timed(steps, "screen"):
         con.execute(sql("screen"), {"min_side": p.min_side, "max_aspect_ratio": p.max_aspect_ratio,
@@ -149,6 +155,12 @@ def curate(
     stats["seconds"] = round(time.perf_counter() - started, 3)
     log.info("curation: %s in, %s kept, dropped %s", stats["samples_in"], stats["kept"], stats["dropped_by_reason"])
     return stats
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, paths: list[str], column: str) -> bool:
+    """Whether any of the Parquet files holds `column` (raw parts written before it was added do not)."""
+    cur = con.execute("SELECT * FROM read_parquet($paths, union_by_name = true) LIMIT 0", {"paths": paths})
+    return column in {d[0] for d in cur.description}
 
 
 def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> list[dict]:
@@ -199,7 +211,8 @@ def check_invariants(
 ) -> dict[str, int]:
     """Counts that must be 0, read back from the written files: training samples whose decoded
     pixels equal an evaluation sample's; training samples sharing a pixel hash; with a radius,
-    training samples within it of an evaluation sample; with the raw samples and the log, input
+    training samples within it of an evaluation sample; with the raw samples, training samples of
+    a patient (study, volume) with an evaluation sample; with the raw samples and the log too, input
     samples not accounted for exactly once (in the pairs or the log) plus output rows that are
     not input samples."""
     paths = [curated_pairs, *([raw_samples] if isinstance(raw_samples, str) else raw_samples or []),
@@ -212,8 +225,11 @@ def check_invariants(
         con.execute(sql("check_nodes"))
         find_near_pairs(con, near_duplicate_radius)
         out["train_eval_near_duplicates"] = int(con.execute(sql("check_near")).fetchone()[0])
-    if raw_samples is not None and curation_log is not None:
-        raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
+    raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples or [])
+    if raw:
+        out["train_eval_patients"] = int(con.execute(sql("check_patients"), {"raw_samples": raw, "pairs": curated_pairs})
+                                         .fetchone()[0]) if _has_column(con, raw, "group_id") else 0
+    if raw and curation_log is not None:
         out["unaccounted_samples"] = int(con.execute(
             sql("check_accounting"), {"raw_samples": raw, "pairs": curated_pairs, "log": curation_log}).fetchone()[0])
     con.close()

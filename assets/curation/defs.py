@@ -52,6 +52,8 @@ class CurationConfig(dg.Config):
         dg.AssetCheckSpec("counts_balance", asset="curated_pairs", blocking=True),
         dg.AssetCheckSpec("no_evaluation_image_in_training", asset="curated_pairs", blocking=True),
         dg.AssetCheckSpec("no_evaluation_near_duplicate_in_training", asset="curated_pairs", blocking=True),
+        dg.AssetCheckSpec("no_evaluation_patient_in_training", asset="curated_pairs", blocking=True,
+                          description="No training pair shares a patient (study, volume) with an evaluation pair."),
         dg.AssetCheckSpec("unique_training_pixels", asset="curated_pairs", blocking=True),
     ],
 )
@@ -118,6 +120,12 @@ def curation(config: CurationConfig, storage: StorageResource, catalog: SourceCa
         passed=invariants["train_eval_near_duplicates"] == 0,
         metadata={"train_eval_near_duplicates": invariants["train_eval_near_duplicates"],
                   "radius": config.near_duplicate_radius},
+    )
+    yield dg.AssetCheckResult(
+        asset_key="curated_pairs", check_name="no_evaluation_patient_in_training",
+        passed=invariants["train_eval_patients"] == 0,
+        metadata={"train_eval_patients": invariants["train_eval_patients"],
+                  "removed_as_evaluation_patient": stats["dropped_by_reason"].get("evaluation_patient", 0)},
     )
     yield dg.AssetCheckResult(
         asset_key="curated_pairs", check_name="unique_training_pixels",

@@ -19,9 +19,10 @@ def summary_by_reason(stats: dict) -> str:
 
 def decontamination(stats: dict) -> str:
     """Training samples removed per evaluation set (a source's test split)."""
-    rows = [(s, c.get("evaluation_duplicate", 0), c.get("evaluation_near_duplicate", 0))
+    rows = [(s, c.get("evaluation_duplicate", 0), c.get("evaluation_near_duplicate", 0), c.get("evaluation_patient", 0))
             for s, c in sorted(stats["decontamination"].items())]
-    return md_table(rows, ("evaluation set", "exact copies removed", "near copies removed")) if rows else "none"
+    return md_table(rows, ("evaluation set", "exact copies removed", "near copies removed",
+                           "other images of test patients removed")) if rows else "none"
 
 
 def largest_clusters(stats: dict) -> str:

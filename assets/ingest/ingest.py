@@ -40,6 +40,8 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("pixel_mean", pa.float32()),
         pa.field("pixel_std", pa.float32()),
         pa.field("orig_path", pa.string()),
+        # A hash of the sample's patient, study or volume where its source names one (else null).
+        pa.field("group_id", pa.string()),
         pa.field("provenance", pa.string()),
     ]
 )
@@ -193,7 +195,7 @@ def _quarantine(cols: dict[str, list], sid: str, source: str, path, reason: str,
         cols[key].append(value)
 
 
-_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes", "read_from"}
+_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes", "read_from", "group_id"}
 
 
 def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedImage, root: str | None,
@@ -213,7 +215,7 @@ def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedIm
         "image_format": img.image_format, "width": img.width, "height": img.height,
         "pixel_sha256": img.pixel_sha256, "phash": img.phash,
         "pixel_mean": img.pixel_mean, "pixel_std": img.pixel_std,
-        "orig_path": str(row["path"]), "provenance": json.dumps(provenance, sort_keys=True, default=str),
+        "orig_path": str(row["path"]), "group_id": row.get("group_id"), "provenance": json.dumps(provenance, sort_keys=True, default=str),
     }
     for key, value in values.items():
         cols[key].append(value)

@@ -48,6 +48,9 @@ class SplitRule:
     of one never straddle splits). `group_column` (a manifest's column, e.g. a patient id) or
     `group_pattern` (a regex searched in the sample's path within the source, e.g. `patient[0-9]+`;
     its first group if it has one) name the group instead, for the samples that have one.
+    Under any rule the group (a reader's patient or volume, or the one the rule names) is kept with
+    each sample as a hash, `group_id`: curation drops a training sample whose group has a test
+    image (`evaluation_patient`), which matters where the data states the split.
     by="fixed": every sample gets `default`.
     """
 

@@ -171,11 +171,16 @@ def _classes(raw: Any) -> tuple[ClassInfo, ...]:
 
 
 def _split(raw: Any) -> SplitRule:
-    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}."""
+    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}; a given or
+    ratio split may add `group` ({column: c} or {path: regex}): the patient or study of each sample."""
     if raw in ("given", "folder", None):
         return SplitRule(by="given")
-    if isinstance(raw, dict) and set(raw) == {"column"} and isinstance(raw["column"], str):
-        return SplitRule(by="given", column=raw["column"])
+    if isinstance(raw, dict) and set(raw) == {"group"}:
+        column, pattern = _group(raw["group"])
+        return SplitRule(by="given", group_column=column, group_pattern=pattern)
+    if isinstance(raw, dict) and {"column"} <= set(raw) <= {"column", "group"} and isinstance(raw["column"], str):
+        column, pattern = _group(raw.get("group"))
+        return SplitRule(by="given", column=raw["column"], group_column=column, group_pattern=pattern)
     if isinstance(raw, dict) and set(raw) == {"fixed"} and isinstance(raw["fixed"], str):
         return SplitRule(by="fixed", default=raw["fixed"])
     if isinstance(raw, dict) and "ratio" in raw and set(raw) <= {"ratio", "seed", "group"}:
@@ -189,7 +194,8 @@ def _split(raw: Any) -> SplitRule:
         return SplitRule(by="ratio", ratios=tuple((str(k), float(v)) for k, v in ratios.items()),
                          seed=raw.get("seed", 0), group_column=column, group_pattern=pattern)
     raise CatalogError(f"bad split {raw!r}: given | folder | {{column: c}} | {{fixed: s}} "
-                       "| {ratio: {split: weight, ...}, seed: n, group: {column: c} | {path: regex}}")
+                       "| {ratio: {split: weight, ...}, seed: n}, where given, column and ratio may add "
+                       "group: {column: c} | {path: regex}")
 
 
 def _group(raw: Any) -> tuple[str, str]:

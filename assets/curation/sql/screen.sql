@@ -1,5 +1,6 @@
 -- Quality filters on statistics stored at ingest (no image is read): the first failing check is
--- the sample's reason. Caption checks: an image-text sample's own caption (any split); a
+-- the sample's reason. Last, a training sample of a patient (study, volume) with a test image is
+-- dropped as evaluation_patient, before dedup, so that it never stands for the copies of others. Caption checks: an image-text sample's own caption (any split); a
 -- classification training sample needs one valid class caption within the length bounds.
 -- keep_rank orders samples by the keep rule: passing samples first, image-text over
 -- classification, larger images, source priority (position in $source_priority, unlisted
@@ -15,9 +16,13 @@ WITH checked AS (
                WHEN s.kind = 'image_text' AND word_count(s.caption) < $min_caption_words THEN 'caption_too_short'
                WHEN s.kind = 'image_text' AND word_count(s.caption) > $max_caption_words THEN 'caption_too_long'
                WHEN s.kind <> 'image_text' AND NOT s.is_test AND c.captions IS NULL THEN 'no_valid_caption'
-           END AS quality_reason
+               WHEN NOT s.is_test AND eg.test_id IS NOT NULL THEN 'evaluation_patient'
+           END AS quality_reason,
+           eg.test_id AS patient_test_id
     FROM samples s
     LEFT JOIN class_caption_sets c USING (source, label)
+    LEFT JOIN sample_groups g ON g.sample_id = s.sample_id
+    LEFT JOIN evaluation_groups eg ON eg.source = g.source AND eg.group_id = g.group_id
 )
 SELECT *,
        row_number() OVER (ORDER BY quality_reason IS NULL DESC, kind = 'image_text' DESC,

@@ -78,6 +78,7 @@ class ClinicalGuard:
         for value in (*names, *record.identifying):
             self.identifiers.add(value)
         return replace(record, record_id=keyed_id(self.salt, record.record_id), path=None,
+                       group_id=keyed_id(self.salt, record.group_id) if record.group_id else None,
                        read_from=record.path, identifying=(),
                        error_detail=self.without(record.error_detail, [*names, *record.identifying]))
 

@@ -45,6 +45,9 @@ class SampleRecord:
     # Unit that must not straddle splits under a ratio rule (a volume, a patient; default the
     # record itself); never written out.
     group: str = ""
+    # The hash of that unit (registry.with_split; keyed for a clinical source), written out so that
+    # curation can keep a test patient's other images out of training.
+    group_id: str | None = None
     # Where ingest reads the image when the id must not show it (a clinical source's file, relative
     # to the root); never written out.
     read_from: str | None = None
@@ -59,7 +62,7 @@ class SampleRecord:
                                "source": self.source, "modality": self.modality, "kind": self.kind,
                                "label": self.label, "split": self.split}
         optional = {"labels": list(self.labels), "caption": self.caption, "meta": self.meta,
-                    "image_bytes": self.image_bytes, "error": self.error,
+                    "group_id": self.group_id, "image_bytes": self.image_bytes, "error": self.error,
                     "error_detail": self.error_detail if self.error else ""}
         row.update({k: v for k, v in optional.items() if v not in (None, "", [], {})})
         if self.read_from and not self.error:

@@ -108,25 +108,27 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
 
 
 def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
-    """`record` with the split its source's rule gives it."""
+    """`record` with the split its source's rule gives it, and the hash of its group (if it has one)."""
+    group = sample_group(record, rule)
     if rule.by == "fixed":
         split = rule.default
     elif rule.by == "ratio":
-        split = ratio_split(split_group(record, rule), rule)
+        split = ratio_split(group or record.record_id, rule)
     else:
         split = record.split or rule.default
-    return record if split == record.split else replace(record, split=split)
+    group_id = hashlib.sha256(f"{record.source}\x00{group}".encode()).hexdigest()[:32] if group else None
+    return replace(record, split=split, group_id=group_id)
 
 
-def split_group(record: SampleRecord, rule: SplitRule) -> str:
-    """The unit `record` is split with: what the rule's group_pattern finds in its path (its first
-    group if it has one), else the reader's group (a manifest's group_column, a DICOM patient, a
-    NIfTI volume), else the record itself."""
+def sample_group(record: SampleRecord, rule: SplitRule) -> str:
+    """The unit (patient, study, volume) `record` belongs to: what the rule's group_pattern finds in
+    its path (its first group if it has one), else the reader's group (a manifest's group_column, a
+    DICOM patient, a NIfTI volume); empty when neither names one (the record is its own unit)."""
     if rule.group_pattern:
         found = re.search(rule.group_pattern, record.path or record.record_id)
         if found:
             return "path:" + (found.group(1) if found.groups() else found.group(0))
-    return record.group or record.record_id
+    return record.group
 
 
 def ratio_split(group: str, rule: SplitRule) -> str:

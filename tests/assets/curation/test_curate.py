@@ -240,10 +240,13 @@ def test_invariants_detect_leaks(tmp_path):
         {"sample_id": "d", "split": None, "pixel_sha256": "d", "phash": near},
         {"sample_id": "e", "split": "train", "pixel_sha256": "e", "phash": flip(near, *range(20, 40))},
     ]), pairs)
-    pq.write_table(pa.Table.from_pylist([{"sample_id": s} for s in "abcdf"]), raw)
+    groups = {"a": "p1", "c": "p1", "d": "p2", "f": "p2"}  # a shares its patient with the test image c
+    pq.write_table(pa.Table.from_pylist([{"sample_id": s, "source": "src", "group_id": groups.get(s)}
+                                         for s in "abcdf"]), raw)
     pq.write_table(pa.Table.from_pylist([{"sample_id": "d", "reason": "x"}]), log)
     assert check_invariants(str(pairs), near_duplicate_radius=4, raw_samples=str(raw), curation_log=str(log)) == {
         "train_eval_overlap": 2, "duplicate_train_hashes": 1,
         "train_eval_near_duplicates": 3,  # a, b (distance 0) and d (2 bits), not e
+        "train_eval_patients": 1,  # a; d's patient has no evaluation pair (f is not in the pairs)
         "unaccounted_samples": 3,  # d twice, e not an input, f nowhere
     }

@@ -120,6 +120,10 @@ def test_training_copies_of_a_real_evaluation_image_are_removed(tmp_path, ingest
                              pc.if_else(to_train, "train", table["split"]))
     table = table.set_column(table.schema.get_field_index("label"), "label",
                              pc.if_else(to_train, "scan", table["label"]))
+    # Without patients (these files share a few PatientIDs, which would drop the copies as
+    # evaluation_patient first): pixel decontamination alone.
+    table = table.set_column(table.schema.get_field_index("group_id"), "group_id",
+                             pa.nulls(len(table), pa.string()))
     raw = str(tmp_path / "raw.parquet")
     pq.write_table(table, raw)
 

@@ -42,7 +42,8 @@ def test_materializes_with_metadata_and_passing_checks(tmp_path):
     assert result.success
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"counts_balance": True, "no_evaluation_image_in_training": True,
-                      "no_evaluation_near_duplicate_in_training": True, "unique_training_pixels": True}
+                      "no_evaluation_near_duplicate_in_training": True, "no_evaluation_patient_in_training": True,
+                      "unique_training_pixels": True}
     pairs_meta = result.asset_materializations_for_node("curation")[0].metadata
     assert pairs_meta["kept"].value == 2
     assert "| src_b | 0 | 1 |" in pairs_meta["decontamination"].value

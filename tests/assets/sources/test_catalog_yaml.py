@@ -162,3 +162,14 @@ sources:
     for expected in ("(a): split group {column: ...} needs a manifest", "(b): split group path '(' is not a regular",
                      "(c): bad split group 'patient'"):
         assert expected in str(err.value), expected
+
+
+def test_a_given_split_may_name_the_group_too(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x, split: {column: fold, group: {column: patient}}}
+  - {name: b, modality: xray, format: imagefolder, location: x, split: {group: {path: 'patient[0-9]+'}}}
+""")
+    a, b = load_catalog(str(tmp_path / "c.yaml"))
+    assert (a.split.by, a.split.column, a.split.group_column) == ("given", "fold", "patient")
+    assert (b.split.by, b.split.group_pattern) == ("given", "patient[0-9]+")
