@@ -50,7 +50,7 @@ def verdicts(cases: list[dict], sources: dict[str, SourceSpec]) -> list[str | No
     for case in cases:
         target = label_target(sources[case["source"]], case["class"])
         reason = validate_for_target(case["caption"], target, case.get("accepted", []),
-                                     examples=target_examples(target))
+                                     examples=target_examples(target, case["index"]))
         out.append(reason and reason_code(reason))
     return out
 
