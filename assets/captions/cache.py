@@ -2,7 +2,7 @@
 and rejected) that synthesis wrote for one target.
 
 The key is a sha256 over everything that decides a target's captions: the model id, the backend
-that runs it and whether its replies are constrained to JSON, the prompt version and a hash of the caption code (prompts, validation, templates, synthesis), the source
+that runs it and whether its replies are constrained to JSON, the prompt version and a hash of the caption code (prompts, validation and its lexicon, templates, synthesis), the source
 and modality, the target's class (name, description, synonyms) and kind, the terms of the
 source's other classes (validation and the choice of worked examples read them), N, the seed,
 the rounds and the sampling settings. Re-running with nothing changed loads every set and
@@ -28,7 +28,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.captions import prompts, synthesize, templates, validate
+from assets.captions import lexicon, prompts, synthesize, templates, validate
 from assets.captions import targets as targets_module
 from assets.captions.synthesize import (
     Progress,
@@ -41,7 +41,7 @@ from assets.shared.files import atomic_write
 
 log = logging.getLogger(__name__)
 
-_CODE = (prompts, validate, templates, synthesize, targets_module)
+_CODE = (prompts, validate, lexicon, templates, synthesize, targets_module)
 
 
 def code_hash() -> str:

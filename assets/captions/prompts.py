@@ -143,15 +143,19 @@ def usable_examples(modality: str, classes: Sequence[ClassInfo]) -> list[tuple[s
             if not names_any(ex[0], classes) and not names_any(class_terms, [ClassInfo(ex[0])])]
 
 
+def shown_examples(modality: str, classes: Sequence[ClassInfo], index: int) -> list[tuple[str, str, str]]:
+    """The worked examples the prompt of caption number `index` shows (the caption index picks them)."""
+    pool = usable_examples(modality, classes)
+    return [pool[(index + k) % len(pool)] for k in range(min(EXAMPLES_PER_PROMPT, len(pool)))]
+
+
 def build_conversation(modality: str, cls: ClassInfo, index: int,
                        classes: Sequence[ClassInfo] = ()) -> list[dict[str, str]]:
     """The chat for caption number `index` of class `cls` in a source of `modality` whose
     classes are `classes` (used to keep worked examples off the source's own classes)."""
     noun = MODALITY_NOUNS[modality]
-    pool = usable_examples(modality, classes or [cls])
     messages = [{"role": "system", "content": SYSTEM}]
-    for k in range(min(EXAMPLES_PER_PROMPT, len(pool))):
-        name, description, caption = pool[(index + k) % len(pool)]
+    for k, (name, description, caption) in enumerate(shown_examples(modality, classes or [cls], index)):
         messages += [{"role": "user", "content": _request(noun, name, description, name, ASPECTS[k])},
                      {"role": "assistant", "content": caption}]
     description = _short(cls.description) if cls.description else cls.name
@@ -184,13 +188,13 @@ def build_target_conversation(target: CaptionTarget, index: int) -> list[dict[st
     ]
 
 
-def target_examples(target: CaptionTarget) -> list[tuple[str, str, str]]:
-    """The worked examples of a target's prompts that a caption must not borrow from, as
-    (class, description, caption). None for "no finding": its example's phrases ("clear lungs")
+def target_examples(target: CaptionTarget, index: int) -> list[tuple[str, str, str]]:
+    """The worked examples the prompt of a target's caption number `index` shows, which its
+    caption must not borrow from, as (class, description, caption). None for "no finding": its example's phrases ("clear lungs")
     are what any normal study says, so only a near-copy of it is rejected (see synthesize.py)."""
     if target.kind == "no_finding":
         return []
-    return usable_examples(target.source.modality, target.source.classes)
+    return shown_examples(target.source.modality, target.source.classes, index)
 
 
 def prompt_hash() -> str:

@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 @dataclass
 class _ClassState:
     target: CaptionTarget
-    examples: list[tuple[str, str, str]]
     accepted: list[str] = field(default_factory=list)
     next_index: int = 0  # caption index of the next request (selects examples, aspect, synonym)
     generated: int = 0
@@ -101,7 +100,7 @@ def synthesize_captions(
     prompt_version, seed} (rejected generations included) and stats (counts, reasons, template
     fallbacks per target, tokens, seconds, throughput, pass rate, rounds resumed). `resume`: the
     Progress of an earlier call with the same targets and settings; `on_round`: told after each round."""
-    states = [_ClassState(t, target_examples(t)) for t in targets]
+    states = [_ClassState(t) for t in targets]
     rows: list[dict] = []
     base = {"model_id": backend.model_id, "prompt_version": PROMPT_VERSION, "seed": seed}
     per_round, first_round = [], 1
@@ -120,20 +119,22 @@ def synthesize_captions(
                 requests += [st] * (missing if round_no == 1 else _retry_count(st, missing, max_oversample))
         if not requests:
             break
-        conversations = []
+        conversations, indices = [], []
         for st in requests:
             conversations.append(build_target_conversation(st.target, st.next_index))
+            indices.append(st.next_index)
             st.next_index += 1
         round_started = time.perf_counter()
         outputs = backend.generate(conversations, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_p=top_p, seed=seed * 1009 + round_no)
         valid_before = sum(r["status"] == "valid" for r in rows)
-        for st, raw in zip(requests, outputs, strict=True):
+        for st, index, raw in zip(requests, indices, outputs, strict=True):
             caption = clean_caption(raw)
             if len(st.accepted) >= captions_per_class:
                 reason = f"surplus: class already has {captions_per_class} captions"
             else:
-                reason = validate_for_target(caption, st.target, st.accepted, examples=st.examples)
+                reason = validate_for_target(caption, st.target, st.accepted,
+                                             examples=target_examples(st.target, index))
             st.generated += 1
             if reason is None:
                 st.accepted.append(caption)

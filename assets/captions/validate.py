@@ -2,9 +2,15 @@
 
 `clean_caption` turns a raw completion into one caption; `validate_caption` says why a caption
 must not be used (or None when it may). Term matching is on normalized text (lower case, hyphens
-as spaces, British spellings folded), compared by word stems; where terms of two
-classes overlap ("no tumor" holds "tumor") the longest match wins; a term in the few words after a
-negation ("no", "without", "negative for") is a negated mention. A caption of a multi-label
+as spaces, British spellings folded), compared by word stems (plurals folded, and the derived forms and compounds of
+assets/captions/lexicon.py), with the lexicon's paraphrases ("the heart is enlarged") counting as
+terms; where terms of two classes overlap ("no tumor" holds "tumor") the longest match wins. A term
+after a negation ("no", "without", "negative for", "free of") in the same clause is a negated
+mention: punctuation, a conjunction or preposition that starts a new phrase ("and", "but", "with",
+"showing") or a comma that starts one (", and a stone") ends the scope, while a bare list goes on
+("no glioma, meningioma or pituitary tumor"). A sibling that is a normal class ("normal", "no
+finding") is named only by words about the whole study ("normal chest radiograph"), not about one
+part ("a normal heart size", "clear lungs"). A caption of a multi-label
 combination must name each of its findings un-negated.
 """
 
@@ -14,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from assets.captions.lexicon import COMPOUND_PREFIXES, DERIVED, paraphrases
 from assets.sources.catalog import ClassInfo
 
 MIN_WORDS = 5
@@ -28,7 +35,7 @@ _GENERIC = _STOPWORDS | frozenset(
     "axial coronal sagittal transverse longitudinal frontal lateral left right chest abdomen abdominal brain "
     "image images photograph section slice scan view ct mri mr x ray radiograph ultrasound fundus colour color "
     "h e stained histopathology histology consistent keeping typical diagnostic suggesting suggestive "
-    "demonstrating seen there small large multiple single".split())
+    "demonstrating seen there small large multiple single t1 t2 weighted flair".split())
 _MODALITY_WORDS = {
     "xray": r"x ray|radiograph\w*|chest film",
     "ct": r"ct|computed tomograph\w*|cta",
@@ -47,13 +54,19 @@ _SPELLING = (("tumour", "tumor"), ("oedema", "edema"), ("haem", "hem"), ("colour
              ("foetal", "fetal"), ("centre", "center"))
 _NEGATION_CUES = frozenset({"no", "not", "without", "absent", "absence", "negative", "free", "nor",
                             "neither", "excluded", "excludes", "exclude", "rule", "ruled", "rules", "non"})
-_CLAUSE_BREAK = re.compile(r"[.;:!?]|\b(?:but|however|although|whereas|while)\b")
+_CLAUSE_BREAK = re.compile(r"[.;:!?]|,(?=\s*(?:and|but|with|a|an|the|showing|shows|which|there)\b)|"
+                           r"\b(?:but|however|although|whereas|while|and|with|showing|shows|which|apart|except)\b")
+# Words that make a normal-class term speak of the whole study ("normal chest radiograph", "normal brain").
+_STUDY_WORDS = frozenset("study chest radiograph film scan ct mri image examination exam fundus ultrasound "
+                         "sonogram findings appearance x ray photograph brain".split())
 _META_START = re.compile(
-    r"^\W*(?:sure|certainly|of course|okay|ok|here\b|here's|i\b|i'm|i am|as an ai|caption\b|answer\b|"
+    r"^\W*(?:sure|certainly|of course|okay|ok|here\b|here's|below\b|the following\b|i\b|i'm|i am|as an ai|caption\b|answer\b|"
     r"note\b|example\b|user\b|assistant\b|system\b|write\b|describe\b|the caption\b|this caption\b)\b",
     re.IGNORECASE)
-_META_ANY = re.compile(r"caption:|<\|[a-z_]+\|>|\bas an ai\b|\bi cannot\b|\bi can't\b|\bsorry\b|[\[\]{}#*]|https?://",
-                       re.IGNORECASE)
+# Markup is brackets, "#", "**" or a *starred span*; a lone star ("T2*-weighted") is not.
+_META_ANY = re.compile(r"caption:|\bcaptions\b|<\|[a-z_]+\|>|\bas an ai\b|\bi cannot\b|\bi can't\b|\bsorry\b|"
+                       r"[\[\]{}#]|\*\*|(?<!\w)\*\w[^*]*\*|https?://", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-•*]|\(?[a-z]\))\s")
 # Fragments of the request text (assets/captions/prompts.py); a caption holding one echoes the prompt.
 _PROMPT_ECHO = re.compile(r"\b(?:caption (?:a|an)\b|write a caption|mention\b|focus on\b|also called:|"
                           r"reply with|one[- ]sentence caption|(?:the|with) main finding|reader notices|"
@@ -104,26 +117,29 @@ def clean_caption(text: str) -> str:
 
 
 _PLURAL = (("ies", "y"), ("ses", "sis"), ("es", ""), ("s", ""))
-_DERIVED = ("ancies", "encies", "ancy", "ency", "ance", "ence", "ant", "ent", "ously", "ous", "ities",
-            "ity", "ically", "ical", "ic", "ally", "ly", "al")
 
 
 def stem(word: str) -> str:
-    """A light stemmer, enough that a class's word forms meet ("malignant" and "malignancy",
-    "stone" and "stones", "tumor" and "tumors")."""
+    """A light stemmer: plurals folded and the lexicon's derived forms mapped to their finding
+    ("malignancies" and "malignant", "stones" and "stone", "edematous" and "edema"); other
+    derivations stay apart ("cystic" is not "cyst")."""
+    word = DERIVED.get(word, word)
     for suffix, repl in _PLURAL:
         if word.endswith(suffix) and not word.endswith(("ss", "us", "is")) and len(word) - len(suffix) >= 3:
             word = word[: len(word) - len(suffix)] + repl
             break
-    for suffix in _DERIVED:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            word = word[: -len(suffix)]
-            break
+    word = DERIVED.get(word, word)
     return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def _tokens(norm_text: str) -> list[tuple[str, int, int]]:
-    return [(stem(m.group()), m.start(), m.end()) for m in re.finditer(r"[a-z0-9]+", norm_text)]
+    """(stem, start, end) of every word; a compound ("bronchopneumonia") as the finding it ends in."""
+    tokens = []
+    for m in re.finditer(r"[a-z0-9]+", norm_text):
+        word = m.group()
+        prefix = next((p for p in COMPOUND_PREFIXES if word.startswith(p) and len(word) - len(p) >= 4), "")
+        tokens.append((stem(word[len(prefix):]), m.start(), m.end()))
+    return tokens
 
 
 def _mentions(text: str, classes: Sequence[ClassInfo]) -> list[tuple[int, int, int, str]]:
@@ -139,6 +155,8 @@ def _mentions(text: str, classes: Sequence[ClassInfo]) -> list[tuple[int, int, i
             for i in range(len(stems) - n + 1):
                 if n and stems[i : i + n] == term_stems:
                     found.append((tokens[i][1], tokens[i + n - 1][2], ci, term))
+            for pattern in paraphrases(normalize(term)):
+                found += [(m.start(), m.end(), ci, term) for m in pattern.finditer(text)]
     found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
     kept: list[tuple[int, int, int, str]] = []
     for f in found:
@@ -152,9 +170,24 @@ def _negated(text: str, start: int, term: str) -> bool:
     same clause. A term that is itself a negation ("no tumor") is never negated from outside."""
     if normalize(term).split()[0] in _NEGATION_CUES:
         return False
-    before = _CLAUSE_BREAK.split(text[:start])[-1].split()[-NEGATION_WINDOW:]
-    # "non" negates only the word it prefixes ("non-inflammatory meningioma" names a meningioma).
-    return any(w in _NEGATION_CUES and (w != "non" or k == len(before) - 1) for k, w in enumerate(before))
+    before = re.findall(r"[a-z0-9]+", _CLAUSE_BREAK.split(text[:start])[-1])[-NEGATION_WINDOW:]
+    # "non" negates only the word it prefixes ("non-inflammatory meningioma" names a meningioma);
+    # "free" only as "free of" ("free fluid" is fluid).
+    return any(w in _NEGATION_CUES and (w != "non" or k == len(before) - 1)
+               and (w != "free" or before[k + 1 : k + 2] == ["of"]) for k, w in enumerate(before))
+
+
+def _partial_normal(cls: ClassInfo, text: str, start: int, end: int, term: str) -> bool:
+    """Whether a mention of a normal class ("normal", "no finding") speaks of one part, not the
+    study: an adjective term ("normal", "clear lungs"; not "no tumor") with no study word among
+    its words, the two before it or the one after it ("a normal heart size", not "normal chest")."""
+    name = cls.name.strip().lower()
+    if not (name in {"normal", "no finding", "healthy"} or name.startswith("no ")) or \
+            normalize(term).split()[0] in _NEGATION_CUES:
+        return False
+    words = [*re.findall(r"[a-z0-9]+", text[:start])[-2:], *re.findall(r"[a-z0-9]+", text[start:end]),
+             *re.findall(r"[a-z0-9]+", text[end:])[:1]]
+    return not any(w in _STUDY_WORDS for w in words)
 
 
 def near_duplicate(text: str, accepted: Sequence[str]) -> int | None:
@@ -205,7 +238,7 @@ def validate_caption(
     words = _words(text)
     if not words:
         return "empty"
-    if _META_START.search(text) or _META_ANY.search(text):
+    if _META_START.search(text) or _META_ANY.search(text) or _LIST_ITEM.search(text):
         return "meta-text"
     norm_text = normalize(text)
     if _PROMPT_ECHO.search(text) or any(normalize(p) in norm_text for p in prompt_phrases):
@@ -232,8 +265,9 @@ def validate_caption(
     named = {cls.name, *(f.name for f in findings)}
     others = [c for c in sibling_classes if c.name not in named]
     n = len(findings)
-    mentions = [(start, ci, term, _negated(norm, start, term)) for start, _, ci, term in
-                _mentions(norm, [*findings, *others])]
+    mentions = [(start, ci, term, _negated(norm, start, term)) for start, end, ci, term in
+                _mentions(norm, [*findings, *others])
+                if ci < n or not _partial_normal(others[ci - n], norm, start, end, term)]
     for _, ci, _, negated in mentions:
         if ci >= n and not negated:
             return f"names sibling class: {others[ci - n].name}"
