@@ -205,19 +205,12 @@ def check_invariants(
     curated_pairs: str,
     *,
     near_duplicate_radius: int | None = None,
-    raw_samples: str | list[str] | None = None,
-    curation_log: str | None = None,
     storage_options: dict | None = None,
 ) -> dict[str, int]:
-    """Counts that must be 0, read back from the written files: training samples whose decoded
+    """Counts that must be 0, read back from the written pairs: training samples whose decoded
     pixels equal an evaluation sample's; training samples sharing a pixel hash; with a radius,
-    training samples within it of an evaluation sample; with the raw samples, training samples of
-    a patient (study, volume) with an evaluation sample; with the raw samples and the log too, input
-    samples not accounted for exactly once (in the pairs or the log) plus output rows that are
-    not input samples."""
-    paths = [curated_pairs, *([raw_samples] if isinstance(raw_samples, str) else raw_samples or []),
-             *([curation_log] if curation_log else [])]
-    con = connect(paths, storage_options)
+    training samples within it of an evaluation sample."""
+    con = connect([curated_pairs], storage_options)
     row = con.execute(sql("check_invariants"), {"pairs": curated_pairs}).fetchone()
     out = {"train_eval_overlap": int(row[0]), "duplicate_train_hashes": int(row[1])}
     if near_duplicate_radius is not None:
@@ -225,12 +218,37 @@ def check_invariants(
         con.execute(sql("check_nodes"))
         find_near_pairs(con, near_duplicate_radius)
         out["train_eval_near_duplicates"] = int(con.execute(sql("check_near")).fetchone()[0])
-    raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples or [])
-    if raw:
-        out["train_eval_patients"] = int(con.execute(sql("check_patients"), {"raw_samples": raw, "pairs": curated_pairs})
-                                         .fetchone()[0]) if _has_column(con, raw, "group_id") else 0
-    if raw and curation_log is not None:
-        out["unaccounted_samples"] = int(con.execute(
-            sql("check_accounting"), {"raw_samples": raw, "pairs": curated_pairs, "log": curation_log}).fetchone()[0])
     con.close()
     return out
+
+
+def account(raw_samples: str | list[str], curated_pairs: str, curation_log: str,
+            storage_options: dict | None = None) -> dict[str, int]:
+    """What the files hold, counted apart from the curation's stats: `raw_rows` (the raw samples'
+    rows), `curated_rows`, `log_rows`, and `unaccounted_samples` (input samples not found exactly
+    once in the pairs or the log, plus output rows that are no input sample). They balance when
+    raw_rows == curated_rows + log_rows and no sample is unaccounted."""
+    raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
+    con = connect([*raw, curated_pairs, curation_log], storage_options)
+    cur = con.execute(sql("check_accounting"), {"raw_samples": raw, "pairs": curated_pairs, "log": curation_log})
+    out = {d[0]: int(v) for d, v in zip(cur.description, cur.fetchone())}
+    con.close()
+    return out
+
+
+def training_patients_with_evaluation(curated_pairs: str, raw_samples: str | list[str],
+                                      storage_options: dict | None = None) -> int:
+    """Training pairs whose patient (study, volume), read from the raw samples' `group_id`, has an
+    evaluation pair: must be 0 (0 too where the raw samples name no groups)."""
+    raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
+    con = connect([*raw, curated_pairs], storage_options)
+    n = int(con.execute(sql("check_patients"), {"raw_samples": raw, "pairs": curated_pairs}).fetchone()[0]) \
+        if _has_column(con, raw, "group_id") else 0
+    con.close()
+    return n
+
+
+def balanced(accounts: dict[str, int]) -> bool:
+    """Whether `account`'s counts balance: every raw row is one kept pair or one log row."""
+    return (accounts["raw_rows"] == accounts["curated_rows"] + accounts["log_rows"]
+            and accounts["unaccounted_samples"] == 0)

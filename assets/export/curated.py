@@ -116,6 +116,13 @@ def _counted(parquet_file: pq.ParquetFile, columns: list[str], batch_rows: int, 
         yield batch
 
 
+def split_counts(url: str, storage_options: dict | None = None) -> dict[str, int]:
+    """{split: rows} of the curated pairs Parquet."""
+    with fsspec.open(url, "rb", **(storage_options or {})) as f:
+        column = pq.read_table(f, columns=["split"]).column("split")
+    return {str(v["values"]): int(v["counts"]) for v in pc.value_counts(column).to_pylist()}
+
+
 def read_samples(url: str, split: str, *, captions: CaptionMode = "all", seed: int = 0, batch_rows: int = 512,
                  counts: Counter | None = None, storage_options: dict | None = None) -> Iterator[dict]:
     """Writer samples (without key) for the rows of `split`, in file order. Rows lacking an image or a

@@ -67,6 +67,7 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.Mate
             "shards_written": stats["shards_written"],
             "shards_reused": stats["shards_reused"],
             "skipped": dg.MetadataValue.json(stats["skipped"]),
+            "splits": dg.MetadataValue.json(stats["splits"]),
             "preview": dg.MetadataValue.md(preview + ("\n\n(first 10 shards)" if len(shards) > 10 else "")),
         },
         check_results=[dg.AssetCheckResult(check_name="no_identifiers", passed=True, metadata=privacy)],

@@ -29,6 +29,7 @@ from assets.export.curated import (
     caption_text,
     choose_caption,
     read_samples,
+    split_counts,
 )
 from assets.export.shard_writer import (
     DEFAULT_MAX_SHARD_BYTES,
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.parquet"
 SHARDS_NAME = "shards.parquet"
+# The split benchmark_report evaluates (its suite's default split); export leaves it to the report.
+EVALUATED_SPLIT = "test"
 SIZES_NAME = "sizes.json"  # {shard file name: samples}; open_clip reads it when --train-num-samples is absent
 
 MANIFEST_SCHEMA = pa.schema(
@@ -141,9 +144,28 @@ def export_shards(
         "mb_per_s": round(num_bytes / 1e6 / seconds, 2) if seconds > 0 else None,
         "shard_sha256": {s.name: s.sha256 for s in shards},
     }
+    stats["splits"] = split_outcomes(split_counts(curated_parquet, storage_options), split,
+                                     exported=stats["num_samples"], skipped=stats["skipped"])
     log.info("exported %d %s samples into %d shards at %s (%d kept from an earlier run)",
              stats["num_samples"], split, len(shards), out_dir, stats["shards_reused"])
     return stats
+
+
+def split_outcomes(rows: dict[str, int], exported_split: str, *, exported: int, skipped: dict[str, int]
+                   ) -> dict[str, dict]:
+    """What became of each split of the curated pairs: `exported_split` is exported (with the rows
+    skipped for want of an image or caption), EVALUATED_SPLIT is left to benchmark_report, and
+    every other split is counted as skipped, with the reason."""
+    out = {}
+    for name, n in rows.items():
+        if name == exported_split:
+            out[name] = {"rows": n, "outcome": "exported", "exported": exported, "skipped": skipped}
+        elif name == EVALUATED_SPLIT:
+            out[name] = {"rows": n, "outcome": "evaluated", "reason": "held out for benchmark_report"}
+        else:
+            out[name] = {"rows": n, "outcome": "skipped",
+                         "reason": f"split {name!r} is neither exported for training nor evaluated"}
+    return out
 
 
 def _shard_table(shards: list[ShardInfo], manifest: pa.Table) -> pa.Table:

@@ -38,7 +38,7 @@ from assets.sources.catalog import (
     SplitRule,
     default_privacy,
 )
-from assets.sources.readers.records import SourceError
+from assets.sources.readers.records import SPLIT_NAMES, SourceError
 from assets.sources.readers.registry import READERS, validate_options
 from assets.sources.synthetic import SYNTHETIC_SOURCES
 
@@ -182,7 +182,7 @@ def _split(raw: Any) -> SplitRule:
         column, pattern = _group(raw.get("group"))
         return SplitRule(by="given", column=raw["column"], group_column=column, group_pattern=pattern)
     if isinstance(raw, dict) and set(raw) == {"fixed"} and isinstance(raw["fixed"], str):
-        return SplitRule(by="fixed", default=raw["fixed"])
+        return SplitRule(by="fixed", default=_split_name(raw["fixed"]))
     if isinstance(raw, dict) and "ratio" in raw and set(raw) <= {"ratio", "seed", "group"}:
         ratios = raw["ratio"]
         if (not isinstance(ratios, dict) or not ratios
@@ -191,11 +191,21 @@ def _split(raw: Any) -> SplitRule:
         if not isinstance(raw.get("seed", 0), int):
             raise CatalogError("split seed must be an integer")
         column, pattern = _group(raw.get("group"))
-        return SplitRule(by="ratio", ratios=tuple((str(k), float(v)) for k, v in ratios.items()),
+        return SplitRule(by="ratio", ratios=tuple((_split_name(str(k)), float(v)) for k, v in ratios.items()),
                          seed=raw.get("seed", 0), group_column=column, group_pattern=pattern)
     raise CatalogError(f"bad split {raw!r}: given | folder | {{column: c}} | {{fixed: s}} "
                        "| {ratio: {split: weight, ...}, seed: n}, where given, column and ratio may add "
                        "group: {column: c} | {path: regex}")
+
+
+def _split_name(name: str) -> str:
+    """train, val or test for any of their spellings (SPLIT_NAMES); a CatalogError for another name,
+    which no stage would export or evaluate."""
+    try:
+        return SPLIT_NAMES[name.strip().lower()]
+    except KeyError:
+        raise CatalogError(f"split {name!r} is not a split name: train, val or test "
+                           f"(or {', '.join(n for n in SPLIT_NAMES if n not in ('train', 'val', 'test'))})") from None
 
 
 def _group(raw: Any) -> tuple[str, str]:

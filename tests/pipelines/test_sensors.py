@@ -96,3 +96,18 @@ def test_a_changed_file_reingests_only_its_source(instance, tmp_path):
     (tmp_path / "cxr_b" / "normal" / "2.png").write_bytes(b"a new image")
     changed = _tick(instance, catalog, cursor=first.cursor)
     assert [r.partition_key for r in changed.run_requests] == ["cxr_b"]
+
+
+def test_synthetic_sources_wait_for_synthetic_source(instance, tmp_path):
+    """Until synthetic_source has materialized, the synthetic partitions' inputs do not exist: the
+    sensor requests the run that draws them, and their ingests on the first tick after it."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("sources:\n  - {name: synthetic, format: synthetic}\n")
+    first = _tick(instance, catalog)
+    assert [(r.job_name, r.partition_key) for r in first.run_requests] == [("sources_job", None)]
+    assert len(instance.get_dynamic_partitions("sources")) == 6
+    assert json.loads(first.cursor) == {}
+    instance.report_runless_asset_event(dg.AssetMaterialization("synthetic_source"))
+    second = _tick(instance, catalog, cursor=first.cursor)
+    assert sorted(r.partition_key for r in second.run_requests) == sorted(instance.get_dynamic_partitions("sources"))
+    assert {r.job_name for r in second.run_requests} == {"ingest_job"}

@@ -24,7 +24,7 @@ from assets.sources.readers import (
 )
 from assets.sources.readers.clinical import ClinicalGuard, privacy_salt
 from assets.sources.readers.identifiers import Identifiers
-from assets.sources.readers.records import SampleRecord, SourceError, parse_options
+from assets.sources.readers.records import SPLIT_NAMES, SPLITS, SampleRecord, SourceError, fail, parse_options
 
 ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
 RootFn = Callable[[SourceSpec, AbstractFileSystem, str], str]
@@ -117,7 +117,11 @@ def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
     else:
         split = record.split or rule.default
     group_id = hashlib.sha256(f"{record.source}\x00{group}".encode()).hexdigest()[:32] if group else None
-    return replace(record, split=split, group_id=group_id)
+    record = replace(record, split=split, group_id=group_id)
+    if record.error is None and split not in SPLITS:  # a split the data states: the rule's are checked
+        return fail(record, "unknown_split", f"split {split!r} is none of {', '.join(SPLITS)} "
+                                             f"(nor their spellings {', '.join(sorted(SPLIT_NAMES))})")
+    return record
 
 
 def sample_group(record: SampleRecord, rule: SplitRule) -> str:

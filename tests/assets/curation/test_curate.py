@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 from curation_helpers import flip, phash_of, sample_row
 
-from assets.curation.curate import CurationParams, check_invariants, curate
+from assets.curation.curate import (CurationParams, account, balanced, check_invariants, curate,
+                                    training_patients_with_evaluation)
 from assets.ingest.images import hamming
 
 
@@ -32,8 +33,10 @@ def _run(tmp_path, rows, captions_path, **kwargs):
     pairs, log, clusters = (str(tmp_path / f"{n}.parquet") for n in ("pairs", "log", "clusters"))
     stats = curate(str(raw), captions_path, pairs, log, out_clusters=clusters, **kwargs)
     invariants = check_invariants(pairs, near_duplicate_radius=(kwargs.get("params") or CurationParams())
-                                  .near_duplicate_radius, raw_samples=str(raw), curation_log=log)
+                                  .near_duplicate_radius)
     assert set(invariants.values()) == {0}, invariants
+    accounts = account(str(raw), pairs, log)
+    assert balanced(accounts) and accounts["raw_rows"] == len(rows), accounts
     assert stats["samples_in"] == len(rows) == stats["kept"] + stats["dropped"]
     return stats, pq.read_table(pairs).to_pylist(), pq.read_table(log).to_pylist()
 
@@ -231,7 +234,7 @@ def test_outputs_are_readable_by_duckdb(tmp_path, captions_path):
 
 
 def test_invariants_detect_leaks(tmp_path):
-    pairs, raw, log = tmp_path / "bad.parquet", tmp_path / "raw.parquet", tmp_path / "log.parquet"
+    pairs = tmp_path / "bad.parquet"
     near = flip(phash_of("h"), 1, 2)
     pq.write_table(pa.Table.from_pylist([
         {"sample_id": "a", "split": "train", "pixel_sha256": "h", "phash": phash_of("h")},
@@ -240,13 +243,35 @@ def test_invariants_detect_leaks(tmp_path):
         {"sample_id": "d", "split": None, "pixel_sha256": "d", "phash": near},
         {"sample_id": "e", "split": "train", "pixel_sha256": "e", "phash": flip(near, *range(20, 40))},
     ]), pairs)
-    groups = {"a": "p1", "c": "p1", "d": "p2", "f": "p2"}  # a shares its patient with the test image c
-    pq.write_table(pa.Table.from_pylist([{"sample_id": s, "source": "src", "group_id": groups.get(s)}
-                                         for s in "abcdf"]), raw)
-    pq.write_table(pa.Table.from_pylist([{"sample_id": "d", "reason": "x"}]), log)
-    assert check_invariants(str(pairs), near_duplicate_radius=4, raw_samples=str(raw), curation_log=str(log)) == {
+    assert check_invariants(str(pairs), near_duplicate_radius=4) == {
         "train_eval_overlap": 2, "duplicate_train_hashes": 1,
         "train_eval_near_duplicates": 3,  # a, b (distance 0) and d (2 bits), not e
-        "train_eval_patients": 1,  # a; d's patient has no evaluation pair (f is not in the pairs)
-        "unaccounted_samples": 3,  # d twice, e not an input, f nowhere
     }
+    groups = {"a": "p1", "c": "p1", "d": "p2", "f": "p2"}  # a shares its patient with the test image c
+    raw = tmp_path / "raw.parquet"
+    pq.write_table(pa.Table.from_pylist([{"sample_id": s, "source": "src", "group_id": groups.get(s)}
+                                         for s in "abcdf"]), raw)
+    # a; d's patient has no evaluation pair (f is not in the pairs)
+    assert training_patients_with_evaluation(str(pairs), str(raw)) == 1
+
+
+def _write_ids(path, ids):
+    pq.write_table(pa.Table.from_pylist([{"sample_id": s} for s in ids]), path)
+    return str(path)
+
+
+def test_accounting_counts_rows_the_files_hold(tmp_path):
+    raw = [_write_ids(tmp_path / "raw-0.parquet", "abcdf")]
+    pairs, log = _write_ids(tmp_path / "pairs.parquet", "abce"), _write_ids(tmp_path / "log.parquet", "d")
+    assert account(raw, pairs, log) == {"raw_rows": 5, "curated_rows": 4, "log_rows": 1,
+                                        "unaccounted_samples": 2}  # e not an input, f nowhere
+
+
+def test_accounting_sees_a_row_lost_among_repeated_ids(tmp_path):
+    # A part repeats sample a (a part published twice, two sources' ids alike); the outputs hold a
+    # once: every id is accounted for, one row is not.
+    raw = [_write_ids(tmp_path / "raw-0.parquet", "ab"), _write_ids(tmp_path / "raw-1.parquet", "a")]
+    pairs, log = _write_ids(tmp_path / "pairs.parquet", "a"), _write_ids(tmp_path / "log.parquet", "b")
+    accounts = account(raw, pairs, log)
+    assert accounts == {"raw_rows": 3, "curated_rows": 1, "log_rows": 1, "unaccounted_samples": 0}
+    assert not balanced(accounts)

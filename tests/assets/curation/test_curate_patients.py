@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from assets.curation.curate import check_invariants, curate
+from assets.curation.curate import curate, training_patients_with_evaluation
 from assets.ingest.ingest import ingest_rows
 from assets.sources.catalog_yaml import load_catalog
 from assets.sources.readers import read_source
@@ -71,7 +71,7 @@ def test_training_images_of_a_test_patient_are_dropped(tmp_path, privacy, monkey
         assert len(paths) == 2 and not any("patient" in p for p in paths)
     assert stats["dropped_by_reason"] == {"evaluation_patient": 2} and stats["kept"] == 3
     assert stats["decontamination"] == {"cxr": {"evaluation_patient": 2}}
-    assert check_invariants(pairs, raw_samples=raw, curation_log=log)["train_eval_patients"] == 0
+    assert training_patients_with_evaluation(pairs, raw) == 0
 
 
 def test_the_check_finds_a_test_patient_in_training(tmp_path):
@@ -81,4 +81,4 @@ def test_the_check_finds_a_test_patient_in_training(tmp_path):
     # Pairs as a curation without the rule would write them: every sample kept.
     pairs = str(tmp_path / "pairs.parquet")
     pq.write_table(pq.read_table(raw, columns=["sample_id", "split", "pixel_sha256", "phash"]), pairs)
-    assert check_invariants(pairs, raw_samples=raw)["train_eval_patients"] == 2
+    assert training_patients_with_evaluation(pairs, raw) == 2

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from data_store import DataStore
 
-from assets.curation.curate import check_invariants, curate
+from assets.curation.curate import account, balanced, check_invariants, curate
 from assets.ingest.images import hamming
 from assets.ingest.ingest import ingest_rows
 from assets.sources.catalog import SourceSpec, SplitRule
@@ -89,7 +89,8 @@ def _curate(tmp_path, raw: str) -> tuple[dict, list[dict], list[dict], list[dict
                                           "caption": "A medical scan from a DICOM file."}]), captions)
     pairs, log, clusters = (str(tmp_path / f"{n}.parquet") for n in ("pairs", "log", "clusters"))
     stats = curate(raw, str(captions), pairs, log, out_clusters=clusters)
-    assert set(check_invariants(pairs, near_duplicate_radius=RADIUS, raw_samples=raw, curation_log=log).values()) == {0}
+    assert set(check_invariants(pairs, near_duplicate_radius=RADIUS).values()) == {0}
+    assert balanced(account(raw, pairs, log))
     return stats, *(pq.read_table(p).to_pylist() for p in (pairs, log, clusters))
 
 

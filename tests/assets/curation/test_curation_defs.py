@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 from curation_helpers import flip, phash_of, sample_row
 
 from assets.curation import defs as curation_defs
+from assets.curation.curate import curate
 from assets.shared import layout
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
@@ -15,7 +16,7 @@ CATALOG = "sources:\n" + "".join(
     for name in ("src_a", "src_b", "never_ingested"))
 
 
-def _materialize(tmp_path, rows, **config):
+def _materialize(tmp_path, rows, raise_on_error=True, **config):
     """Curation of `rows` as ingest publishes them (one part per source), under a catalog that also
     names a source never ingested."""
     storage = StorageResource(root=str(tmp_path / "store"))
@@ -29,7 +30,8 @@ def _materialize(tmp_path, rows, **config):
                                           "caption": "A normal chest X-ray."}]), storage.path(layout.CLASS_CAPTIONS))
     catalog = SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))
     return dg.materialize([curation_defs.curation], resources={"storage": storage, "catalog": catalog},
-                          run_config={"ops": {"curation": {"config": config}}} if config else None)
+                          run_config={"ops": {"curation": {"config": config}}} if config else None,
+                          raise_on_error=raise_on_error)
 
 
 def test_materializes_with_metadata_and_passing_checks(tmp_path):
@@ -62,3 +64,20 @@ def test_thresholds_come_from_run_config(tmp_path):
     log_meta = result.asset_materializations_for_node("curation")[1].metadata
     assert log_meta["dropped_by_reason"].value == {"too_small": 1}
     assert result.asset_materializations_for_node("curation")[0].metadata["params"].value["near_duplicate_radius"] == 6
+
+
+def test_counts_balance_fails_when_curation_loses_a_row(tmp_path, monkeypatch):
+    def losing_curate(raw_parts, captions, pairs_path, *args, **kwargs):
+        stats = curate(raw_parts, captions, pairs_path, *args, **kwargs)
+        table = pq.read_table(pairs_path)
+        pq.write_table(table.slice(1), pairs_path)  # stats still say every sample was kept or logged
+        return stats
+
+    monkeypatch.setattr(curation_defs, "curate", losing_curate)
+    rows = [sample_row("a1", "pa"), sample_row("a2", "pb"), sample_row("t1", "pt", split="test", source="src_b")]
+    result = _materialize(tmp_path, rows, raise_on_error=False)
+    assert not result.success  # the check is blocking
+    check, = [c for c in result.get_asset_check_evaluations() if c.check_name == "counts_balance"]
+    assert not check.passed
+    counts = {k: v.value for k, v in check.metadata.items()}
+    assert counts == {"raw_rows": 3, "curated_rows": 2, "log_rows": 0, "unaccounted_samples": 1}

@@ -392,3 +392,18 @@ def test_export_through_fsspec_memory_filesystem_matches_local(curated, tmp_path
         assert again["shards_reused"] == 3
     finally:
         fs.rm("/medpairs-test", recursive=True)
+
+
+def test_every_split_is_exported_evaluated_or_counted_as_skipped(tmp_path):
+    rows = _curated_rows(n_train=6, n_test=3)
+    for row in rows[:2]:
+        row["split"] = "val"
+    rows[2]["captions"] = []  # a training row without a caption: skipped at export, counted
+    stats = export_shards(_write_curated(tmp_path / "curated.parquet", rows), str(tmp_path / "shards"))
+    assert stats["num_samples"] == 3
+    assert stats["splits"] == {
+        "train": {"rows": 4, "outcome": "exported", "exported": 3, "skipped": {"no_image": 0, "no_caption": 1}},
+        "test": {"rows": 3, "outcome": "evaluated", "reason": "held out for benchmark_report"},
+        "val": {"rows": 2, "outcome": "skipped",
+                "reason": "split 'val' is neither exported for training nor evaluated"},
+    }

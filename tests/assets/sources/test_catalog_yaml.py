@@ -173,3 +173,24 @@ sources:
     a, b = load_catalog(str(tmp_path / "c.yaml"))
     assert (a.split.by, a.split.column, a.split.group_column) == ("given", "fold", "patient")
     assert (b.split.by, b.split.group_pattern) == ("given", "patient[0-9]+")
+
+
+@pytest.mark.parametrize("split, message", [
+    ("{fixed: eval}", "split 'eval' is not a split name"),
+    ("{ratio: {train: 0.9, holdout: 0.1}}", "split 'holdout' is not a split name"),
+])
+def test_unknown_split_names_are_refused(tmp_path, split, message):
+    (tmp_path / "c.yaml").write_text(
+        f"sources:\n  - {{name: a, modality: xray, format: imagefolder, location: a, split: {split}}}\n")
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(str(tmp_path / "c.yaml"))
+
+
+def test_split_names_take_their_usual_spellings(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "sources:\n  - {name: a, modality: xray, format: imagefolder, location: a,\n"
+        "     split: {ratio: {Training: 0.8, validation: 0.1, test: 0.1}}}\n"
+        "  - {name: b, modality: xray, format: imagefolder, location: b, split: {fixed: Valid}}\n")
+    a, b = load_catalog(str(tmp_path / "c.yaml"))
+    assert [name for name, _ in a.split.ratios] == ["train", "val", "test"]
+    assert b.split.default == "val"

@@ -128,3 +128,17 @@ def test_manifest_missing_a_required_column_fails_the_source(tmp_path):
     (tmp_path / "m.csv").write_text("file,label\na.png,normal\n")
     with pytest.raises(SourceError, match=r"lacks column\(s\) \['path'\]"):
         list(read_source(make_spec("csv", tmp_path / "m.csv")).records)
+
+
+def test_an_unknown_split_in_the_data_is_quarantined(tmp_path):
+    (tmp_path / "img").mkdir()
+    for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+        (tmp_path / "img" / f"{name}.png").write_bytes(png_bytes(seed=seed))
+    (tmp_path / "m.csv").write_text("path,label,split\nimg/a.png,normal,train\nimg/b.png,normal,holdout\n"
+                                    "img/c.png,normal,Validation\n")
+    spec = make_spec("csv", tmp_path / "m.csv", classes=["normal"])
+    records = list(read_source(spec).records)
+    assert [(r.split, r.error) for r in records] == [("train", None), ("holdout", "unknown_split"), ("val", None)]
+    assert "'holdout'" in records[1].error_detail
+    stats, _, _ = run_ingest(read_source(spec), tmp_path / "out")
+    assert (stats["rows_read"], stats["ingested"], stats["quarantine_reasons"]) == (3, 2, {"unknown_split": 1})
