@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import numpy as np
@@ -40,15 +40,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CurationParams:
-    """Thresholds of the curation; CurationConfig in defs.py says what each means. The radius:
-    recall and false positives per radius are in bench/results/curation.md."""
+    """Thresholds of the curation (CurationConfig in defs.py is made from this class)."""
 
-    near_duplicate_radius: int = 4
-    min_side: int = 28
-    max_aspect_ratio: float = 4.0
-    min_pixel_std: float = 2.0
-    min_caption_words: int = 3
-    max_caption_words: int = 256
+    near_duplicate_radius: int = field(default=4, metadata={"description": (
+        "Two images whose 64-bit perceptual hashes differ in at most this many bits are near duplicates. "
+        "pHash distances are even (half the bits are set), so 4 and 5 act alike; the default 4 finds most "
+        "re-encoded, resized and brightened copies and rarely joins distinct images (bench/curation.py "
+        "measures recall and false positives per radius into bench/results/curation.md).")})
+    min_side: int = field(default=28, metadata={"description": (
+        "Images whose shorter side has fewer pixels are dropped (too_small).")})
+    max_aspect_ratio: float = field(default=4.0, metadata={"description": (
+        "Images whose longer side exceeds this many times the shorter are dropped (bad_aspect_ratio).")})
+    min_pixel_std: float = field(default=2.0, metadata={"description": (
+        "Images whose gray-level standard deviation (0..255 scale, stored at ingest) is below this are "
+        "blank or constant (blank_image).")})
+    min_caption_words: int = field(default=3, metadata={"description": (
+        "Captions with fewer words are dropped (an image-text sample's own: caption_too_short; a class "
+        "caption is left out of its class's list).")})
+    max_caption_words: int = field(default=256, metadata={"description": (
+        "Captions with more words are dropped likewise (caption_too_long).")})
 
 
 def connect(paths: list[str], storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:

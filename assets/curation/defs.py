@@ -9,32 +9,13 @@ from assets.curation.curate import (CurationParams, account, balanced, check_inv
 from assets.ingest.parts import source_parts
 from assets.shared import layout
 from assets.shared.metadata import md_table
+from assets.shared.params_config import config_from_params
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 
-_DEFAULTS = CurationParams()
 
-
-class CurationConfig(dg.Config):
-    """Thresholds of the curation (defaults: CurationParams in curate.py)."""
-
-    # Two images whose 64-bit perceptual hashes differ in at most this many bits are near
-    # duplicates. pHash distances are even (half the bits are set), so 4 and 5 act alike; the
-    # default 4 finds most re-encoded, resized and brightened copies and rarely joins distinct
-    # images (bench/curation.py measures recall and false positives per radius).
-    near_duplicate_radius: int = _DEFAULTS.near_duplicate_radius
-    # Images whose shorter side has fewer pixels are dropped (too_small).
-    min_side: int = _DEFAULTS.min_side
-    # Images whose longer side exceeds this many times the shorter are dropped (bad_aspect_ratio).
-    max_aspect_ratio: float = _DEFAULTS.max_aspect_ratio
-    # Images whose gray-level standard deviation (0..255 scale, stored at ingest) is below this
-    # are blank or constant (blank_image).
-    min_pixel_std: float = _DEFAULTS.min_pixel_std
-    # Captions with fewer words are dropped (an image-text sample's own: caption_too_short;
-    # a class caption is left out of its class's list).
-    min_caption_words: int = _DEFAULTS.min_caption_words
-    # Captions with more words are dropped likewise (caption_too_long).
-    max_caption_words: int = _DEFAULTS.max_caption_words
+class CurationConfig(config_from_params(CurationParams)):
+    """Thresholds of the curation (each field: CurationParams in curate.py)."""
 
 
 @dg.multi_asset(
@@ -73,7 +54,7 @@ def curation(config: CurationConfig, storage: StorageResource, catalog: SourceCa
         pairs_path,
         log_path,
         out_clusters=storage.path(layout.NEAR_DUPLICATE_CLUSTERS),
-        params=CurationParams(**config.model_dump()),
+        params=config.params(),
         source_priority=sources,
     )
     invariants = check_invariants(pairs_path, near_duplicate_radius=config.near_duplicate_radius)

@@ -20,8 +20,9 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from models.clip.model_configs import GPU_MODEL
 from models.clip.train_log import LATEST_CHECKPOINT, parse_train_log, summarize_run
@@ -38,28 +39,44 @@ _NOT_IN_RUN_KEY = ("epochs", "workers", "log_every_n_steps", "save_frequency", "
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What open_clip's trainer needs besides the data. Defaults are the CPU demo setting."""
+    """What open_clip's trainer needs besides the data. Defaults are the CPU demo setting. Each field's
+    description is what the Dagster launchpad shows (clip_model's TrainingConfig is made from this class)."""
 
-    model: str = "medpairs-tiny"  # an open_clip model name; ours live in models/clip/configs
-    epochs: int = 24
-    batch_size: int = 64  # per process
-    lr: float = 1e-3
-    wd: float = 0.1
-    warmup: int = 20  # optimizer steps of linear warm-up before the cosine decay
-    workers: int = 1  # data-loader processes per training process; shards must number workers x processes
-    seed: int = 0
-    precision: str = "fp32"  # "amp" / "amp_bf16" on a GPU
-    image_size: int | None = None  # overrides the config's image size (--force-image-size)
-    device: str | None = None  # None lets the trainer pick (cuda if present, else cpu)
-    log_every_n_steps: int = 5
-    save_frequency: int = 0  # also keep a checkpoint every N epochs; the last epoch is always saved
-    dataset_resampled: bool = False  # sample shards with replacement instead of epoch passes
-    grad_clip_norm: float | None = None
-    caption_pick: str = "random"  # "random": one line of .txt per load; "first": always the first line
-    text_tower: str | None = None  # local folder of the config's Hugging Face text tower (no hub needed)
-    processes: int = 1  # training processes per node; more than one runs under torchrun
-    nodes: int = 1  # machines, each running the same command (torchrun's c10d rendezvous)
-    rdzv_endpoint: str | None = None  # host:port of the rendezvous when nodes > 1
+    model: str = field(default="medpairs-tiny", metadata={"description": (
+        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny on CPU, "
+        "medpairs-vit-b16-biomedbert on GPUs).")})
+    epochs: int = field(default=24, metadata={"description": "Passes over the training shards."})
+    batch_size: int = field(default=64, metadata={"description": "Samples per step and process."})
+    lr: float = field(default=1e-3, metadata={"description": "Peak learning rate (AdamW, cosine decay)."})
+    wd: float = field(default=0.1, metadata={"description": "Weight decay."})
+    warmup: int = field(default=20, metadata={"description": (
+        "Optimizer steps of linear warm-up before the cosine decay.")})
+    workers: int = field(default=1, metadata={"description": (
+        "Data-loader processes per training process; at least workers x processes x nodes shards are needed.")})
+    seed: int = field(default=0, metadata={"description": "Random seed of the trainer."})
+    precision: str = field(default="fp32", metadata={"description": "fp32 on CPU; amp or amp_bf16 on a GPU."})
+    image_size: int | None = field(default=None, metadata={"description": (
+        "Overrides the model config's image size (--force-image-size).")})
+    device: str | None = field(default=None, metadata={"description": (
+        "cpu or cuda; unset lets the trainer pick (cuda when present).")})
+    log_every_n_steps: int = field(default=5, metadata={"description": (
+        "Optimizer steps between two points of the logged loss curve.")})
+    save_frequency: int = field(default=0, metadata={"description": (
+        "Also keep a checkpoint every N epochs (0: none); the last epoch is always saved.")})
+    dataset_resampled: bool = field(default=False, metadata={"description": (
+        "Sample shards with replacement instead of passes over every shard.")})
+    grad_clip_norm: float | None = field(default=None, metadata={"description": (
+        "Clip the gradient norm to this; unset: no clipping.")})
+    caption_pick: Literal["random", "first"] = field(default="random", metadata={"description": (
+        "random: one caption of the sample's .txt drawn each time it is loaded; first: always the first.")})
+    text_tower: str | None = field(default=None, metadata={"description": (
+        "Local folder holding the config's Hugging Face text tower and tokenizer (when there is no hub).")})
+    processes: int = field(default=1, metadata={"description": (
+        "Training processes per node (one per GPU); more than one runs under torchrun.")})
+    nodes: int = field(default=1, metadata={"description": (
+        "Machines, each running the same torchrun command (c10d rendezvous at rdzv_endpoint).")})
+    rdzv_endpoint: str | None = field(default=None, metadata={"description": (
+        "host:port of the rendezvous when nodes > 1 (a port free on that host).")})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -50,9 +50,9 @@ def test_dagster_cli_validates_the_workspace():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("config_file", ["small.yaml", "gpu.yaml"])
+@pytest.mark.parametrize("config_file", sorted((ROOT / "pipelines/configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_run_configs_match_the_jobs(config_file):
-    config = dg.config_from_files([str(ROOT / "pipelines/configs" / config_file)])
+    config = dg.config_from_files([str(config_file)])
     for name in ("sources_job", "ingest_job", "medpairs_job"):
         job = defs.resolve_job_def(name)
         dg.validate_run_config(job, job_run_config(job, config))  # raises if it does not fit
