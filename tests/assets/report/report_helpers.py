@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from assets.report import browser
+from assets.report.render import browser
 from assets.shared import layout
 from assets.sources.catalog import ClassInfo, SourceSpec
 

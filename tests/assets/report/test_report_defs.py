@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 from report_helpers import check_report_in_browser
 
-from assets.report import browser
 from assets.report.defs import benchmark_report
+from assets.report.render import browser
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 
