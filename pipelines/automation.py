@@ -6,7 +6,9 @@
 - clip_model, benchmark_report: on request (the UI, `medpairs_job`), or on a cron schedule set by
   MEDPAIRS_TRAINING_CRON (e.g. "0 3 * * 0", read with the rest of the environment in
   pipelines/environment.py), and then only if their inputs changed since the last tick: never
-  re-trained for nothing.
+  re-trained for nothing;
+- shuffled_control_model: on request only (`shuffled_control_job`); the report's schedule does not wait
+  for it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import dagster as dg
 
 EAGER = ("class_captions", "curated_pairs", "curation_log", "webdataset_shards")
 TRAINING = ("clip_model", "benchmark_report")
+ON_REQUEST = ("shuffled_control_model",)
 
 
 def with_automation(assets: list, cron: str | None) -> list:
     """`assets` with the automation conditions above (observed source assets pass through)."""
     conditions = {name: dg.AutomationCondition.eager() for name in EAGER}
     if cron:
-        conditions.update({name: dg.AutomationCondition.on_cron(cron) for name in TRAINING})
+        on_request = dg.AssetSelection.assets(*ON_REQUEST)
+        conditions.update({name: dg.AutomationCondition.on_cron(cron).ignore(on_request) for name in TRAINING})
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         condition = conditions.get(spec.key.to_user_string())

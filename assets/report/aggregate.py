@@ -61,6 +61,18 @@ def summarize_retrieval(scored: Sequence[Scored]) -> dict:
     return out
 
 
+# The checks `quality_checks` can compute, and what each asserts (the benchmark_report asset's checks).
+CHECKS = {
+    "trained_above_chance": "The trained model's mean zero-shot top-1 has its 95% CI above mean chance.",
+    "trained_beats_untrained": "The trained model's mean top-1 beats its untrained twin's (paired 95% CI of the "
+                               "difference above 0).",
+    "trained_beats_shuffled_control": "The trained model's mean top-1 beats the shuffled-caption control's (paired "
+                                      "95% CI of the difference above 0); only when the control was trained.",
+    "shuffled_control_at_chance": "The shuffled-caption control's mean balanced accuracy has chance inside its 95% "
+                                  "CI; only when the control was trained.",
+}
+
+
 def _check(passed: bool | None, detail: str) -> dict:
     return {"passed": passed, "detail": detail}
 

@@ -3,62 +3,22 @@ summarized (means and 95% CIs), checked, set beside published results, and writt
 
 from __future__ import annotations
 
-import gc
-import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from assets.report.aggregate import (
     quality_checks,
     summarize_classification,
     summarize_retrieval,
 )
-from assets.report.baselines import ModelEntry
 from assets.report.composition import data_composition
 from assets.report.published import published_comparison
 from assets.report.report import write_report
 from assets.report.suite import Suite, Tasks, build_tasks
 from assets.sources.catalog import SourceSpec
-from models.clip.evaluate import Scored, evaluate_zero_shot_task
-from models.clip.retrieval import evaluate_retrieval_task
-
-log = logging.getLogger(__name__)
+from models.clip.entries import Evaluation, ModelEntry, evaluate_models
 
 # Models whose failure fails the report; any other model that fails is reported with its reason.
 REQUIRED_KINDS = ("trained", "untrained")
-
-
-@dataclass
-class Evaluation:
-    models: dict[str, dict] = field(default_factory=dict)  # name: kind, description, status, error
-    zero_shot: dict[str, list[Scored]] = field(default_factory=dict)
-    retrieval: dict[str, list[Scored]] = field(default_factory=dict)
-    loss_curves: dict[str, list] = field(default_factory=dict)
-
-
-def evaluate_models(entries: Sequence[ModelEntry], tasks: Tasks, *, n_resamples: int = 1000,
-                    seed: int = 0) -> Evaluation:
-    """Load each model in turn (one in memory at a time) and score it on every task."""
-    out = Evaluation()
-    for entry in entries:
-        info = {"kind": entry.kind, "description": entry.description, "status": "ok", "error": None}
-        out.models[entry.name] = info
-        try:
-            bundle, extra = entry.load()
-            zero = [evaluate_zero_shot_task(bundle, t, n_resamples=n_resamples, seed=seed) for t in tasks.zero_shot]
-            retrieval = [evaluate_retrieval_task(bundle, t, n_resamples=n_resamples, seed=seed) for t in tasks.retrieval]
-        except Exception as e:  # a baseline that cannot be had (or scored) is reported, not fatal
-            if entry.kind in REQUIRED_KINDS:
-                raise
-            info.update(status="failed", error=f"{type(e).__name__}: {' '.join(str(e).split())[:400]}")
-            log.warning("model %s failed: %s", entry.name, info["error"])
-            continue
-        out.zero_shot[entry.name], out.retrieval[entry.name] = zero, retrieval
-        if extra.get("loss_curve"):
-            out.loss_curves[entry.name] = [list(p) for p in extra["loss_curve"]]
-        del bundle
-        gc.collect()
-    return out
 
 
 def _task_rows(tasks: Tasks) -> list[dict]:
@@ -71,10 +31,11 @@ def _task_rows(tasks: Tasks) -> list[dict]:
 
 
 def assemble_report(evaluation: Evaluation, tasks: Tasks, suite: Suite, *, provenance: Mapping, synthetic: bool,
-                    composition: Mapping | None = None, published: Mapping | None = None) -> dict:
-    """The JSON-ready report (see README: report.json)."""
+                    composition: Mapping | None = None, published: Mapping | None = None,
+                    notes: Sequence[str] = ()) -> dict:
+    """The JSON-ready report (see README: report.json); `notes` are added to the tasks' notes."""
     summary = {m: summarize_classification(s) for m, s in evaluation.zero_shot.items() if s}
-    notes = list(tasks.notes)
+    notes = [*tasks.notes, *notes]
     if not tasks.zero_shot:
         notes.append(f"no zero-shot classification task in the {suite.split!r} split")
     if not tasks.retrieval:
@@ -101,14 +62,15 @@ def assemble_report(evaluation: Evaluation, tasks: Tasks, suite: Suite, *, prove
 
 def run_benchmark(entries: Sequence[ModelEntry], suite: Suite, sources: Sequence[SourceSpec], curated_pairs: str,
                   out_dir: str, *, curation_log: str | None = None, provenance: Mapping | None = None,
-                  n_resamples: int = 1000, seed: int = 0, screenshot: bool = True) -> dict:
+                  n_resamples: int = 1000, seed: int = 0, screenshot: bool = True, notes: Sequence[str] = ()) -> dict:
     """Build the suite's tasks, score every model on them and write report.{json,md,html,png} under
-    `out_dir`. Returns the report with its paths."""
+    `out_dir` (with `notes` among the report's notes). Returns the report with its paths."""
     tasks = build_tasks(suite, sources, curated_pairs)
-    evaluation = evaluate_models(entries, tasks, n_resamples=n_resamples, seed=seed)
+    evaluation = evaluate_models(entries, tasks.zero_shot, tasks.retrieval, required=REQUIRED_KINDS,
+                                 n_resamples=n_resamples, seed=seed)
     report = assemble_report(
         evaluation, tasks, suite, provenance={**(provenance or {}), "bootstrap": f"{n_resamples} resamples, seed {seed}"},
         synthetic=any(s.synthetic for s in sources if s.name in {t.source for t in tasks.zero_shot + tasks.retrieval}),
-        composition=data_composition(curated_pairs, curation_log),
+        composition=data_composition(curated_pairs, curation_log), notes=notes,
     )
     return write_report(report, out_dir, screenshot=screenshot)

@@ -1,18 +1,20 @@
 """The benchmark report: zero-shot classification and retrieval of the trained CLIP against baselines on the
-evaluation suite, with confidence intervals and plots (HTML, Markdown, JSON, screenshot)."""
+evaluation suite, with confidence intervals and plots (HTML, Markdown, JSON, screenshot), and its quality
+checks as asset checks."""
 
 import json
 from datetime import datetime, timezone
 
 import dagster as dg
 
+from assets.report.aggregate import CHECKS
 from assets.report.report import file_sha256, git_commit
 from assets.shared import layout
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 from assets.training.runs import read_run_pointer
 
-CONTROL_DIR = "shuffled_control"
+REPORT_KEY = dg.AssetKey("benchmark_report")
 
 
 class ReportConfig(dg.Config):
@@ -21,9 +23,6 @@ class ReportConfig(dg.Config):
     suite: str = ""
     # Seed of the untrained baseline's random initialization.
     baseline_seed: int = 0
-    # Also train a control on captions shuffled against images, with the trained run's settings (as
-    # long as that training again), and score it: it should fall to chance.
-    shuffled_control: bool = False
     # Other open_clip models to score on the same splits: "[label=]model_name:checkpoint_or_tag" or
     # "[label=]hf-hub:org/repo". One that cannot be loaded is reported with its reason.
     baselines: list[str] = []
@@ -36,30 +35,48 @@ class ReportConfig(dg.Config):
     screenshot: bool = True
 
 
-@dg.asset(group_name="report", deps=["clip_model", "curated_pairs"], kinds={"pytorch", "html"}, code_version="2")
+def check_results(checks: dict[str, dict], selected: set[dg.AssetCheckKey]) -> list[dg.AssetCheckResult]:
+    """The report's quality checks as asset check results; a check whose models are missing (no control
+    trained) has no result, so the UI shows it as not run."""
+    return [dg.AssetCheckResult(check_name=name, passed=bool(check["passed"]),
+                                metadata={"detail": check["detail"], "asserts": CHECKS[name]})
+            for name, check in checks.items() if dg.AssetCheckKey(REPORT_KEY, name) in selected]
+
+
+# A multi_asset, for can_subset: a check that does not apply to this run (its models are missing) yields nothing.
+@dg.multi_asset(
+    specs=[dg.AssetSpec(REPORT_KEY, group_name="report", deps=["clip_model", "curated_pairs", "shuffled_control_model"],
+                        kinds={"pytorch", "html"}, code_version="3", skippable=True,
+                        description="Zero-shot top-1, balanced accuracy and AUC per dataset and modality, and "
+                                    "image-text recall@K, of the trained CLIP and its baselines on the same test "
+                                    "splits, with 95% bootstrap CIs (HTML, Markdown, JSON).")],
+    check_specs=[dg.AssetCheckSpec(name, asset=REPORT_KEY, description=text) for name, text in CHECKS.items()],
+    can_subset=True, name="benchmark_report",
+)
 def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, storage: StorageResource,
-                     catalog: SourceCatalogResource) -> dg.MaterializeResult:
-    """Zero-shot top-1, balanced accuracy and AUC per dataset and modality, and image-text recall@K, of the
-    trained CLIP and its baselines on the same test splits, with 95% bootstrap CIs (HTML, Markdown, JSON)."""
+                     catalog: SourceCatalogResource):
     # torch loads here, not at import: every step process of a run imports these definitions.
-    from assets.report.baselines import control_trainer, pick_device, standard_entries
+    from assets.report.baselines import control_notes, standard_entries
     from assets.report.benchmark import run_benchmark
     from assets.report.suite import load_suite
+    from models.clip.entries import pick_device
     from models.clip.train import summarize_run
 
     logs_dir, report_dir = storage.path(layout.TRAINING), storage.dir(layout.REPORT)
     run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
+    control = read_run_pointer(logs_dir, layout.SHUFFLED_CONTROL_RUN, missing_ok=True)
     pairs = storage.path(layout.CURATED_PAIRS)
-    control = control_trainer(pairs, run["settings"], f"{report_dir}/{CONTROL_DIR}", seed=run["settings"]["seed"]) \
-        if config.shuffled_control else None
-    entries = standard_entries(run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
-                               loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
-                               baselines=config.baselines)
+    entries = standard_entries(
+        run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
+        loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
+        control_loss_curve=control and summarize_run(logs_dir, layout.SHUFFLED_CONTROL_RUN)["loss_curve"],
+        baselines=config.baselines)
     provenance = {
         "dataset version": f"sha256 of curated pairs {file_sha256(pairs)[:16]}",
-        "code version": f"asset {context.assets_def.code_versions_by_key[context.asset_key]}, git {git_commit() or 'n/a'}",
+        "code version": f"asset {context.assets_def.code_versions_by_key[REPORT_KEY]}, git {git_commit() or 'n/a'}",
         "seed": f"training {run['settings']['seed']}, untrained init {config.baseline_seed}",
         "model": run["model"], "checkpoint": run["checkpoint"],
+        "shuffled control": control["checkpoint"] if control else "not trained",
         "training settings": json.dumps(run["settings"], sort_keys=True),
         "report config": json.dumps(config.model_dump(), sort_keys=True),
         "run id": context.run.run_id, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -67,9 +84,9 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
     report = run_benchmark(entries, load_suite(config.suite), catalog.sources(), pairs, report_dir,
                            curation_log=storage.path(layout.CURATION_LOG), provenance=provenance,
                            n_resamples=config.bootstrap_resamples, seed=config.bootstrap_seed,
-                           screenshot=config.screenshot)
+                           screenshot=config.screenshot, notes=control_notes(run, control))
     summary, paths = report["summary"], report["paths"]
-    return dg.MaterializeResult(metadata={
+    yield dg.MaterializeResult(asset_key=REPORT_KEY, metadata={
         **{f"mean_top1_{m}": s["mean_top1"] for m, s in summary.items()},
         "mean_chance": summary["trained"]["mean_chance"],
         "failed_models": dg.MetadataValue.json({m: i["error"] for m, i in report["models"].items() if i["error"]}),
@@ -77,3 +94,4 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
         "report": dg.MetadataValue.md(report["markdown"]),
         **{f"{kind}_path": dg.MetadataValue.path(p) for kind, p in paths.items()},
     })
+    yield from check_results(report["checks"], context.selected_asset_check_keys)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 import fsspec
 
-from assets.report import browser
-from assets.report.html import render_html
-from assets.report.markdown import SYNTHETIC_NOTE, render_markdown
+from assets.report.render import browser
+from assets.report.render.html import render_html
+from assets.report.render.markdown import SYNTHETIC_NOTE, render_markdown
 
 __all__ = ["SYNTHETIC_NOTE", "file_sha256", "write_report"]
 

@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from assets.report.markdown import fmt_ci, summary_rows
+from assets.report.render.markdown import fmt_ci, summary_rows
 from assets.shared.metadata import md_table
 
 

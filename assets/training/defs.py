@@ -1,4 +1,5 @@
-"""Training: a CLIP trained on the shards with open_clip's own trainer, out of process via Pipes."""
+"""Training: a CLIP trained on the shards with open_clip's own trainer, out of process via Pipes, and on
+request a control trained the same way on captions shuffled against their images."""
 
 import os
 
@@ -8,7 +9,13 @@ import pydantic
 from assets.shared import layout
 from assets.shared.params_config import config_from_params
 from assets.shared.storage import StorageResource
-from assets.training.runs import read_shard_index, write_run_pointer
+from assets.training.control import export_shuffled_shards
+from assets.training.runs import (
+    ShardIndex,
+    read_run_pointer,
+    read_shard_index,
+    write_run_pointer,
+)
 from models.clip.train import (
     REPO_ROOT,
     TrainSettings,
@@ -25,6 +32,28 @@ class TrainingConfig(config_from_params(TrainSettings)):
         "Continue from the run's latest checkpoint when it was started with the same settings and shards."))
 
 
+class ShuffledControlConfig(dg.Config):
+    # Target samples per shard of the shuffled copy (its shards must number workers x processes).
+    samples_per_shard: int = 1000
+    # Continue from the control's latest checkpoint when it was started with the same settings and shards.
+    resume: bool = True
+
+
+def _train_through_pipes(context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, shards: ShardIndex,
+                         logs_dir: str, name: str, settings: TrainSettings, *, resume: bool) -> dg.MaterializeResult:
+    """Train run `name` under `logs_dir` out of process through Pipes (the trainer's logs and metrics reach
+    the UI), resuming when `prepare_run_dir` allows, then write its run pointer."""
+    data = {"shards": shards.pattern, "num_samples": shards.num_samples, "digest": shards.digest}
+    resuming = prepare_run_dir(logs_dir, name, settings, data, resume=resume)
+    argv = build_train_argv(shards.pattern, shards.num_samples, logs_dir, name, settings, resume=resuming)
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    result = client.run(
+        command=train_command(argv, settings), context=context, env={"PYTHONPATH": pythonpath},
+    ).get_materialize_result()
+    write_run_pointer(logs_dir, name, settings)
+    return result
+
+
 @dg.asset(group_name="training", deps=["webdataset_shards"], kinds={"pytorch"}, code_version="2", pool="gpu")
 def clip_model(
     context: dg.AssetExecutionContext,
@@ -35,14 +64,27 @@ def clip_model(
     """A CLIP checkpoint trained with open_clip_train on the WebDataset shards, with its loss curve
     and throughput."""
     shards = read_shard_index(storage.path(layout.SHARDS))
-    logs_dir = storage.dir(layout.TRAINING)
     settings = config.params()
-    data = {"shards": shards.pattern, "num_samples": shards.num_samples, "digest": shards.digest}
-    resuming = prepare_run_dir(logs_dir, layout.TRAINING_RUN, settings, data, resume=config.resume)
-    argv = build_train_argv(shards.pattern, shards.num_samples, logs_dir, layout.TRAINING_RUN, settings, resume=resuming)
-    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    result = pipes_subprocess_client.run(
-        command=train_command(argv, settings), context=context, env={"PYTHONPATH": pythonpath},
-    ).get_materialize_result()
-    write_run_pointer(logs_dir, layout.TRAINING_RUN, settings)
-    return result
+    return _train_through_pipes(context, pipes_subprocess_client, shards, storage.dir(layout.TRAINING),
+                                layout.TRAINING_RUN, settings, resume=config.resume)
+
+
+@dg.asset(group_name="training", deps=["curated_pairs", "clip_model"], kinds={"pytorch"}, code_version="1",
+          pool="gpu")
+def shuffled_control_model(
+    context: dg.AssetExecutionContext,
+    config: ShuffledControlConfig,
+    storage: StorageResource,
+    pipes_subprocess_client: dg.PipesSubprocessClient,
+) -> dg.MaterializeResult:
+    """A control CLIP trained with clip_model's settings on the curated pairs with their training captions
+    shuffled against the images: it should score at chance in the benchmark report."""
+    logs_dir = storage.dir(layout.TRAINING)
+    settings = TrainSettings(**read_run_pointer(logs_dir, layout.TRAINING_RUN)["settings"])
+    shards_dir = storage.dir(layout.SHUFFLED_CONTROL_SHARDS)
+    shuffle = export_shuffled_shards(storage.path(layout.CURATED_PAIRS), storage.path(layout.SHUFFLED_CONTROL_PAIRS),
+                                     shards_dir, seed=settings.seed, samples_per_shard=config.samples_per_shard)
+    result = _train_through_pipes(context, pipes_subprocess_client, read_shard_index(shards_dir), logs_dir,
+                                  layout.SHUFFLED_CONTROL_RUN, settings, resume=config.resume)
+    return dg.MaterializeResult(metadata={**(result.metadata or {}), "shuffled_captions": shuffle["shuffled"],
+                                          "unchanged_pairs": shuffle["unchanged_pairs"]})

@@ -45,5 +45,9 @@ def write_run_pointer(logs_dir: str, name: str, settings: TrainSettings) -> dict
     return pointer
 
 
-def read_run_pointer(logs_dir: str, name: str) -> dict:
-    return json.loads((Path(logs_dir) / name / POINTER_NAME).read_text())
+def read_run_pointer(logs_dir: str, name: str, *, missing_ok: bool = False) -> dict | None:
+    """The run pointer `write_run_pointer` left for run `name`; with `missing_ok`, None when it never ran."""
+    path = Path(logs_dir) / name / POINTER_NAME
+    if missing_ok and not path.exists():
+        return None
+    return json.loads(path.read_text())

@@ -1,12 +1,13 @@
-"""Fixtures of the report tests: a storage root with curated pairs, and one after a real tiny training run
-(see report_helpers.py)."""
+"""Fixtures of the report tests: a storage root with curated pairs, one after a real tiny training run, and
+a copy of that one where the shuffled-caption control was trained too (see report_helpers.py)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from report_helpers import CATALOG_YAML, train_tiny, write_pairs
+from report_helpers import CATALOG_YAML, train_control, train_tiny, write_pairs
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,12 @@ def trained_root(tmp_path_factory) -> tuple[Path, dict]:
     write_pairs(root)
     (root / "catalog.yaml").write_text(CATALOG_YAML)
     return root, train_tiny(root)
+
+
+@pytest.fixture(scope="session")
+def control_root(trained_root, tmp_path_factory) -> Path:
+    """A copy of `trained_root` after the shuffled_control_model asset was materialized on it."""
+    root = tmp_path_factory.mktemp("report_control") / "data"
+    shutil.copytree(trained_root[0], root)
+    train_control(root)
+    return root

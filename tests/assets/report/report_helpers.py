@@ -1,6 +1,6 @@
 """A small storage root as the pipeline leaves it before the report: curated pairs of two classification
 sources and one image-text source (drawn PNGs whose classes differ visibly), a curation log, and a real
-one-epoch open_clip_train run of the tiny config on them; scores of two models on these tasks drawn without a
+one-epoch open_clip_train run of the tiny config on them (and of the shuffled control, through its asset); scores of two models on these tasks drawn without a
 model; and what a reader of a rendered report.html must see in Chromium."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from assets.report import browser
+from assets.report.render import browser
 from assets.shared import layout
 from assets.sources.catalog import ClassInfo, SourceSpec
 
@@ -111,6 +111,20 @@ def train_tiny(root: Path) -> dict:
     return write_run_pointer(str(logs), layout.TRAINING_RUN, settings)
 
 
+def train_control(root: Path) -> dict:
+    """Materialize the shuffled_control_model asset on `root` (after `train_tiny`); its metadata."""
+    import dagster as dg
+
+    from assets.shared.storage import StorageResource
+    from assets.training.defs import shuffled_control_model
+
+    result = dg.materialize([shuffled_control_model], resources={
+        "storage": StorageResource(root=str(root)), "pipes_subprocess_client": dg.PipesSubprocessClient()},
+        run_config={"ops": {"shuffled_control_model": {"config": {"samples_per_shard": 64}}}})
+    assert result.success
+    return {k: v.value for k, v in result.asset_materializations_for_node("shuffled_control_model")[0].metadata.items()}
+
+
 # Data composition as assets/report/composition.py counts it, for render tests.
 COMPOSITION = {
     "kept": [{"modality": "xray", "source": "toy_xray", "split": "train", "count": 32},
@@ -125,8 +139,8 @@ COMPOSITION = {
 def scored_evaluation(n_resamples: int = 200):
     """An Evaluation of two models on the toy tasks from drawn similarity scores (no model needed): "trained"
     sees the class, "untrained" does not."""
-    from assets.report.benchmark import Evaluation
     from assets.report.suite import Tasks
+    from models.clip.entries import Evaluation
     from models.clip.evaluate import ZeroShotTask, classification_metrics
     from models.clip.retrieval import RetrievalTask, retrieval_metrics
 

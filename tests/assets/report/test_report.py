@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from report_helpers import COMPOSITION, scored_evaluation
 
-from assets.report import svg
 from assets.report.benchmark import assemble_report
-from assets.report.html import render_html
-from assets.report.markdown import render_markdown
+from assets.report.render import svg
+from assets.report.render.html import render_html
+from assets.report.render.markdown import render_markdown
 from assets.report.report import write_report
 from assets.report.suite import load_suite
 

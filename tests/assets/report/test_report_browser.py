@@ -6,8 +6,8 @@ import os
 import pytest
 from report_helpers import COMPOSITION, check_report_in_browser, scored_evaluation
 
-from assets.report import browser
 from assets.report.benchmark import assemble_report
+from assets.report.render import browser
 from assets.report.report import write_report
 from assets.report.suite import load_suite
 

@@ -1,6 +1,7 @@
 """The benchmark_report asset through Dagster, on a storage root left by a real one-epoch training run: the
-trained model, its untrained twin, the shuffled-caption control (trained too) and configured checkpoints,
-one of which cannot be had, on the same splits."""
+trained model, its untrained twin, the shuffled-caption control when its asset was materialized (and a note
+saying it was not, otherwise) and configured checkpoints, one of which cannot be had, on the same splits; the
+report's quality checks as asset check results."""
 
 import json
 
@@ -8,28 +9,62 @@ import dagster as dg
 import pytest
 from report_helpers import check_report_in_browser
 
-from assets.report import browser
-from assets.report.defs import benchmark_report
+from assets.report.aggregate import CHECKS
+from assets.report.defs import REPORT_KEY, benchmark_report, check_results
+from assets.report.render import browser
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 
 
-@pytest.mark.slow
-def test_benchmark_report_asset(trained_root, monkeypatch):
-    root, run = trained_root
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    baselines = ["biomedclip=hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
-                 f"same_checkpoint=medpairs-tiny:{run['checkpoint']}"]
+def _materialize(root, **config):
     result = dg.materialize(
         [benchmark_report],
         resources={"storage": StorageResource(root=str(root)),
                    "catalog": SourceCatalogResource(path=str(root / "catalog.yaml"))},
-        run_config={"ops": {"benchmark_report": {"config": {
-            "shuffled_control": True, "baselines": baselines, "bootstrap_resamples": 200}}}},
+        run_config={"ops": {"benchmark_report": {"config": config}}},
     )
     assert result.success
     meta = {k: v.value for k, v in result.asset_materializations_for_node("benchmark_report")[0].metadata.items()}
-    report = json.loads((root / "report/report.json").read_text())
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    return meta, checks, json.loads((root / "report/report.json").read_text())
+
+
+def test_check_results_carry_each_checks_detail_and_only_selected_ones():
+    checks = {"trained_above_chance": {"passed": True, "detail": "CI [0.6, 0.7] vs chance 0.4"},
+              "trained_beats_untrained": {"passed": False, "detail": "difference +0.01"}}
+    selected = {dg.AssetCheckKey(REPORT_KEY, name) for name in CHECKS} - {dg.AssetCheckKey(REPORT_KEY,
+                                                                                           "trained_beats_untrained")}
+    [result] = check_results(checks, selected)
+    assert result.check_name == "trained_above_chance" and result.passed is True
+    assert result.metadata["detail"].value == "CI [0.6, 0.7] vs chance 0.4"
+    assert result.metadata["asserts"].value == CHECKS["trained_above_chance"]
+    assert [r.passed for r in check_results(checks, selected | {dg.AssetCheckKey(REPORT_KEY,
+                                                                                 "trained_beats_untrained")})] \
+        == [True, False]
+
+
+@pytest.mark.slow
+def test_without_a_trained_control_the_report_says_so(trained_root):
+    root, _ = trained_root
+    meta, checks, report = _materialize(root, bootstrap_resamples=50, screenshot=False)
+    assert set(report["summary"]) == {"trained", "untrained"} and "shuffled_control" not in report["models"]
+    assert any("shuffled_control: not trained" in n for n in report["notes"]) and "not trained" in meta["report"]
+    assert report["provenance"]["shuffled control"] == "not trained"
+    # the checks whose models are there have results; the control's are not run
+    assert set(checks) == set(report["checks"]) == {"trained_above_chance", "trained_beats_untrained"}
+    for name, check in checks.items():
+        assert check.passed == report["checks"][name]["passed"]
+        assert check.metadata["detail"].text == report["checks"][name]["detail"]
+
+
+@pytest.mark.slow
+def test_benchmark_report_asset(control_root, monkeypatch):
+    root = control_root
+    run = json.loads((root / "training/clip/medpairs_run.json").read_text())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    baselines = ["biomedclip=hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+                 f"same_checkpoint=medpairs-tiny:{run['checkpoint']}"]
+    meta, checks, report = _materialize(root, baselines=baselines, bootstrap_resamples=200)
 
     assert set(report["summary"]) == {"trained", "untrained", "shuffled_control", "same_checkpoint"}
     assert report["models"]["biomedclip"]["status"] == "failed" and "BiomedCLIP" in meta["failed_models"]["biomedclip"]
@@ -41,14 +76,18 @@ def test_benchmark_report_asset(trained_root, monkeypatch):
     assert len({tuple(v) for v in fingerprints.values()}) == 1
     assert {r["source"] for r in report["results"]["trained"]} == {"toy_xray", "toy_ct"}
     assert [r["source"] for r in report["retrieval"]["trained"]] == ["toy_reports"]
-    # the control was trained on shuffled captions, with its own loss curve beside the trained one
+    # the control is the one shuffled_control_model trained, with its own loss curve beside the trained one
+    control_checkpoint = str(root / "training/shuffled_control/checkpoints/epoch_1.pt")
+    assert report["provenance"]["shuffled control"] == control_checkpoint
     assert set(report["loss_curves"]) == {"trained", "shuffled_control"}
-    assert (root / "report/shuffled_control/training/shuffled_control/checkpoints/epoch_1.pt").exists()
-    assert "shuffled_control_at_chance" in report["checks"] and "checks" in meta
+    assert not any("shuffled_control" in n for n in report["notes"])
+    # every quality check ran, as an asset check and in the report files
+    assert set(checks) == set(report["checks"]) == set(CHECKS) and "checks" in meta
+    assert {n: c.passed for n, c in checks.items()} == {n: c["passed"] for n, c in report["checks"].items()}
+    assert all(c.metadata["detail"].text == report["checks"][n]["detail"] for n, c in checks.items())
     assert report["composition"]["dropped_by_reason"] == {"evaluation_duplicate": 1, "exact_duplicate": 2}
     prov = report["provenance"]
-    assert prov["dataset version"].startswith("sha256 of curated pairs ") and prov["code version"].startswith("asset 2")
-    assert json.loads(prov["report config"])["shuffled_control"] is True
+    assert prov["dataset version"].startswith("sha256 of curated pairs ") and prov["code version"].startswith("asset 3")
     assert report["synthetic"] is False  # the toy catalog's sources are not the synthetic default
     assert "## Zero-shot summary" in meta["report"] and "synthetic" not in meta["report"].split("## Models")[0]
     for kind, ext in (("json", "json"), ("markdown", "md"), ("html", "html")):

@@ -1,7 +1,8 @@
 """The export and training assets through Dagster: shards from curated pairs, a CLIP trained on them via
 Pipes with its loss curve and throughput in the metadata, and a second materialization with more epochs
 resuming from the first one's checkpoint (the shards kept as they were); another recipe trains afresh, and
-an unchanged one has nothing left to train."""
+an unchanged one has nothing left to train; the shuffled-caption control trained through the same Pipes path
+with the trained run's settings."""
 
 import io
 
@@ -15,7 +16,7 @@ from PIL import Image
 from assets.export.defs import webdataset_shards
 from assets.shared import layout
 from assets.shared.storage import StorageResource
-from assets.training.defs import clip_model
+from assets.training.defs import clip_model, shuffled_control_model
 from assets.training.runs import read_run_pointer
 
 
@@ -40,12 +41,14 @@ def storage(tmp_path) -> StorageResource:
     return resource
 
 
-def _materialize(storage: StorageResource, **training) -> dict:
+def _materialize(storage: StorageResource, assets=(webdataset_shards, clip_model), **training) -> dict:
     config = {"ops": {
         "webdataset_shards": {"config": {"samples_per_shard": 16}},
         "clip_model": {"config": {"epochs": 1, "batch_size": 16, "warmup": 1, "image_size": 32, **training}},
+        "shuffled_control_model": {"config": {"samples_per_shard": 16}},
     }}
-    result = dg.materialize([webdataset_shards, clip_model], run_config=config,
+    config["ops"] = {name: c for name, c in config["ops"].items() if name in {a.op.name for a in assets}}
+    result = dg.materialize(list(assets), run_config=config,
                             resources={"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient()})
     assert result.success
     materializations = [e.materialization for e in result.get_asset_materialization_events()]
@@ -78,3 +81,21 @@ def test_training_resumes_from_its_last_checkpoint(storage):
     fourth = _materialize(storage, epochs=2, lr=5e-4)  # nothing changed: nothing left to train
     assert fourth["clip_model"]["resumed"] and fourth["clip_model"]["checkpoint"] == third["clip_model"]["checkpoint"]
     assert fourth["clip_model"]["loss_curve"] == third["clip_model"]["loss_curve"]
+
+
+def test_shuffled_control_trains_through_pipes_with_the_trained_runs_settings(storage):
+    done = _materialize(storage, assets=(webdataset_shards, clip_model, shuffled_control_model))
+    control, trained = done["shuffled_control_model"], done["clip_model"]
+    assert control["shuffled_captions"] == 32 and control["unchanged_pairs"] < 32
+    # the trainer's metrics came back through Pipes, as clip_model's do
+    assert control["epochs_completed"] == 1 and [p["samples_seen"] for p in control["loss_curve"]] == [16, 32]
+    assert control["checkpoint"] == storage.path(layout.TRAINING, layout.SHUFFLED_CONTROL_RUN,
+                                                 "checkpoints", "epoch_1.pt") != trained["checkpoint"]
+    logs = storage.path(layout.TRAINING)
+    pointer = read_run_pointer(logs, layout.SHUFFLED_CONTROL_RUN)
+    assert pointer["checkpoint"] == control["checkpoint"]
+    assert pointer["settings"] == read_run_pointer(logs, layout.TRAINING_RUN)["settings"]
+    shuffled = pq.read_table(storage.path(layout.SHUFFLED_CONTROL_PAIRS))
+    original = pq.read_table(storage.path(layout.CURATED_PAIRS))
+    assert shuffled.column("sample_id").equals(original.column("sample_id"))
+    assert shuffled.column("captions").to_pylist() != original.column("captions").to_pylist()

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from assets.report import svg
-from assets.report.markdown import (
+from assets.report.render import svg
+from assets.report.render.markdown import (
     DATASET_HEADER,
     MODEL_HEADER,
     RETRIEVAL_HEADER,

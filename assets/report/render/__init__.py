@@ -1,0 +1,2 @@
+"""Rendering the benchmark report: Markdown, self-contained HTML with inline SVG plots, and the headless
+Chromium that screenshots it."""
