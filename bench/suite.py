@@ -32,6 +32,8 @@ STAGES: dict[str, tuple[list[str], list[str]]] = {
     "ingest": ([], ["--images", "60", "--deep-images", "4"]),
     "captions": ([], ["--per-class", "1", "--quality-per-class", "1"]),
     "curation": ([], ["--quick"]),
+    "keep_set": ([], []),
+    "caption_validation": ([], []),
     "export_training": ([], ["--per-class", "10", "--image-size", "64", "--repeats", "1", "--train-per-class", "4",
                              "--epochs", "1", "--train-repeats", "1"]),
     "peers": ([], ["--images", "100", "--hash-sample", "500", "--search-n", "100000"]),
