@@ -88,7 +88,7 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
     summary, paths = report["summary"], report["paths"]
     yield dg.MaterializeResult(asset_key=REPORT_KEY, metadata={
         **{f"mean_top1_{m}": s["mean_top1"] for m, s in summary.items()},
-        "mean_chance": summary["trained"]["mean_chance"],
+        **({"mean_chance": summary["trained"]["mean_chance"]} if "trained" in summary else {}),  # zero-shot only
         "failed_models": dg.MetadataValue.json({m: i["error"] for m, i in report["models"].items() if i["error"]}),
         "checks": dg.MetadataValue.json({k: c["passed"] for k, c in report["checks"].items()}),
         "report": dg.MetadataValue.md(report["markdown"]),

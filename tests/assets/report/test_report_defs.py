@@ -4,6 +4,8 @@ saying it was not, otherwise) and configured checkpoints, one of which cannot be
 report's quality checks as asset check results."""
 
 import json
+import shutil
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,6 +14,7 @@ from report_helpers import check_report_in_browser
 from assets.report.aggregate import CHECKS
 from assets.report.defs import REPORT_KEY, benchmark_report, check_results
 from assets.report.render import browser
+from assets.report.suite import load_suite
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 
@@ -97,3 +100,14 @@ def test_benchmark_report_asset(control_root, monkeypatch):
         check_report_in_browser(root / "report")
     else:
         assert "png_path" not in meta and not (root / "report/report.png").exists()
+
+
+def test_a_retrieval_only_suite_reports_retrieval_and_skips_the_zero_shot_checks(trained_root, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(trained_root[0], root)
+    suite = tmp_path / "retrieval_only.yaml"
+    suite.write_text((Path(load_suite.__code__.co_filename).parent / "suite.yaml").read_text()
+                     .replace("sources: []", "sources: [toy_reports]"))
+    meta, checks, report = _materialize(root, suite=str(suite), bootstrap_resamples=50, screenshot=False)
+    assert report["retrieval"]["trained"] and not report["results"] and not report["summary"]
+    assert "mean_chance" not in meta and not checks  # nothing zero-shot to judge
