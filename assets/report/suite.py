@@ -68,7 +68,8 @@ def load_suite(path: str = "") -> Suite:
     bad_metrics = {k: v for k, v in metrics.items() if v not in CLASSIFICATION_METRICS}
     if bad_metrics:
         raise ValueError(f"suite metrics must be one of {list(CLASSIFICATION_METRICS)}: {bad_metrics}")
-    class_prompts = {str(source): {str(c): p for c, p in (classes or {}).items()}
+    # class names as the catalog keeps them: stripped
+    class_prompts = {str(source): {str(c).strip(): p for c, p in (classes or {}).items()}
                      for source, classes in (raw.get("class_prompts") or {}).items()}
     for source, classes in class_prompts.items():
         bad = [c for c, p in classes.items() if not p or not all(isinstance(t, str) and t.strip() for t in p)]
