@@ -28,11 +28,15 @@ def mean_with_ci(scored: Sequence[Scored], metric: str) -> tuple[float | None, l
     return mean, list(ci) if ci else None
 
 
+# Every metric a summary averages: each dataset's `headline` is the metric its suite reports it by.
+SUMMARY_METRICS = (*CLASSIFICATION_METRICS, "headline")
+
+
 def summarize_classification(scored: Sequence[Scored]) -> dict:
-    """One model's zero-shot summary: mean (and CI) of every metric overall and per modality, mean chance,
-    and top-1 over chance."""
+    """One model's zero-shot summary: mean (and CI) of every metric, and of each dataset's headline metric,
+    overall and per modality, mean chance, and top-1 over chance."""
     out: dict = {"num_datasets": len(scored)}
-    for metric in CLASSIFICATION_METRICS:
+    for metric in SUMMARY_METRICS:
         out[f"mean_{metric}"], out[f"mean_{metric}_ci"] = mean_with_ci(scored, metric)
     out["mean_chance"] = float(np.mean([s.row["chance"] for s in scored])) if scored else None
     top1, chance = out["mean_top1"], out["mean_chance"]
@@ -43,7 +47,7 @@ def summarize_classification(scored: Sequence[Scored]) -> dict:
     out["by_modality"] = {}
     for modality, group in sorted(by_modality.items()):
         entry = {"num_datasets": len(group), "chance": float(np.mean([s.row["chance"] for s in group]))}
-        for metric in CLASSIFICATION_METRICS:
+        for metric in SUMMARY_METRICS:
             entry[metric], entry[f"{metric}_ci"] = mean_with_ci(group, metric)
         out["by_modality"][modality] = entry
     out["top1_by_modality"] = {m: e["top1"] for m, e in out["by_modality"].items()}

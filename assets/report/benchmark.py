@@ -24,7 +24,7 @@ REQUIRED_KINDS = ("trained", "untrained")
 def _task_rows(tasks: Tasks) -> list[dict]:
     rows = [{"task": "zero_shot", "source": t.source, "modality": t.modality, "num_samples": len(t.images),
              "class_names": t.class_names, "prompts": t.prompts, "split_fingerprint": t.fingerprint,
-             "skipped_samples": t.skipped} for t in tasks.zero_shot]
+             "skipped_samples": t.skipped, "headline_metric": t.headline_metric} for t in tasks.zero_shot]
     rows += [{"task": "retrieval", "source": t.source, "modality": t.modality, "num_samples": len(t.images),
               "num_texts": sum(len(c) for c in t.captions), "split_fingerprint": t.fingerprint} for t in tasks.retrieval]
     return rows

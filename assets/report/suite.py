@@ -1,6 +1,7 @@
 """The evaluation suite: which sources and split are benchmarks (suite.yaml), and the tasks built from them
-with the source catalog's classes: zero-shot classification tasks with a prompt ensemble per class, and
-retrieval tasks on image-text sources."""
+with the source catalog's classes: zero-shot classification tasks with a prompt ensemble per class (filled
+templates, or a source's own prompts per class as written) and a headline metric, and retrieval tasks on
+image-text sources."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import yaml
 
 from assets.sources.catalog import ClassInfo, SourceSpec
-from models.clip.evaluate import ZeroShotTask, read_split
+from models.clip.evaluate import CLASSIFICATION_METRICS, ZeroShotTask, read_split
 from models.clip.retrieval import RetrievalTask
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,13 @@ class Suite:
     paper_benchmark: str | None = None
     templates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source_templates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per source, per class name: the prompts as written (no template filled), e.g. UniMed-CLIP's ensembles.
+    class_prompts: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # Per source, its headline metric (one of CLASSIFICATION_METRICS); top1 for a source not named.
+    metrics: Mapping[str, str] = field(default_factory=dict)
+
+    def metric_for(self, source: str) -> str:
+        return self.metrics.get(source, "top1")
 
     def templates_for(self, source: str, modality: str) -> tuple[str, ...]:
         """The source's own templates, else its modality's followed by the defaults (no repeats)."""
@@ -43,16 +51,30 @@ class Suite:
         return {"split": self.split, "sources": list(self.sources), "synonyms": self.synonyms,
                 "descriptions": self.descriptions, "paper_benchmark": self.paper_benchmark,
                 "templates": {k: list(v) for k, v in self.templates.items()},
-                "source_templates": {k: list(v) for k, v in self.source_templates.items()}}
+                "source_templates": {k: list(v) for k, v in self.source_templates.items()},
+                "class_prompts": {k: {c: list(p) for c, p in v.items()} for k, v in self.class_prompts.items()},
+                "metrics": dict(self.metrics)}
 
 
 def load_suite(path: str = "") -> Suite:
     """The suite of a YAML file (local or fsspec URL); the built-in suite.yaml when `path` is empty."""
     with fsspec.open(path or DEFAULT_SUITE, "rt") as f:
         raw = yaml.safe_load(f) or {}
-    unknown = set(raw) - {"split", "sources", "prompts", "paper_benchmark", "templates", "source_templates"}
+    unknown = set(raw) - {"split", "sources", "prompts", "paper_benchmark", "templates", "source_templates",
+                          "class_prompts", "metrics"}
     if unknown:
         raise ValueError(f"unknown keys in suite {path or DEFAULT_SUITE}: {sorted(unknown)}")
+    metrics = {str(k): v for k, v in (raw.get("metrics") or {}).items()}
+    bad_metrics = {k: v for k, v in metrics.items() if v not in CLASSIFICATION_METRICS}
+    if bad_metrics:
+        raise ValueError(f"suite metrics must be one of {list(CLASSIFICATION_METRICS)}: {bad_metrics}")
+    # class names as the catalog keeps them: stripped
+    class_prompts = {str(source): {str(c).strip(): p for c, p in (classes or {}).items()}
+                     for source, classes in (raw.get("class_prompts") or {}).items()}
+    for source, classes in class_prompts.items():
+        bad = [c for c, p in classes.items() if not p or not all(isinstance(t, str) and t.strip() for t in p)]
+        if bad or not classes:
+            raise ValueError(f"class_prompts of {source!r} must map each class to a non-empty list of prompts: {bad}")
     prompts = raw.get("prompts") or {}
     for name, templates in {**(raw.get("templates") or {}), **(raw.get("source_templates") or {})}.items():
         bad = [t for t in templates or [] if "{}" not in t]
@@ -66,6 +88,8 @@ def load_suite(path: str = "") -> Suite:
         paper_benchmark=raw.get("paper_benchmark"),
         templates={k: tuple(v) for k, v in (raw.get("templates") or {}).items()},
         source_templates={k: tuple(v) for k, v in (raw.get("source_templates") or {}).items()},
+        class_prompts={k: {c: tuple(p) for c, p in v.items()} for k, v in class_prompts.items()},
+        metrics=metrics,
     )
 
 
@@ -118,11 +142,20 @@ def _add_zero_shot(tasks: Tasks, suite: Suite, name: str, d: dict, spec: SourceS
     if not keep:
         tasks.notes.append(f"{name}: no sample's label is one of its classes")
         return
-    templates = suite.templates_for(name, d["modality"])
+    if name in suite.class_prompts:
+        own = suite.class_prompts[name]
+        missing = [c.name for c in classes if c.name not in own]
+        if missing:
+            tasks.notes.append(f"{name}: the suite's class_prompts name no prompts for class(es) {missing}")
+            return
+        prompts = [list(own[c.name]) for c in classes]
+    else:
+        templates = suite.templates_for(name, d["modality"])
+        prompts = [prompts_for_class(c, templates, synonyms=suite.synonyms, descriptions=suite.descriptions)
+                   for c in classes]
     tasks.zero_shot.append(ZeroShotTask(
-        source=name, modality=d["modality"], class_names=[c.name for c in classes],
-        prompts=[prompts_for_class(c, templates, synonyms=suite.synonyms, descriptions=suite.descriptions)
-                 for c in classes],
+        source=name, modality=d["modality"], class_names=[c.name for c in classes], prompts=prompts,
+        headline_metric=suite.metric_for(name),
         images=[d["images"][i] for i in keep],
         labels=np.array([index[d["labels"][i]] for i in keep], dtype=np.int64),
         sample_ids=[d["sample_ids"][i] for i in keep],

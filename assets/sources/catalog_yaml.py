@@ -5,7 +5,8 @@
         modality: xray                      # xray ct mri ultrasound pathology fundus
         kind: classification                # or image_text
         format: csv                         # a key of readers.READERS, or synthetic
-        location: data/chexpert/train.csv   # relative to this file, absolute, or s3://...
+        location: data/chexpert/train.csv   # relative to this file, absolute, or s3://...; ${VAR} takes an
+                                            # environment variable (e.g. ${MEDPAIRS_DATA_ROOT}/chexpert)
         license: Stanford CheXpert Research Use Agreement
         split: {column: split}              # given | folder | {column: c} | {fixed: test}
                                             # | {ratio: {train: 0.9, test: 0.1}, seed: 0,
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 import re
 from pathlib import Path
@@ -52,6 +54,7 @@ MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": 
 FORMATS = (*sorted(READERS), "synthetic")
 _KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options", "privacy"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class CatalogError(ValueError):
@@ -107,6 +110,11 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
         problems.append(f"unknown format {fmt!r}; known: {list(FORMATS)}")
     if not isinstance(location, str) or not location.strip():
         problems.append("missing location (a local path or an s3:// URL)")
+    else:
+        try:
+            location = _expand_env(location)
+        except CatalogError as e:
+            problems.append(str(e))
     modality = MODALITY_ALIASES.get(str(entry.get("modality", "")).lower(), str(entry.get("modality", "")).lower())
     if modality not in MODALITIES:
         problems.append(f"bad modality {entry.get('modality')!r}; one of {list(MODALITIES)}")
@@ -138,6 +146,16 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
                        location=_resolve(location.strip(), base_dir), license=str(entry.get("license") or ""),
                        format=fmt, split=_split(entry.get("split", "given")), options=dict(options),
                        privacy=privacy)]
+
+
+def _expand_env(location: str) -> str:
+    """`location` with every `${VAR}` replaced by the environment variable's value; a CatalogError
+    naming the variable when it is not set."""
+    unset = sorted({v for v in _ENV_VAR.findall(location) if not os.environ.get(v)})
+    if unset:
+        raise CatalogError(f"location {location!r} uses {', '.join('${' + v + '}' for v in unset)}, which "
+                           "is not set: export it (e.g. the folder holding the data) before loading the catalog")
+    return _ENV_VAR.sub(lambda m: os.environ[m.group(1)], location)
 
 
 def _resolve(location: str, base_dir: str) -> str:

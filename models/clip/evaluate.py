@@ -64,6 +64,7 @@ class ZeroShotTask:
     labels: np.ndarray  # int64 index into class_names
     sample_ids: list[str] = field(default_factory=list)
     skipped: int = 0  # samples of the split whose label is not one of class_names (e.g. multi-label)
+    headline_metric: str = "top1"  # the metric the task is reported by (one of CLASSIFICATION_METRICS)
 
     @property
     def fingerprint(self) -> str:
@@ -126,6 +127,10 @@ def evaluate_zero_shot_task(bundle: ClipBundle, task: ZeroShotTask, *, n_resampl
     scored = classification_metrics(task.labels, zero_shot_scores(bundle, task),
                                      n_resamples=n_resamples, seed=task_seed(seed, task.source))
     scored.row = {"source": task.source, "modality": task.modality, "class_names": list(task.class_names),
-                  "split_fingerprint": task.fingerprint, "skipped_samples": task.skipped, **scored.row}
+                  "split_fingerprint": task.fingerprint, "skipped_samples": task.skipped, **scored.row,
+                  "headline_metric": task.headline_metric, "headline": scored.row.get(task.headline_metric),
+                  "headline_ci": scored.row.get(f"{task.headline_metric}_ci")}
+    if task.headline_metric in scored.bootstrap:
+        scored.bootstrap["headline"] = scored.bootstrap[task.headline_metric]
     log.info("zero-shot %s: top1 %.3f (chance %.3f)", task.source, scored.row["top1"], scored.row["chance"])
     return scored

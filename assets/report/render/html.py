@@ -10,11 +10,13 @@ from html import escape
 from assets.report.render import svg
 from assets.report.render.markdown import (
     DATASET_HEADER,
+    HEADLINE_TITLE,
     MODEL_HEADER,
     RETRIEVAL_HEADER,
     SIDE_BY_SIDE,
     SYNTHETIC_NOTE,
     fmt,
+    headline_rows,
     modality_rows,
     model_rows,
     ok_models,
@@ -160,7 +162,9 @@ def render_html(report: Mapping) -> str:
             f'<div class="plots"><figure>{_dataset_plot(report, "top1", "Top-1 per dataset (95% CI)")}</figure>'
             f'<figure>{_dataset_plot(report, "auc", "AUC per dataset (95% CI; 0.5 is chance)")}</figure></div>',
             *(f"<h3>{title}</h3>" + table(per_dataset_rows(report, metric), DATASET_HEADER + tuple(models), "per-dataset")
-              for metric, title in (("top1", "Top-1"), ("balanced_accuracy", "Balanced accuracy"), ("auc", "AUC")))))
+              for metric, title in (("top1", "Top-1"), ("balanced_accuracy", "Balanced accuracy"), ("auc", "AUC"))),
+            *([f"<h3>{HEADLINE_TITLE}</h3>" + table(headline, ("dataset", "metric", *models), "headline")]
+              if (headline := headline_rows(report)) else [])))
     if report.get("retrieval") and any(report["retrieval"].values()):
         body.append(section("retrieval", "Image-text retrieval (recall@K, 95% bootstrap CI)",
                             table(retrieval_rows(report), RETRIEVAL_HEADER, "retrieval")))

@@ -58,6 +58,25 @@ def per_dataset_rows(report: Mapping, metric: str) -> list[tuple]:
             for r in report["results"][models[0]]]
 
 
+def headline_rows(report: Mapping) -> list[tuple]:
+    """When the suite names a headline metric per dataset (its `metrics`): (dataset, metric, one `value
+    [CI]` per model) for every dataset, then their mean; otherwise no rows."""
+    models = ok_models(report)
+    if not models or not (report.get("suite") or {}).get("metrics"):
+        return []
+    by_model = {m: {r["source"]: r for r in report["results"][m]} for m in models}
+    rows = [(r["source"], METRIC_NAMES[r["headline_metric"]],
+             *(fmt_ci(by_model[m][r["source"]].get("headline"), by_model[m][r["source"]].get("headline_ci"))
+               for m in models))
+            for r in report["results"][models[0]]]
+    summary = report["summary"]
+    return [*rows, ("mean over datasets", "each its own",
+                    *(fmt_ci(summary[m]["mean_headline"], summary[m]["mean_headline_ci"]) for m in models))]
+
+
+HEADLINE_TITLE = "Zero-shot headline metric per dataset (the suite's choice, 95% bootstrap CI)"
+
+
 def modality_rows(report: Mapping, metric: str = "top1") -> list[tuple]:
     models = ok_models(report)
     summary = report["summary"]
@@ -127,6 +146,8 @@ def render_markdown(report: Mapping) -> str:
             parts += ["", f"## Zero-shot {METRIC_NAMES[metric]} per dataset", "",
                       md_table(per_dataset_rows(report, metric),
                                (*DATASET_HEADER, *models))]
+        if headline := headline_rows(report):
+            parts += ["", f"## {HEADLINE_TITLE}", "", md_table(headline, ("dataset", "metric", *models))]
     if report.get("retrieval") and any(report["retrieval"].values()):
         parts += ["", "## Image-text retrieval (recall@K, 95% bootstrap CI)", "",
                   md_table(retrieval_rows(report), RETRIEVAL_HEADER)]

@@ -1,10 +1,12 @@
 """ImageFolder: one folder per class (`class/img.png`), optionally under split folders
 (`train/class/img.png`, `test/class/img.png`). Hidden files are skipped; every other file
-becomes a record, or an error record when its extension is not an image's."""
+becomes a record, or an error record when its extension is not an image's. With `label_pattern` the
+label is read from each file's name instead (PCam's `<id>_<label>.png`), and no class folder is needed."""
 
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +17,7 @@ from assets.sources.readers.records import (
     IMAGE_EXTENSIONS,
     LabelResolver,
     SampleRecord,
+    SourceError,
     fail,
     folder_split_and_class,
     new_record,
@@ -27,6 +30,14 @@ from assets.sources.readers.records import (
 class ImageFolderOptions:
     # File name endings (lower case) read as images.
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+    # A regular expression searched in each file name; its first group (or its match) is the label.
+    label_pattern: str = ""
+
+    def validate(self) -> None:
+        try:
+            re.compile(self.label_pattern)
+        except re.error as e:
+            raise SourceError(f"option label_pattern {self.label_pattern!r} is not a regular expression: {e}") from None
 
 
 def list_files(fs: AbstractFileSystem, location: str) -> list[str]:
@@ -43,10 +54,15 @@ def read_imagefolder(spec: SourceSpec, fs: AbstractFileSystem, location: str) ->
     for full in list_files(fs, location):
         rel = relative(full, location)
         split, folder = folder_split_and_class(rel, use_split_folders=spec.split.by == "given")
+        if opts.label_pattern:
+            found = re.search(opts.label_pattern, posixpath.basename(rel))
+            folder = (found.group(1) if found.groups() else found.group(0)) if found else None
         record = new_record(spec, rel, path=rel, split=split)
         if not rel.lower().endswith(extensions):
             yield fail(record, "unsupported_extension",
                        f"{posixpath.splitext(rel)[1] or 'no extension'} is not one of {list(extensions)}")
+        elif folder is None and opts.label_pattern:
+            yield fail(record, "no_label", f"file name does not match label_pattern {opts.label_pattern!r}")
         elif folder is None:
             yield fail(record, "no_class_folder", "file is not inside a class folder")
         else:

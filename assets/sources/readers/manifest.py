@@ -4,17 +4,21 @@ Labels come from one column (`label_column`; several labels in it when `label_se
 set, as NIH ChestX-ray14's "Finding Labels" = "Effusion|Mass"), or from one-hot columns
 (`label_columns`, CheXpert style 1 / 0 / -1 / blank, with configurable policies for -1 and
 blank). A multi-label sample's label is its sorted positives joined by " and ", or "no finding".
-The file is streamed; compressed manifests (.gz, .zst, ...) are read transparently.
+The file is streamed; compressed manifests (.gz, .zst, ...) are read transparently. A CSV/TSV column
+may be named by its position (0-based) where the header is not documented, and `list_columns` holds
+cells written as a Python list literal ("['glaucoma']"), read as their first item: both as UniMed-CLIP's
+evaluation loaders read their CSVs.
 """
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
 import posixpath
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -38,8 +42,9 @@ _POLICIES = ("positive", "negative", "uncertain", "quarantine")
 
 @dataclass(frozen=True)
 class ManifestOptions:
-    path_column: str = "path"
-    label_column: str = "label"
+    # A column is named by its header, or (CSV/TSV) by its 0-based position.
+    path_column: str | int = "path"
+    label_column: str | int = "label"
     # Splits label_column into several labels (e.g. "|"); empty: one label per row.
     label_separator: str = ""
     # One-hot finding columns (CheXpert, NIH one-hot exports); overrides label_column.
@@ -54,11 +59,24 @@ class ManifestOptions:
     image_root: str = ""
     # Further columns copied into the sample's provenance (none by default: they may identify people).
     keep_columns: tuple[str, ...] = ()
+    # Columns whose cells are a Python list literal ("['normal']", "['a/b.png']"): read as the first item.
+    list_columns: tuple[str | int, ...] = ()
 
     def validate(self) -> None:
         for name in ("uncertain", "blank"):
             if getattr(self, name) not in _POLICIES:
                 raise SourceError(f"option {name} must be one of {list(_POLICIES)}, not {getattr(self, name)!r}")
+
+    def by_header(self, header: list[str], where: str) -> ManifestOptions:
+        """These options with every column given by position replaced by its header name."""
+        def name(column):
+            if not isinstance(column, int) or isinstance(column, bool):
+                return column
+            if not 0 <= column < len(header):
+                raise SourceError(f"manifest {where} has {len(header)} column(s); no column at position {column}")
+            return header[column]
+        return replace(self, path_column=name(self.path_column), label_column=name(self.label_column),
+                       list_columns=tuple(name(c) for c in self.list_columns))
 
 
 def manifest_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> str:
@@ -72,6 +90,8 @@ def read_csv(spec: SourceSpec, fs: AbstractFileSystem, location: str, delimiter:
     with fs.open(location, "rb", compression="infer") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text, delimiter=delimiter)
+        where = spec.shown_location() if spec.clinical else repr(location)
+        opts = opts.by_header(reader.fieldnames or [], where)
         _check_header(reader.fieldnames or [], opts, spec, location)
         rows = _RowReader(spec, opts, posixpath.basename(location))
         for line_no, row in enumerate(reader, start=2):
@@ -125,6 +145,19 @@ def _bad_text(value: Any) -> bool:
     return False
 
 
+def _first_of_list(cell: Any) -> Any:
+    """The first item of a cell holding a Python list literal ("['normal']"); ValueError otherwise."""
+    items = cell
+    if isinstance(cell, str):
+        try:
+            items = ast.literal_eval(cell.strip())
+        except (ValueError, SyntaxError):
+            items = None
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ValueError(f"{str(cell)[:80]!r} is not a non-empty list literal")
+    return items[0]
+
+
 class _RowReader:
     """Turns one manifest row (a dict) into a record."""
 
@@ -138,6 +171,11 @@ class _RowReader:
     def record(self, row: Mapping[str, Any], line_no: int) -> SampleRecord:
         opts = self.opts
         bad = [k for k, v in row.items() if _bad_text(v) or _bad_text(k)]
+        if opts.list_columns and not bad:
+            try:
+                row = {**row, **{c: _first_of_list(row.get(c)) for c in opts.list_columns}}
+            except ValueError as e:
+                return self.failed(line_no, "bad_row", str(e))
         path = row.get(opts.path_column)
         if bad:
             return self.failed(line_no, "bad_encoding", f"column(s) {bad} are not valid UTF-8")

@@ -75,3 +75,13 @@ def test_checks_compare_trained_untrained_control_and_chance():
     summary["shuffled_control"]["mean_balanced_accuracy_ci"] = [0.55, 0.65]
     assert not quality_checks(summary)["shuffled_control_at_chance"]["passed"]
     assert quality_checks({"trained": {"mean_top1_ci": None, "mean_chance": 0.5}}) == {}
+
+
+def test_the_headline_mean_takes_each_datasets_own_metric():
+    rows = [_scored("x1", "xray", 1.0), _scored("x2", "xray", 0.6)]
+    rows[0].row.update(headline_metric="top1", headline=1.0)
+    rows[1].row.update(headline_metric="auc", headline=0.7)
+    rows[0].bootstrap["headline"], rows[1].bootstrap["headline"] = np.full(100, 1.0), np.full(100, 0.7)
+    s = summarize_classification(rows)
+    assert s["mean_headline"] == pytest.approx(0.85) and s["by_modality"]["xray"]["headline"] == pytest.approx(0.85)
+    assert s["mean_top1"] == pytest.approx(0.8)

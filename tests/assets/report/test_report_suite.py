@@ -68,3 +68,27 @@ def test_listed_sources_labels_outside_the_classes_and_missing_sources(pairs_roo
     # a source the catalog does not list offers the labels present in the split
     tasks = build_tasks(Suite(sources=("toy_ct",)), [], str(pairs_root / layout.CURATED_PAIRS))
     assert tasks.zero_shot[0].class_names == ["lower mass", "middle mass", "upper mass"]
+
+
+def test_a_suite_gives_a_source_its_own_prompts_per_class_and_a_headline_metric(pairs_root, tmp_path):
+    (tmp_path / "s.yaml").write_text("""\
+class_prompts:
+  toy_xray:
+    left lesion: [A bright spot in the left lung., Left lung lesion.]
+    right lesion: [A bright spot in the right lung.]
+  toy_ct: {upper mass: [An upper mass.]}
+metrics: {toy_xray: auc}
+""")
+    suite = load_suite(str(tmp_path / "s.yaml"))
+    tasks = build_tasks(suite, SOURCES, str(pairs_root / layout.CURATED_PAIRS))
+    [xray] = tasks.zero_shot
+    assert xray.prompts == [["A bright spot in the left lung.", "Left lung lesion."], ["A bright spot in the right lung."]]
+    assert xray.headline_metric == "auc" and suite.metric_for("toy_ct") == "top1"
+    assert "toy_ct: the suite's class_prompts name no prompts for class(es) ['middle mass', 'lower mass']" in tasks.notes
+    assert suite.to_dict()["metrics"] == {"toy_xray": "auc"}
+    (tmp_path / "bad.yaml").write_text("metrics: {toy_xray: f1}\nclass_prompts: {toy_ct: {upper mass: []}}\n")
+    with pytest.raises(ValueError, match="f1"):
+        load_suite(str(tmp_path / "bad.yaml"))
+    (tmp_path / "bad.yaml").write_text("class_prompts: {toy_ct: {upper mass: []}}\n")
+    with pytest.raises(ValueError, match="toy_ct"):
+        load_suite(str(tmp_path / "bad.yaml"))

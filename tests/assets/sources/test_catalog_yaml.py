@@ -194,3 +194,17 @@ def test_split_names_take_their_usual_spellings(tmp_path):
     a, b = load_catalog(str(tmp_path / "c.yaml"))
     assert [name for name, _ in a.split.ratios] == ["train", "val", "test"]
     assert b.split.default == "val"
+
+
+def test_locations_take_environment_variables(tmp_path, monkeypatch):
+    (tmp_path / "c.yaml").write_text("sources:\n  - {name: a, modality: ct, format: imagefolder, "
+                                     "location: '${MEDPAIRS_TEST_ROOT}/ct'}\n"
+                                     "  - {name: b, modality: ct, format: imagefolder, location: '${MEDPAIRS_TEST_ROOT}'}\n")
+    monkeypatch.delenv("MEDPAIRS_TEST_ROOT", raising=False)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(str(tmp_path / "c.yaml"))
+    assert [line.split(": ")[1] for line in str(err.value).splitlines()] == ["source #1 (a)", "source #2 (b)"]
+    assert "uses ${MEDPAIRS_TEST_ROOT}, which is not set" in str(err.value)
+    monkeypatch.setenv("MEDPAIRS_TEST_ROOT", str(tmp_path / "data"))
+    assert [s.location for s in load_catalog(str(tmp_path / "c.yaml"))] == [
+        str(tmp_path / "data" / "ct"), str(tmp_path / "data")]

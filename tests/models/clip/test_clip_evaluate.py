@@ -114,3 +114,13 @@ def test_read_split_groups_a_split_by_source(tmp_path):
     assert data["src_a"]["sample_ids"] == ["a1"] and data["src_a"]["images"] == [b"a1"]
     assert data["src_b"]["captions"] == [["c1", "c2"]] and data["src_b"]["labels"] == [None]
     assert data["src_b"]["kind"] is None  # the file has no kind column
+
+
+def test_a_task_is_headlined_by_its_metric(bundle):
+    images = [_png(v) for v in (0, 90, 180, 255)]
+    task = ZeroShotTask("toy", "xray", ["a", "b"], [["a."], ["b."]], images, np.array([0, 1, 0, 1]),
+                        ["s0", "s1", "s2", "s3"], headline_metric="auc")
+    scored = evaluate_zero_shot_task(bundle, task, n_resamples=20)
+    assert scored.row["headline_metric"] == "auc"
+    assert (scored.row["headline"], scored.row["headline_ci"]) == (scored.row["auc"], scored.row["auc_ci"])
+    assert scored.bootstrap["headline"] is scored.bootstrap["auc"]

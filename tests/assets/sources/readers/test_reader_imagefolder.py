@@ -47,3 +47,15 @@ def test_imagefolder_without_catalog_classes_takes_folder_names(tmp_path):
     records = list(read_source(make_spec("imagefolder", tmp_path)).records)
     assert sorted((r.label, r.path, r.error) for r in records) == [("cyst", "cyst/a.png", None),
                                                                     ("stone", "stone/a.png", None)]
+
+
+def test_imagefolder_takes_labels_from_file_names_with_label_pattern(tmp_path):
+    """PCam as UniMed-CLIP ships it: one flat folder, `<id>_<label>.png`."""
+    for i, name in enumerate(["p0_1.png", "p1_0.png", "unlabelled.png"]):
+        (tmp_path / name).write_bytes(png_bytes(seed=i))
+    spec = make_spec("imagefolder", tmp_path, classes=[ClassInfo("normal", synonyms=("0",)),
+                                                      ClassInfo("tumor", synonyms=("1",))],
+                     label_pattern=r"^[^_]*_([^_.]*)")
+    records = {r.record_id: r for r in read_source(spec).records}
+    assert (records["p0_1.png"].label, records["p1_0.png"].label) == ("tumor", "normal")
+    assert records["unlabelled.png"].error == "no_label"

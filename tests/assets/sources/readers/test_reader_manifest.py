@@ -142,3 +142,17 @@ def test_an_unknown_split_in_the_data_is_quarantined(tmp_path):
     assert "'holdout'" in records[1].error_detail
     stats, _, _ = run_ingest(read_source(spec), tmp_path / "out")
     assert (stats["rows_read"], stats["ingested"], stats["quarantine_reasons"]) == (3, 2, {"unknown_split": 1})
+
+
+def test_columns_by_position_and_list_literal_cells(tmp_path):
+    """UniMed-CLIP's evaluation CSVs: undocumented headers read by position, paths and labels written as
+    Python list literals ("['a.png']")."""
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(png_bytes(seed=len(name) + ord(name[0])))
+    (tmp_path / "test.csv").write_text('x,y\n"[\'a.png\']",3\n"[\'b.png\', \'c.png\']",0\n[],1\n')
+    spec = make_spec("csv", tmp_path / "test.csv", path_column=0, label_column=1, list_columns=[0])
+    records = list(read_source(spec).records)
+    assert [(r.path, r.label) for r in records[:2]] == [("a.png", "3"), ("b.png", "0")]
+    assert records[2].error == "bad_row" and "list literal" in records[2].error_detail
+    with pytest.raises(SourceError, match="no column at position 5"):
+        list(read_source(make_spec("csv", tmp_path / "test.csv", path_column=5)).records)
