@@ -7,7 +7,7 @@
   MEDPAIRS_TRAINING_CRON (e.g. "0 3 * * 0", read with the rest of the environment in
   pipelines/environment.py), and then only if their inputs changed since the last tick: never
   re-trained for nothing;
-- shuffled_control_model: on request only (`shuffled_control_job`); the report's schedule does not wait
+- shuffled_control: on request only (`shuffled_control_job`); the report's schedule does not wait
   for it.
 """
 
@@ -17,7 +17,7 @@ import dagster as dg
 
 EAGER = ("class_captions", "curated_pairs", "curation_log", "webdataset_shards")
 TRAINING = ("clip_model", "benchmark_report")
-ON_REQUEST = ("shuffled_control_model",)
+ON_REQUEST = ("shuffled_control",)
 
 
 def with_automation(assets: list, cron: str | None) -> list:

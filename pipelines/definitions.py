@@ -8,7 +8,7 @@ from assets.export.defs import webdataset_shards
 from assets.ingest.defs import raw_samples
 from assets.report.defs import benchmark_report
 from assets.sources.defs import source_catalog, source_files, synthetic_source
-from assets.training.defs import clip_model, shuffled_control_model
+from assets.training.defs import clip_model, shuffled_control
 from pipelines.automation import automation_sensor, with_automation
 from pipelines.environment import load_environment
 from pipelines.jobs import all_jobs, ingest_job
@@ -23,7 +23,7 @@ all_assets = [
     curation,
     webdataset_shards,
     clip_model,
-    shuffled_control_model,
+    shuffled_control,
     benchmark_report,
 ]
 all_sensors = [make_source_catalog_sensor(ingest_job), automation_sensor, make_stale_runs_sensor()]

@@ -15,7 +15,7 @@ import dagster as dg
 SOURCES = dg.AssetSelection.assets("source_catalog", "synthetic_source")
 INGEST = dg.AssetSelection.assets("raw_samples")
 # Trained only on request: as long as a second training run.
-CONTROL = dg.AssetSelection.assets("shuffled_control_model")
+CONTROL = dg.AssetSelection.assets("shuffled_control")
 
 sources_job = dg.define_asset_job(
     name="sources_job", selection=SOURCES,

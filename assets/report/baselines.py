@@ -1,5 +1,5 @@
 """Which models a benchmark report compares: the trained CLIP, its untrained twin, the shuffled-caption
-control when one was trained (the shuffled_control_model asset), and any open_clip checkpoint the user
+control when one was trained (the shuffled_control asset), and any open_clip checkpoint the user
 configures. How each loads and is scored lives in models/clip/entries.py."""
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def control_notes(run: dict, control: dict | None) -> list[str]:
     """What the report says of the shuffled control: that none was trained, or that it was trained with
     other settings than the trained model (clip_model retrained since)."""
     if control is None:
-        return [f"{CONTROL_NAME}: not trained (materialize the shuffled_control_model asset, e.g. with "
+        return [f"{CONTROL_NAME}: not trained (materialize the shuffled_control asset, e.g. with "
                 "shuffled_control_job, to score it)"]
     if control.get("settings") != run.get("settings"):
         return [f"{CONTROL_NAME}: trained with other settings than the trained model (clip_model was retrained "
-                "since): materialize shuffled_control_model again"]
+                "since): materialize shuffled_control again"]
     return []

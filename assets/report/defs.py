@@ -45,7 +45,7 @@ def check_results(checks: dict[str, dict], selected: set[dg.AssetCheckKey]) -> l
 
 # A multi_asset, for can_subset: a check that does not apply to this run (its models are missing) yields nothing.
 @dg.multi_asset(
-    specs=[dg.AssetSpec(REPORT_KEY, group_name="report", deps=["clip_model", "curated_pairs", "shuffled_control_model"],
+    specs=[dg.AssetSpec(REPORT_KEY, group_name="report", deps=["clip_model", "curated_pairs", "shuffled_control"],
                         kinds={"pytorch", "html"}, code_version="3", skippable=True,
                         description="Zero-shot top-1, balanced accuracy and AUC per dataset and modality, and "
                                     "image-text recall@K, of the trained CLIP and its baselines on the same test "

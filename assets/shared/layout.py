@@ -19,7 +19,7 @@ SHARDS = "shards"
 TRAINING = "training"
 # clip_model's open_clip run under TRAINING (its logs, checkpoints and run pointer).
 TRAINING_RUN = "clip"
-# shuffled_control_model: the curated pairs with training captions shuffled against images, their shards,
+# shuffled_control: the curated pairs with training captions shuffled against images, their shards,
 # and its open_clip run under TRAINING (beside clip_model's, with its run pointer).
 SHUFFLED_CONTROL_PAIRS = "shuffled_control/shuffled_pairs.parquet"
 SHUFFLED_CONTROL_SHARDS = "shuffled_control/shards"

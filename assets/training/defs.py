@@ -71,7 +71,7 @@ def clip_model(
 
 @dg.asset(group_name="training", deps=["curated_pairs", "clip_model"], kinds={"pytorch"}, code_version="1",
           pool="gpu")
-def shuffled_control_model(
+def shuffled_control(
     context: dg.AssetExecutionContext,
     config: ShuffledControlConfig,
     storage: StorageResource,

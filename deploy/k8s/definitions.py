@@ -38,7 +38,7 @@ STEP_K8S_CONFIG = {
     "curation": pod_resources("4", "16Gi"),
     "webdataset_shards": pod_resources("2", "8Gi"),
     "clip_model": pod_resources("8", "64Gi", gpus=1),
-    "shuffled_control_model": pod_resources("8", "64Gi", gpus=1),
+    "shuffled_control": pod_resources("8", "64Gi", gpus=1),
     "benchmark_report": pod_resources("4", "16Gi"),
 }
 

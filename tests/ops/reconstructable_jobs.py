@@ -13,4 +13,4 @@ from pipelines.environment import load_environment
 def ingest_job_from_environment() -> dg.JobDefinition:
     """ingest_job with the resources the environment names (MEDPAIRS_CATALOG, MEDPAIRS_STORAGE_ROOT),
     read when called, so a test's environment reaches every step process."""
-    return build_definitions(load_environment({}).resources).resolve_job_def("ingest_job")
+    return build_definitions(load_environment().resources).resolve_job_def("ingest_job")

@@ -10,7 +10,7 @@ from pipelines.run import job_run_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = {"source_catalog", "synthetic_source", "raw_samples", "class_captions", "curated_pairs", "curation_log",
-          "webdataset_shards", "clip_model", "shuffled_control_model", "benchmark_report"}
+          "webdataset_shards", "clip_model", "shuffled_control", "benchmark_report"}
 
 
 def test_definitions_hold_every_stage_in_lineage_order():
@@ -23,8 +23,8 @@ def test_definitions_hold_every_stage_in_lineage_order():
     assert upstream["curated_pairs"] == {"raw_samples", "class_captions"}
     assert upstream["webdataset_shards"] == {"curated_pairs"}
     assert upstream["clip_model"] == {"webdataset_shards"}
-    assert upstream["shuffled_control_model"] == {"curated_pairs", "clip_model"}
-    assert upstream["benchmark_report"] == {"clip_model", "curated_pairs", "shuffled_control_model"}
+    assert upstream["shuffled_control"] == {"curated_pairs", "clip_model"}
+    assert upstream["benchmark_report"] == {"clip_model", "curated_pairs", "shuffled_control"}
 
 
 def test_every_asset_has_a_description_and_code_version():
@@ -40,9 +40,9 @@ def test_the_three_jobs_cover_every_asset_once_but_the_control_on_request():
             for name in ("sources_job", "ingest_job", "medpairs_job")}
     assert jobs["ingest_job"] == {"raw_samples"}
     assert sum(len(keys) for keys in jobs.values()) == len(set.union(*jobs.values())) >= len(STAGES) - 1
-    assert STAGES - set.union(*jobs.values()) == {"shuffled_control_model"}
+    assert STAGES - set.union(*jobs.values()) == {"shuffled_control"}
     control = defs.resolve_job_def("shuffled_control_job")
-    assert {k.to_user_string() for k in control.asset_layer.executable_asset_keys} == {"shuffled_control_model",
+    assert {k.to_user_string() for k in control.asset_layer.executable_asset_keys} == {"shuffled_control",
                                                                                          "benchmark_report"}
 
 

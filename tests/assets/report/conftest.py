@@ -28,7 +28,7 @@ def trained_root(tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="session")
 def control_root(trained_root, tmp_path_factory) -> Path:
-    """A copy of `trained_root` after the shuffled_control_model asset was materialized on it."""
+    """A copy of `trained_root` after the shuffled_control asset was materialized on it."""
     root = tmp_path_factory.mktemp("report_control") / "data"
     shutil.copytree(trained_root[0], root)
     train_control(root)

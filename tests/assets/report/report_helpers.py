@@ -112,17 +112,17 @@ def train_tiny(root: Path) -> dict:
 
 
 def train_control(root: Path) -> dict:
-    """Materialize the shuffled_control_model asset on `root` (after `train_tiny`); its metadata."""
+    """Materialize the shuffled_control asset on `root` (after `train_tiny`); its metadata."""
     import dagster as dg
 
     from assets.shared.storage import StorageResource
-    from assets.training.defs import shuffled_control_model
+    from assets.training.defs import shuffled_control
 
-    result = dg.materialize([shuffled_control_model], resources={
+    result = dg.materialize([shuffled_control], resources={
         "storage": StorageResource(root=str(root)), "pipes_subprocess_client": dg.PipesSubprocessClient()},
-        run_config={"ops": {"shuffled_control_model": {"config": {"samples_per_shard": 64}}}})
+        run_config={"ops": {"shuffled_control": {"config": {"samples_per_shard": 64}}}})
     assert result.success
-    return {k: v.value for k, v in result.asset_materializations_for_node("shuffled_control_model")[0].metadata.items()}
+    return {k: v.value for k, v in result.asset_materializations_for_node("shuffled_control")[0].metadata.items()}
 
 
 # Data composition as assets/report/composition.py counts it, for render tests.

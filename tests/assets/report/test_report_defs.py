@@ -79,7 +79,7 @@ def test_benchmark_report_asset(control_root, monkeypatch):
     assert len({tuple(v) for v in fingerprints.values()}) == 1
     assert {r["source"] for r in report["results"]["trained"]} == {"toy_xray", "toy_ct"}
     assert [r["source"] for r in report["retrieval"]["trained"]] == ["toy_reports"]
-    # the control is the one shuffled_control_model trained, with its own loss curve beside the trained one
+    # the control is the one shuffled_control trained, with its own loss curve beside the trained one
     control_checkpoint = str(root / "training/shuffled_control/checkpoints/epoch_1.pt")
     assert report["provenance"]["shuffled control"] == control_checkpoint
     assert set(report["loss_curves"]) == {"trained", "shuffled_control"}

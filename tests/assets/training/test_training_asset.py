@@ -16,7 +16,7 @@ from PIL import Image
 from assets.export.defs import webdataset_shards
 from assets.shared import layout
 from assets.shared.storage import StorageResource
-from assets.training.defs import clip_model, shuffled_control_model
+from assets.training.defs import clip_model, shuffled_control
 from assets.training.runs import read_run_pointer
 
 
@@ -45,7 +45,7 @@ def _materialize(storage: StorageResource, assets=(webdataset_shards, clip_model
     config = {"ops": {
         "webdataset_shards": {"config": {"samples_per_shard": 16}},
         "clip_model": {"config": {"epochs": 1, "batch_size": 16, "warmup": 1, "image_size": 32, **training}},
-        "shuffled_control_model": {"config": {"samples_per_shard": 16}},
+        "shuffled_control": {"config": {"samples_per_shard": 16}},
     }}
     config["ops"] = {name: c for name, c in config["ops"].items() if name in {a.op.name for a in assets}}
     result = dg.materialize(list(assets), run_config=config,
@@ -84,8 +84,8 @@ def test_training_resumes_from_its_last_checkpoint(storage):
 
 
 def test_shuffled_control_trains_through_pipes_with_the_trained_runs_settings(storage):
-    done = _materialize(storage, assets=(webdataset_shards, clip_model, shuffled_control_model))
-    control, trained = done["shuffled_control_model"], done["clip_model"]
+    done = _materialize(storage, assets=(webdataset_shards, clip_model, shuffled_control))
+    control, trained = done["shuffled_control"], done["clip_model"]
     assert control["shuffled_captions"] == 32 and control["unchanged_pairs"] < 32
     # the trainer's metrics came back through Pipes, as clip_model's do
     assert control["epochs_completed"] == 1 and [p["samples_seen"] for p in control["loss_curve"]] == [16, 32]
