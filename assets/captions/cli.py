@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import time
-
 from itertools import islice
 
 from assets.captions.condense import condense_texts

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -145,14 +146,14 @@ class TransformersBackend:
 
     def generate(
         self, conversations: list[list[dict]], *, max_new_tokens: int = 48, temperature: float = 0.7,
-        top_p: float = 0.9, seed: int = 0,
+        top_p: float = 0.9, seed: int = 0, on_done: Callable[[int], None] | None = None,
     ) -> list[str]:
         prompts = [self._prompt(c) for c in conversations]
         token_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         # Sorted by text, prompts that share a prefix (system line, worked example) run together.
         order = sorted(range(len(prompts)), key=lambda i: prompts[i])
         generated = self.sampler.run([token_ids[i] for i in order], max_new_tokens=max_new_tokens,
-                                     temperature=temperature, top_p=top_p, seed=seed)
+                                     temperature=temperature, top_p=top_p, seed=seed, on_done=on_done)
         out = [""] * len(prompts)
         for i, ids in zip(order, generated):
             out[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()

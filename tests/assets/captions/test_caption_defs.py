@@ -39,7 +39,7 @@ class Writer:
     def __init__(self):
         self.requests = 0
 
-    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed):
+    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed, on_done=None):
         out = []
         for conv in conversations:
             self.requests += 1
