@@ -3,7 +3,8 @@ and a log line at a steady cadence (and at the end) wherever the log goes: the D
 log when a step passes `context.log.info`, the `logging` module otherwise.
 
 The work may grow while it runs (a caption round that retries what failed adds requests), so the
-total can be raised; rate and time left are of what is known so far.
+total can be raised; rate and time left are of what is known so far. A total of 0 is unknown (a
+source read lazily): lines then say how much is done and how fast.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class StepProgress:
 
     def _open_bar(self) -> None:
         if self._show and self._bar is None:
-            self._bar = tqdm(total=self.total, desc=self.name, unit=self.unit[:-1] if self.unit.endswith("s") else self.unit,
-                             dynamic_ncols=True, leave=True)
+            unit = self.unit[:-1] if self.unit.endswith("s") else self.unit
+            self._bar = tqdm(total=self.total or None, desc=self.name, unit=unit, dynamic_ncols=True, leave=True)
 
     def add_total(self, n: int) -> None:
         with self._lock:
@@ -57,6 +58,7 @@ class StepProgress:
 
     def advance(self, n: int = 1) -> None:
         with self._lock:
+            self._open_bar()
             self.done += n
             if self._bar is not None:
                 self._bar.update(n)
@@ -75,18 +77,18 @@ class StepProgress:
 
     def line(self) -> str:
         s = self.snapshot()
-        share = f" ({100 * s['done'] // s['total']}%)" if s["total"] else ""
+        share = f"/{s['total']} {self.unit} ({100 * s['done'] // s['total']}%)" if s["total"] else f" {self.unit}"
         rate = f", {s['rate']:.1f} {self.unit}/s" if s["rate"] else ""
         left = f", about {_duration(s['seconds_left'])} left" if s["seconds_left"] and s["done"] < s["total"] else ""
         status = f"; {self.status}" if self.status else ""
-        return f"{self.name}: {s['done']}/{s['total']} {self.unit}{share}{rate}{left}{status}"
+        return f"{self.name}: {s['done']}{share}{rate}{left}{status}"
 
     def close(self) -> dict:
         """Ends the bar, logs the final line and returns the final snapshot."""
         with self._lock:
             if self._bar is not None:
                 self._bar.close()
-            if self.total or self.done:
+            if self.total or self.done:  # else there was nothing to do
                 self._log(self.line() + f", in {_duration(self._clock() - self._started)}")
             return self.snapshot()
 
