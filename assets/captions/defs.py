@@ -41,6 +41,8 @@ def class_captions(
     validation verdict (rejected attempts kept with their reason)."""
     targets = targets_for_labels(labels_in_data(catalog.sources(), storage.path(layout.RAW_SAMPLES)))
     model_id = caption_llm.caption_model_id()
+    context.log.info(f"class captions for {len(targets)} labels from {model_id} (a label's set is generated "
+                     "only when it is not in the cache; the model loads first)")
     # Generations done of those asked for so far, in the run log every ~10 s (and a bar on a terminal).
     progress = StepProgress("class captions", unit="generations", log_line=context.log.info)
     # The backend is built (its model loaded) only when a label's caption set is not cached yet.

@@ -131,8 +131,8 @@ def synthesize_captions(
         round_started = time.perf_counter()
         reporting = {}
         if progress is not None:
-            progress.add_total(len(requests))
             progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
+            progress.add_total(len(requests))
             reporting = {"on_done": progress.advance}
         outputs = backend.generate(conversations, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_p=top_p, seed=seed * 1009 + round_no, **reporting)

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class StepProgress:
-    """`done` of `total` `unit`s of a step named `name`. `log_line` receives a line at most every
-    `every_s` seconds as work completes, and one when the step closes; `bar` (None: when stderr is a
+    """`done` of `total` `unit`s of a step named `name`. `log_line` receives a line when the first
+    work is known, at most every `every_s` seconds as work completes, and one when the step closes; `bar` (None: when stderr is a
     terminal) draws a tqdm bar from the first work on. `status` says what else is known (e.g. "round
     2/3, 18/22 classes"). A step that had nothing to do closes without a line."""
 
@@ -44,11 +44,14 @@ class StepProgress:
 
     def add_total(self, n: int) -> None:
         with self._lock:
+            first = self.total == 0 and n > 0
             self.total += n
             self._open_bar()
             if self._bar is not None:
                 self._bar.total = self.total
                 self._bar.refresh()
+        if first:
+            self._log(self.line())
 
     def set_status(self, status: str) -> None:
         with self._lock:

@@ -130,7 +130,8 @@ def test_progress_counts_every_generation_and_says_what_is_complete():
 
     # The total grows by each round's requests; every completion is counted as it comes.
     assert progress.total == progress.done == stats["generated"] == 16 + 20 + 8
-    assert lines[0].startswith("class captions: 1/16 generations (6%)")
+    assert lines[0] == "class captions: 0/16 generations (0%); round 1/3, 0/4 classes complete, 0/16 captions valid"
+    assert lines[1].startswith("class captions: 1/16 generations (6%)")
     assert any(line.startswith("class captions: 17/36 generations") for line in lines)
     # After the last round three classes are complete; malignant is left to the templates.
     assert progress.status == "round 3/3, 3/4 classes complete, 12/16 captions valid"
