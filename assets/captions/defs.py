@@ -50,7 +50,7 @@ def class_captions(
         rows, stats = cached_synthesize(
             targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
             generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
-            max_rounds=config.max_rounds, seed=config.seed, progress=progress,
+            max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
         )
     except (HTTPBackendError, ConnectionError, TimeoutError) as e:
         # An LLM endpoint can be briefly unavailable (the http backend also retries each request): the

@@ -7,7 +7,7 @@ captions passed so far, with new caption indices so prompts differ. What is miss
 comes from templates (origin="template"). Every generation is a row, valid or not, so
 generated = valid LLM captions + rejected.
 
-A `progress` (assets/shared/progress.py) counts generations as the backend completes them, its
+A `step_progress` (assets/shared/progress.py) counts generations as the backend completes them, its
 total raised by each round's requests, its status the round and the targets and captions done.
 After each round, `on_round` receives a `Progress`: what every target has so far. A run that was
 killed goes on from there (`resume=`) with the very batches the uninterrupted run would have sent, so
@@ -98,7 +98,7 @@ def synthesize_captions(
     backend, targets: list[CaptionTarget], *, captions_per_class: int = 10, max_rounds: int = 3, seed: int = 0,
     max_new_tokens: int = 48, temperature: float = 0.7, top_p: float = 0.9, max_oversample: float = 2.0,
     resume: Progress | None = None, on_round: Callable[[Progress], None] | None = None,
-    progress: StepProgress | None = None,
+    step_progress: StepProgress | None = None,
 ) -> tuple[list[dict], dict]:
     """Rows {source, modality, label, kind, caption, status, reason, origin, round, model_id,
     prompt_version, seed} (rejected generations included) and stats (counts, reasons, template
@@ -130,10 +130,10 @@ def synthesize_captions(
             st.next_index += 1
         round_started = time.perf_counter()
         reporting = {}
-        if progress is not None:
-            progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
-            progress.add_total(len(requests))
-            reporting = {"on_done": progress.advance}
+        if step_progress is not None:
+            step_progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
+            step_progress.add_total(len(requests))
+            reporting = {"on_done": step_progress.advance}
         outputs = backend.generate(conversations, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_p=top_p, seed=seed * 1009 + round_no, **reporting)
         valid_before = sum(r["status"] == "valid" for r in rows)
@@ -152,8 +152,8 @@ def synthesize_captions(
         per_round.append({"round": round_no, "requested": len(requests), "valid": valid,
                           "seconds": round(time.perf_counter() - round_started, 2)})
         log.info("caption round %d: %d requested, %d valid", round_no, len(requests), valid)
-        if progress is not None:
-            progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
+        if step_progress is not None:
+            step_progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
         if on_round is not None:
             on_round(Progress(round_no, list(rows), {st.target.key: {"accepted": st.accepted, "next_index": st.next_index,
                                                                       "generated": st.generated} for st in states},

@@ -125,7 +125,7 @@ def test_progress_counts_every_generation_and_says_what_is_complete():
     progress = StepProgress("class captions", unit="generations", log_line=lines.append, every_s=0, bar=False)
     backend = ScriptedBackend()
     _, stats = synthesize_class_captions(backend, SOURCES, captions_per_class=4, max_rounds=3, seed=7,
-                                         progress=progress)
+                                         step_progress=progress)
     progress.close()
 
     # The total grows by each round's requests; every completion is counted as it comes.
