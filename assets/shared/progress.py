@@ -3,7 +3,8 @@ and a log line at a steady cadence (and at the end) wherever the log goes: the D
 log when a step passes `context.log.info`, the `logging` module otherwise.
 
 The work may grow while it runs (a caption round that retries what failed adds requests), so the
-total can be raised; rate and time left are of what is known so far. A total of 0 is unknown (a
+total can be raised; rate and time left are of what is known so far, timed from when the first
+work was known (not from the step's start: a model may load first). A total of 0 is unknown (a
 source read lazily): lines then say how much is done and how fast.
 """
 
@@ -22,22 +23,25 @@ log = logging.getLogger(__name__)
 
 class StepProgress:
     """`done` of `total` `unit`s of a step named `name`. `log_line` receives a line when the first
-    work is known, at most every `every_s` seconds as work completes, and one when the step closes; `bar` (None: when stderr is a
-    terminal) draws a tqdm bar from the first work on. `status` says what else is known (e.g. "round
-    2/3, 18/22 classes"). A step that had nothing to do closes without a line."""
+    work is known, at most every `every_s` seconds as work completes, and one when the step closes;
+    `bar` (None: when stderr is a terminal) draws a tqdm bar from the first work on. `status` says
+    what else is known (e.g. "round 2/3, 18/22 classes"). A step that had nothing to do closes
+    without a line."""
 
     def __init__(self, name: str, total: int = 0, unit: str = "items", *, log_line: Callable[[str], None] = log.info,
                  every_s: float = 10.0, bar: bool | None = None, clock: Callable[[], float] = time.monotonic):
         self.name, self.unit, self.total, self.done, self.status = name, unit, total, 0, ""
         self._log, self._every, self._clock = log_line, every_s, clock
-        self._started = self._logged = clock()
+        self._started = self._logged = None  # when the first work was known
         self._lock = threading.Lock()  # a backend may report from its worker threads
         self._show = sys.stderr.isatty() if bar is None else bar
         self._bar = None
         if total:
-            self._open_bar()
+            self._start()
 
-    def _open_bar(self) -> None:
+    def _start(self) -> None:
+        if self._started is None:
+            self._started = self._logged = self._clock()
         if self._show and self._bar is None:
             unit = self.unit[:-1] if self.unit.endswith("s") else self.unit
             self._bar = tqdm(total=self.total or None, desc=self.name, unit=unit, dynamic_ncols=True, leave=True)
@@ -46,7 +50,7 @@ class StepProgress:
         with self._lock:
             first = self.total == 0 and n > 0
             self.total += n
-            self._open_bar()
+            self._start()
             if self._bar is not None:
                 self._bar.total = self.total
                 self._bar.refresh()
@@ -61,7 +65,7 @@ class StepProgress:
 
     def advance(self, n: int = 1) -> None:
         with self._lock:
-            self._open_bar()
+            self._start()
             self.done += n
             if self._bar is not None:
                 self._bar.update(n)
@@ -72,7 +76,7 @@ class StepProgress:
 
     def snapshot(self) -> dict:
         """done, total, seconds, rate (units/s) and seconds_left (None until a rate is known)."""
-        seconds = self._clock() - self._started
+        seconds = self._clock() - self._started if self._started is not None else 0.0
         rate = self.done / seconds if seconds > 0 and self.done else None
         left = max(0, self.total - self.done) / rate if rate else None
         return {"done": self.done, "total": self.total, "seconds": round(seconds, 1),
@@ -91,7 +95,7 @@ class StepProgress:
         with self._lock:
             if self._bar is not None:
                 self._bar.close()
-            if self.total or self.done:  # else there was nothing to do
+            if self._started is not None:  # else there was nothing to do
                 self._log(self.line() + f", in {_duration(self._clock() - self._started)}")
             return self.snapshot()
 

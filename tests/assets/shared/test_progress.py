@@ -44,3 +44,14 @@ def test_draws_a_bar_when_asked(capsys):
     progress.close()
     err = capsys.readouterr().err
     assert "class captions" in err and "3/3" in err
+
+
+def test_rate_counts_from_the_first_work_not_the_step_start():
+    clock, lines = Clock(), []
+    progress = StepProgress("class captions", unit="generations", log_line=lines.append, bar=False, clock=clock)
+    clock.now = 100  # a model loads first
+    progress.add_total(10)
+    clock.now = 110
+    progress.advance(5)
+    assert lines == ["class captions: 0/10 generations (0%)",
+                     "class captions: 5/10 generations (50%), 0.5 generations/s, about 10 s left"]
