@@ -85,7 +85,7 @@ class StepProgress:
     def line(self) -> str:
         s = self.snapshot()
         share = f"/{s['total']} {self.unit} ({100 * s['done'] // s['total']}%)" if s["total"] else f" {self.unit}"
-        rate = f", {s['rate']:.1f} {self.unit}/s" if s["rate"] else ""
+        rate = f", {s['rate']:.{1 if s['rate'] >= 1 else 2}f} {self.unit}/s" if s["rate"] else ""
         left = f", about {_duration(s['seconds_left'])} left" if s["seconds_left"] and s["done"] < s["total"] else ""
         status = f"; {self.status}" if self.status else ""
         return f"{self.name}: {s['done']}{share}{rate}{left}{status}"

@@ -19,15 +19,15 @@ def test_logs_at_its_cadence_with_rate_and_time_left():
         clock.now += 3
         progress.advance()
     # Only the advance 12 s in passed the 10 s cadence.
-    assert lines == ["ingest: 4/10 parts (40%), 0.3 parts/s, about 18 s left"]
+    assert lines == ["ingest: 4/10 parts (40%), 0.33 parts/s, about 18 s left"]
     assert progress.snapshot() == {"done": 4, "total": 10, "seconds": 12.0, "rate": 0.33, "seconds_left": 18}
     progress.add_total(5)
     progress.set_status("source big")
     clock.now += 108
     progress.advance(11)
-    assert lines[-1] == "ingest: 15/15 parts (100%), 0.1 parts/s; source big"
+    assert lines[-1] == "ingest: 15/15 parts (100%), 0.12 parts/s; source big"
     final = progress.close()
-    assert lines[-1] == "ingest: 15/15 parts (100%), 0.1 parts/s; source big, in 2 min 0 s"
+    assert lines[-1] == "ingest: 15/15 parts (100%), 0.12 parts/s; source big, in 2 min 0 s"
     assert final["done"] == final["total"] == 15
 
 
@@ -54,4 +54,4 @@ def test_rate_counts_from_the_first_work_not_the_step_start():
     clock.now = 110
     progress.advance(5)
     assert lines == ["class captions: 0/10 generations (0%)",
-                     "class captions: 5/10 generations (50%), 0.5 generations/s, about 10 s left"]
+                     "class captions: 5/10 generations (50%), 0.50 generations/s, about 10 s left"]
