@@ -8,8 +8,9 @@ Dagster instance ($DAGSTER_HOME), as the web UI would launch it:
     python -m pipelines.run [-c pipelines/configs/small.yaml] [--only-sources a,b] [--ingest-only]
 
 One run config file serves the three jobs: each job gets the `ops` entries of its own assets.
-The terminal shows Dagster's events from INFO up (step starts and ends, materializations, the
-steps' own log lines such as caption progress); `--debug` shows every event, as the UI does.
+The terminal shows Dagster's log from INFO up: the steps' own lines (caption and ingest progress,
+the trainer's output through Pipes) and failures; `--debug` adds Dagster's step events (starts,
+outputs, materializations), as the UI shows them.
 At the end it prints every step's seconds and what a step kept from an earlier run rather than
 redo (pipelines/run_summary.py). Exits 1 if any run failed (after running everything that could run).
 """
