@@ -16,7 +16,14 @@ from fsspec import AbstractFileSystem
 from assets.sources.catalog import SourceSpec, SplitRule
 from assets.sources.readers.clinical import ClinicalGuard, privacy_salt
 from assets.sources.readers.identifiers import Identifiers
-from assets.sources.readers.records import SPLIT_NAMES, SPLITS, SampleRecord, SourceError, fail, parse_options
+from assets.sources.readers.records import (
+    SPLIT_NAMES,
+    SPLITS,
+    SampleRecord,
+    SourceError,
+    fail,
+    parse_options,
+)
 
 ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
 RootFn = Callable[[SourceSpec, AbstractFileSystem, str], str]
