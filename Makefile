@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup lock-check lock lock-upgrade audit system-packages demo test ui bench clean
+.PHONY: setup lock-check lock lock-upgrade audit chromium system-packages demo test ui bench clean
 
 # The environment is the lock (requirements/, made from pyproject.toml's ranges by `make lock`):
 # every package at its pinned version, checked against its hashes, nothing resolved at install time.
@@ -56,17 +56,29 @@ lock-upgrade: $(TOOLS)/.installed
 audit: $(TOOLS)/.installed
 	$(TOOLS)/bin/python requirements/lock.py audit
 
-demo: setup
+demo: setup chromium
 	$(BIN)/python -m pipelines.run
 	$(BIN)/python -m assets.report.summary data/report
 
-# Debian's PostgreSQL and Chromium, which the operations and report tests start for real; installed
-# when missing and apt-get can run (as root), else those tests skip with the reason.
-system-packages:
-	@if command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+# Debian's packages $(1) (named $(2) in the note), installed when the test $(3) fails and apt-get can
+# run (as root); else, or if apt-get fails, a note says what is skipped without them.
+define debian_packages
+	@if $(3); then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql chromium >/dev/null; \
-	else echo "note: install Debian's postgresql and chromium to run the tests that need them"; fi
+		echo "installing Debian's $(1)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null) \
+		|| echo "note: apt-get could not install $(1): $(2)"; \
+	else echo "note: install Debian's $(1) (as root: make $@): $(2)"; fi
+endef
+
+# Chromium renders report.png, the report's screenshot (make demo), and checks the web UI (make test).
+chromium:
+	$(call debian_packages,chromium,without it the report has no report.png,command -v chromium >/dev/null)
+
+# PostgreSQL and Chromium, which the operations and report tests start for real; without them those
+# tests skip with the reason.
+system-packages: chromium
+	$(call debian_packages,postgresql,the tests that need it skip,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1)
 
 test: setup system-packages
 	$(BIN)/python requirements/lock.py verify

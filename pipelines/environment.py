@@ -3,7 +3,8 @@ process environment is read here, when the definitions load.
 
 - `local` (the default): a workstation or CI runner. Files under `MEDPAIRS_STORAGE_ROOT` (default
   ./data), the catalog `MEDPAIRS_CATALOG` (default pipelines/catalog.yaml, the embedded synthetic
-  sources), captions from SmolLM2 on the CPU (the `transformers` backend).
+  sources), captions from SmolLM2 on the CPU (the `transformers` backend), its de-quantized weights
+  kept under the storage root's `models/` when that is a local folder, so later runs skip converting it.
 - `prod`: a deployment (deploy/k8s). Nothing defaults to the demo: the storage root and catalog must
   be set, and captions come from an OpenAI-compatible server (`vllm serve`) at `MEDPAIRS_LLM_URL`
   serving `MEDPAIRS_LLM_MODEL`, with the bearer token `MEDPAIRS_LLM_API_KEY`. These are `dg.EnvVar`s:
@@ -22,7 +23,12 @@ from typing import Literal
 
 import dagster as dg
 
-from assets.captions.resource import CaptionBackendResource, HTTPOptions
+from assets.captions.resource import (
+    CaptionBackendResource,
+    HTTPOptions,
+    TransformersOptions,
+)
+from assets.shared import layout
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 
@@ -56,10 +62,12 @@ def load_environment(environ: Mapping[str, str] = os.environ) -> Environment:
                 api_key=dg.EnvVar("MEDPAIRS_LLM_API_KEY") if environ.get("MEDPAIRS_LLM_API_KEY") else "")),
         }
     else:
+        root = environ.get("MEDPAIRS_STORAGE_ROOT") or "data"
         resources = {
-            "storage": StorageResource(root=environ.get("MEDPAIRS_STORAGE_ROOT") or "data"),
+            "storage": StorageResource(root=root),
             "catalog": SourceCatalogResource(path=environ.get("MEDPAIRS_CATALOG") or DEFAULT_CATALOG),
-            "caption_llm": CaptionBackendResource(),
+            "caption_llm": CaptionBackendResource(transformers=TransformersOptions(
+                cache_dir="" if "://" in root else os.path.join(os.path.abspath(root), layout.MODEL_CACHE))),
         }
     resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
     return Environment(name, resources, environ.get("MEDPAIRS_TRAINING_CRON") or None)

@@ -8,7 +8,11 @@ Dagster instance ($DAGSTER_HOME), as the web UI would launch it:
     python -m pipelines.run [-c pipelines/configs/small.yaml] [--only-sources a,b] [--ingest-only]
 
 One run config file serves the three jobs: each job gets the `ops` entries of its own assets.
-Exits 1 if any run failed (after running everything that could run).
+The terminal shows Dagster's log from INFO up: the steps' own lines (caption and ingest progress,
+the trainer's output through Pipes) and failures; `--debug` adds Dagster's step events (starts,
+outputs, materializations), as the UI shows them.
+At the end it prints every step's seconds and what a step kept from an earlier run rather than
+redo (pipelines/run_summary.py). Exits 1 if any run failed (after running everything that could run).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from assets.sources.defs import source_partitions
+from pipelines.run_summary import summary_lines
 from pipelines.stale_runs import sweep_dead_runs
 
 log = logging.getLogger(__name__)
@@ -143,13 +148,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", action="append", default=[], help="run config YAML (repeatable)")
     parser.add_argument("--only-sources", default="", help="comma-separated sources to ingest (default: all)")
     parser.add_argument("--ingest-only", action="store_true", help="stop after ingest (no medpairs_job)")
+    parser.add_argument("--debug", action="store_true", help="print Dagster's DEBUG events too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a new instance's schema set-up, line by line
     from pipelines.definitions import (
         defs,  # after logging is set up: loading reads the environment
     )
 
     run_config = dg.config_from_files(args.config) if args.config else {}
+    run_config.setdefault("loggers", {"console": {"config": {"log_level": "DEBUG" if args.debug else "INFO"}}})
     only = [s for s in args.only_sources.split(",") if s] or None
     with dg.DagsterInstance.get() as instance, SignalWatch() as stop_requested:
         sweep_dead_runs(instance)  # a killed earlier run must not hold the gpu pool
@@ -159,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # between runs: nothing was under way
             print("interrupted between runs; run again to go on")
             return 130
+    print("\n".join(["", "steps (seconds; what was kept rather than redone):", *summary_lines(outcome.results), ""]))
     print(f"sources_job: {'ok' if outcome.sources_ok else 'FAILED'}")
     print(f"ingested: {', '.join(outcome.ingested) or 'none'}")
     for name, reason in outcome.failed_sources.items():

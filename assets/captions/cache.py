@@ -38,6 +38,7 @@ from assets.captions.synthesize import (
 )
 from assets.captions.targets import CaptionTarget
 from assets.shared.files import atomic_write
+from assets.shared.progress import StepProgress
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,14 @@ def _class(cls) -> list:
 
 def cached_synthesize(
     targets: list[CaptionTarget], cache_dir: str, *, model_id: str, backend, captions_per_class: int = 10,
-    max_rounds: int = 3, seed: int = 0, generation: dict | None = None, **options,
+    max_rounds: int = 3, seed: int = 0, generation: dict | None = None,
+    step_progress: StepProgress | None = None, **options,
 ) -> tuple[list[dict], dict]:
     """synthesize_captions for the targets whose caption set is not in `cache_dir` (a local folder
     or fsspec URL), the others loaded from it. `backend` is a backend, or a function returning one,
     called only when something is missing (so a run with every set cached loads no model); its
-    model id must be `model_id`. Rows gain `cache_key`; stats gain cache_hits and cache_misses."""
+    model id must be `model_id`. `step_progress` follows the generation (see synthesize_captions).
+    Rows gain `cache_key`; stats gain cache_hits and cache_misses."""
     fs, root = fsspec.core.url_to_fs(cache_dir)
     fs.makedirs(root, exist_ok=True)
     code = code_hash()
@@ -130,7 +133,7 @@ def cached_synthesize(
         resume = Progress(**{k: v for k, v in progress.items() if k != "order"}) if progress else None
         new_rows, stats = synthesize_captions(engine, misses, captions_per_class=captions_per_class,
                                               max_rounds=max_rounds, seed=seed, resume=resume, on_round=checkpoint,
-                                              **options)
+                                              step_progress=step_progress, **options)
         run_stats = {k: stats[k] for k in run_stats}
         write_sets(new_rows, misses)
         key_of = {(t.source.name, t.label): keys[t.key] for t in misses}

@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import time
-
 from itertools import islice
 
 from assets.captions.condense import condense_texts
@@ -36,6 +35,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
     parser.add_argument("--cache-dir", default=None, help="keep de-quantized GGUF weights here")
+    parser.add_argument("--quantize", default=None, choices=["none", "int8"], help="transformers backend: "
+                        "int8 Linear layers (default: the backend's)")
     parser.add_argument("--base-url", default="", help="http backend: the server root")
     parser.add_argument("--model-name", default="", help="http backend: the model the server serves")
     parser.add_argument("--max-concurrency", type=int, default=8, help="http backend: requests in flight")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _backend(args):
     options = {
         "transformers": {"model_path": args.model_path, "batch_size": args.batch_size, "num_threads": args.threads,
-                         "cache_dir": args.cache_dir},
+                         "cache_dir": args.cache_dir, "quantize": args.quantize},
         "vllm": {"model_path": args.model_path, "tensor_parallel_size": args.tensor_parallel_size,
                  "cache_dir": args.cache_dir},
         "http": {"base_url": args.base_url, "model_name": args.model_name,

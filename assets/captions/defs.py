@@ -11,6 +11,7 @@ from assets.ingest.parts import labels_in_data
 from assets.shared import layout
 from assets.shared.files import write_parquet_table
 from assets.shared.metadata import md_table
+from assets.shared.progress import StepProgress
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 from models.captioning.http_backend import HTTPBackendError
@@ -40,16 +41,23 @@ def class_captions(
     validation verdict (rejected attempts kept with their reason)."""
     targets = targets_for_labels(labels_in_data(catalog.sources(), storage.path(layout.RAW_SAMPLES)))
     model_id = caption_llm.caption_model_id()
+    context.log.info(f"class captions for {len(targets)} labels from {model_id} (a label's set is generated "
+                     "only when it is not in the cache; the model loads first)")
+    # Generations done of those asked for so far, in the run log every ~10 s (and a bar on a terminal).
+    progress = StepProgress("class captions", unit="generations", log_line=context.log.info)
     # The backend is built (its model loaded) only when a label's caption set is not cached yet.
     try:
         rows, stats = cached_synthesize(
             targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
-            generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class, max_rounds=config.max_rounds, seed=config.seed,
+            generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
+            max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
         )
     except (HTTPBackendError, ConnectionError, TimeoutError) as e:
         # An LLM endpoint can be briefly unavailable (the http backend also retries each request): the
         # step is tried again then, and only then (not after an interrupt or a wrong setting).
         raise dg.RetryRequested(max_retries=2, seconds_to_wait=30 * 2**context.retry_number) from e
+    finally:
+        progress.close()
     out_path = storage.path(layout.CLASS_CAPTIONS)
     write_parquet_table(out_path, pa.Table.from_pylist(rows))  # local or s3:// storage root
     valid = [r for r in rows if r["status"] == "valid"]
@@ -72,6 +80,8 @@ def class_captions(
             "llm_fraction": stats["llm_fraction"],
             "seconds": stats["seconds"],
             "tokens_per_s": stats["tokens_per_s"],
+            "rounds": dg.MetadataValue.md(md_table([(r["round"], r["requested"], r["valid"], r["seconds"])
+                                                    for r in stats["rounds"]], ("round", "requested", "valid", "s"))),
             "rejected_by_reason": dg.MetadataValue.json(stats["rejected_by_reason"]),
             "template_fallbacks": dg.MetadataValue.json(stats["template_fallbacks"]),
             "path": dg.MetadataValue.path(out_path),

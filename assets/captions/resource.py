@@ -36,6 +36,8 @@ class TransformersOptions(dg.Config):
     num_threads: int = 0
     # Where de-quantized GGUF weights are kept so later loads skip the conversion; empty: not kept.
     cache_dir: str = ""
+    # "int8": Linear layers with int8 weights (faster on CPU, other captions); "none": float weights.
+    quantize: Literal["none", "int8"] = _default("transformers", "quantize")
 
     def options(self) -> dict:
         return {**self.model_dump(), "num_threads": self.num_threads or None}

@@ -7,6 +7,8 @@ captions passed so far, with new caption indices so prompts differ. What is miss
 comes from templates (origin="template"). Every generation is a row, valid or not, so
 generated = valid LLM captions + rejected.
 
+A `step_progress` (assets/shared/progress.py) counts generations as the backend completes them, its
+total raised by each round's requests, its status the round and the targets and captions done.
 After each round, `on_round` receives a `Progress`: what every target has so far. A run that was
 killed goes on from there (`resume=`) with the very batches the uninterrupted run would have sent, so
 it draws the same captions: the backend batches targets together, so only the same batch gives the
@@ -38,6 +40,7 @@ from assets.captions.validate import (
     reason_code,
     validate_caption,
 )
+from assets.shared.progress import StepProgress
 from assets.sources.catalog import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,7 @@ def synthesize_captions(
     backend, targets: list[CaptionTarget], *, captions_per_class: int = 10, max_rounds: int = 3, seed: int = 0,
     max_new_tokens: int = 48, temperature: float = 0.7, top_p: float = 0.9, max_oversample: float = 2.0,
     resume: Progress | None = None, on_round: Callable[[Progress], None] | None = None,
+    step_progress: StepProgress | None = None,
 ) -> tuple[list[dict], dict]:
     """Rows {source, modality, label, kind, caption, status, reason, origin, round, model_id,
     prompt_version, seed} (rejected generations included) and stats (counts, reasons, template
@@ -125,8 +129,13 @@ def synthesize_captions(
             indices.append(st.next_index)
             st.next_index += 1
         round_started = time.perf_counter()
+        reporting = {}
+        if step_progress is not None:
+            step_progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
+            step_progress.add_total(len(requests))
+            reporting = {"on_done": step_progress.advance}
         outputs = backend.generate(conversations, max_new_tokens=max_new_tokens, temperature=temperature,
-                                   top_p=top_p, seed=seed * 1009 + round_no)
+                                   top_p=top_p, seed=seed * 1009 + round_no, **reporting)
         valid_before = sum(r["status"] == "valid" for r in rows)
         for st, index, raw in zip(requests, indices, outputs, strict=True):
             caption = clean_caption(raw)
@@ -143,6 +152,8 @@ def synthesize_captions(
         per_round.append({"round": round_no, "requested": len(requests), "valid": valid,
                           "seconds": round(time.perf_counter() - round_started, 2)})
         log.info("caption round %d: %d requested, %d valid", round_no, len(requests), valid)
+        if step_progress is not None:
+            step_progress.set_status(_status(states, captions_per_class, round_no, max_rounds))
         if on_round is not None:
             on_round(Progress(round_no, list(rows), {st.target.key: {"accepted": st.accepted, "next_index": st.next_index,
                                                                       "generated": st.generated} for st in states},
@@ -162,6 +173,13 @@ def synthesize_captions(
     stats = {**final_stats(rows, targets, captions_per_class), **generation_stats(rows, per_round, seconds, tokens),
              "resumed_after_round": resume.round if resume else 0}
     return rows, stats
+
+
+def _status(states: list[_ClassState], captions_per_class: int, round_no: int, max_rounds: int) -> str:
+    complete = sum(len(st.accepted) >= captions_per_class for st in states)
+    valid = sum(min(len(st.accepted), captions_per_class) for st in states)
+    return (f"round {round_no}/{max_rounds}, {complete}/{len(states)} classes complete, "
+            f"{valid}/{captions_per_class * len(states)} captions valid")
 
 
 def _row(st: _ClassState, caption: str, reason: str | None, origin: str, round_no: int | None, base: dict) -> dict:

@@ -29,6 +29,7 @@ from assets.ingest.ingest import ingest_rows, ingest_summary, make_sample_id
 from assets.ingest.parts import parts_manifest
 from assets.shared import layout
 from assets.shared.files import atomic_write
+from assets.shared.progress import StepProgress
 from assets.sources.catalog import SourceSpec
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import read_source
@@ -46,7 +47,7 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
                   chunk_rows: int = 20000, workers: int = 1, max_side: int = 512,
                   output_format: str = "png", batch_size: int = 512,
                   storage_options: dict | None = None, version: str = "",
-                  identifiers: Identifiers | None = None) -> dict:
+                  identifiers: Identifiers | None = None, progress: StepProgress | None = None) -> dict:
     """`ingest_rows` over a source of any size: chunk i of `chunk_rows` rows (fewer if its rows
     carry CHUNK_BYTES of images) becomes one part in `out_dir` and one in `quarantine_dir`.
     `rows` is read lazily; chunks run on `workers` processes (in this one when 1), at most
@@ -54,7 +55,8 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
     again in any chunk is quarantined as duplicate_row. The parts are published together when all
     are written (see the module docstring); an empty source still publishes one empty part of
     each. `version` (what the input and settings were, see raw_samples) and the returned stats are
-    published with the parts. `identifiers` (a clinical source's, filled while `rows` is read): the
+    published with the parts. `progress` counts the rows of each part as it is written, its status
+    the parts written (no total: `rows` is read lazily). `identifiers` (a clinical source's, filled while `rows` is read): the
     parts are searched for them before publishing, and a hit raises IdentifierLeak, publishing
     nothing; else their keyed digests are kept in `out_dir`/_identifiers.parquet for the export's
     check. The provenance then holds no `root` either. Returns ingest_rows' stats summed over the
@@ -71,9 +73,17 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
                 "record_root": identifiers is None}
     chunks = _chunks(_mark_repeats(rows), chunk_rows)
     parts: list[dict] = []
+
+    def written(new: list[dict]) -> None:
+        parts.extend(new)
+        if progress is not None:
+            progress.set_status(f"{len(parts)} parts written")
+            progress.advance(sum(p["rows_read"] for p in new))
+
     try:
         if workers == 1:
-            parts = [_ingest_part(token, i, chunk, dirs, settings) for i, chunk in enumerate(chunks)]
+            for i, chunk in enumerate(chunks):
+                written([_ingest_part(token, i, chunk, dirs, settings)])
         else:
             pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
             try:
@@ -81,9 +91,11 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
                 for i, chunk in enumerate(chunks):
                     if len(running) >= 2 * workers:
                         done, running = wait(running, return_when=FIRST_COMPLETED)
-                        parts += [f.result() for f in done]
+                        written([f.result() for f in done])
                     running.add(pool.submit(_ingest_part, token, i, chunk, dirs, settings))
-                parts += [f.result() for f in wait(running).done]
+                while running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    written([f.result() for f in done])
             finally:
                 pool.shutdown(cancel_futures=True)
         if not parts:

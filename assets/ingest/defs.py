@@ -6,6 +6,7 @@ import dagster as dg
 from assets.ingest.chunked import ingest_if_changed
 from assets.shared import layout
 from assets.shared.metadata import md_counts
+from assets.shared.progress import StepProgress
 from assets.shared.storage import StorageResource
 from assets.sources.defs import source_partitions
 from assets.sources.readers import SourceError
@@ -44,10 +45,13 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
         spec = catalog.source(name)
         if spec.format == "synthetic":
             spec = synthetic_manifest_spec(spec, storage.path(layout.SYNTHETIC_SOURCE))
+        # Rows and parts written so far, in the run log every ~10 s (and a bar on a terminal).
+        progress = StepProgress(f"ingest {name}", unit="rows", log_line=context.log.info)
         stats, skipped, version = ingest_if_changed(
             spec, out_dir=out_dir, quarantine_dir=quarantine_dir, chunk_rows=config.chunk_rows,
             workers=config.workers, max_side=config.max_side,
-            code_version=context.assets_def.code_versions_by_key[context.asset_key])
+            code_version=context.assets_def.code_versions_by_key[context.asset_key], progress=progress)
+        progress.close()
     except (KeyError, SourceError) as e:
         raise dg.Failure(description=f"source {name!r} cannot be ingested: {e}", allow_retries=False) from e
     except (ConnectionError, TimeoutError) as e:

@@ -27,6 +27,9 @@ def main(report_dir: str) -> None:
         path = os.path.join(report_dir, name)
         if os.path.exists(path):
             print(f"{name:12} {os.path.abspath(path)}")
+        elif name == "report.png":
+            print(f"{name:12} not written: no Chromium (as root, `make chromium` installs Debian's; or set "
+                  "MEDPAIRS_CHROMIUM to a Chromium binary and run again)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ IDENTIFIER_DIGESTS = "_identifiers.parquet"
 CLASS_CAPTIONS = "captions/class_captions.parquet"
 # One Parquet file per caption set, named by its cache key (see assets/captions/cache.py).
 CAPTION_CACHE = "captions/cache"
+MODEL_CACHE = "models"  # converted model weights (a local storage root only)
 CURATED_PAIRS = "curated/curated_pairs.parquet"
 CURATION_LOG = "curated/curation_log.parquet"
 NEAR_DUPLICATE_CLUSTERS = "curated/near_duplicate_clusters.parquet"

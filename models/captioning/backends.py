@@ -13,7 +13,7 @@ from them (`model_id_for`), so a caller can key a cache by model without loading
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from models.captioning.http_backend import HTTPBackend
@@ -31,13 +31,15 @@ class CaptionBackend(Protocol):
     """Chat messages in, one completion per conversation out, in the same order.
 
     Implementations may also count `tokens_generated` (cumulative, an int) for throughput stats.
+    `on_done`, when given, is told how many conversations have just completed, as they complete
+    (for progress; a backend that returns all at once tells it once).
     """
 
     model_id: str
 
     def generate(
         self, conversations: list[list[Message]], *, max_new_tokens: int, temperature: float,
-        top_p: float, seed: int,
+        top_p: float, seed: int, on_done: Callable[[int], None] | None = None,
     ) -> list[str]: ...
 
 

@@ -17,7 +17,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from models.captioning.structured import (
     JSON_OVERHEAD_TOKENS,
@@ -84,13 +85,17 @@ class HTTPBackend:
 
     def generate(
         self, conversations: list[list[dict]], *, max_new_tokens: int = 48, temperature: float = 0.7,
-        top_p: float = 0.9, seed: int = 0,
+        top_p: float = 0.9, seed: int = 0, on_done: Callable[[int], None] | None = None,
     ) -> list[str]:
         bodies = [self.request_body(c, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                     seed=request_seed(seed, i)) for i, c in enumerate(conversations)]
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="caption-http") as pool:
             futures = [pool.submit(self._complete, body) for body in bodies]
             try:
+                for f in as_completed(futures):
+                    f.result()  # the first failure stops the call
+                    if on_done is not None:
+                        on_done(1)
                 return [f.result() for f in futures]
             except BaseException:
                 for f in futures:

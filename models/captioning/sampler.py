@@ -40,8 +40,9 @@ class ContinuousSampler:
 
     @torch.inference_mode()
     def run(self, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, top_p: float,
-            seed: int) -> list[list[int]]:
-        """Generated token ids per prompt (end token excluded), in prompt order."""
+            seed: int, on_done: Callable[[int], None] | None = None) -> list[list[int]]:
+        """Generated token ids per prompt (end token excluded), in prompt order. `on_done` is told how
+        many prompts finished after each step that finished some."""
         gen = torch.Generator().manual_seed(seed)
         queue = deque(range(len(prompts)))
         out: list[list[int]] = [[] for _ in prompts]
@@ -62,6 +63,8 @@ class ContinuousSampler:
                 if len(out[i]) < max_new_tokens and not (self.stop and self.stop(out[i])):
                     keep.append(r)
             if len(keep) < len(rows):
+                if on_done is not None:
+                    on_done(len(rows) - len(keep))
                 index = torch.tensor(keep, dtype=torch.long)
                 cache.batch_select_indices(index)
                 mask, positions, tokens = mask[index], positions[index], tokens[index]

@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class VLLMBackend:
 
     def generate(
         self, conversations: list[list[dict]], *, max_new_tokens: int = 48, temperature: float = 0.7,
-        top_p: float = 0.9, seed: int = 0,
+        top_p: float = 0.9, seed: int = 0, on_done: Callable[[int], None] | None = None,
     ) -> list[str]:
         structured = structured_outputs_param(self._vllm, CAPTION_SCHEMA) if self.structured_output else None
         params = [
@@ -93,6 +94,8 @@ class VLLMBackend:
                 self.tokens_generated += len(completion.token_ids)
                 text = completion.text.strip()
                 out[i] = unwrap(text) if self.structured_output else text
+            if on_done is not None:
+                on_done(len(index))
         return out
 
 

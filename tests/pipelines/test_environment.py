@@ -20,6 +20,9 @@ def test_local_is_the_demo_unless_told_otherwise():
     assert env.resources["caption_llm"].backend == "transformers"
     env = load_environment({"MEDPAIRS_STORAGE_ROOT": "/mnt/x", "MEDPAIRS_TRAINING_CRON": "0 3 * * 0"})
     assert env.resources["storage"].root == "/mnt/x" and env.training_cron == "0 3 * * 0"
+    # The model's converted weights are kept beside local data, not under an object store's root.
+    assert env.resources["caption_llm"].transformers.cache_dir == "/mnt/x/models"
+    assert load_environment({"MEDPAIRS_STORAGE_ROOT": "s3://b/p"}).resources["caption_llm"].transformers.cache_dir == ""
 
 
 def test_prod_refuses_to_load_without_its_settings():

@@ -17,7 +17,6 @@ from functools import lru_cache
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydicom.uid import UID, AllTransferSyntaxes
 
 from assets.shared.files import write_parquet_table
 from assets.sources.readers.dicom_text import PHOTOMETRIC_VALUES, TECHNICAL_WORDS, UNITS
@@ -33,9 +32,18 @@ _PATH_WORDS = {"dcm", "dicom", "ima", "img", "image", "images", "nii", "gz", "pn
                "pdf", "xml", "zip", *SPLIT_NAMES}
 _STOP_WORDS = {"the", "and", "not", "for", "with", "has", "are", "was", "one", "two", "all", "any", "off", "out",
                "new", "old", "copy", "file", "files", "data", "test", "sample", "samples", "export"}
-_OUTPUT_WORDS = (_PATH_WORDS | _STOP_WORDS | TECHNICAL_WORDS | UNITS
-                 | {w for v in PHOTOMETRIC_VALUES for w in _TOKEN.findall(v.lower())}
-                 | {w for uid in AllTransferSyntaxes for w in _TOKEN.findall(UID(uid).name.lower())})
+
+
+@lru_cache(maxsize=1)
+def _output_words() -> frozenset[str]:
+    """Made on first use: pydicom (for the transfer syntax names) loads only where identifiers are searched."""
+    from pydicom.uid import UID, AllTransferSyntaxes
+
+    return frozenset(_PATH_WORDS | _STOP_WORDS | TECHNICAL_WORDS | UNITS
+                     | {w for v in PHOTOMETRIC_VALUES for w in _TOKEN.findall(v.lower())}
+                     | {w for uid in AllTransferSyntaxes for w in _TOKEN.findall(UID(uid).name.lower())})
+
+
 _READER_SUFFIX = re.compile(r"^(frame|slice|axis|line)\d+$")
 DIGESTS_SCHEMA = pa.schema([("words", pa.int32()), ("digest", pa.string())])
 
@@ -52,7 +60,7 @@ def tokens(text: str) -> tuple[str, ...]:
 def identifying_words(text: str) -> list[str]:
     """The words of `text` that may identify someone on their own (not short: under 3 letters, or 2
     outside ASCII, as a CJK name's; not a small number, not a path, technical or common word)."""
-    return [t for t in tokens(text) if not (len(t) < (3 if t.isascii() else 2) or t in _OUTPUT_WORDS
+    return [t for t in tokens(text) if not (len(t) < (3 if t.isascii() else 2) or t in _output_words()
                                             or _READER_SUFFIX.match(t)
                                             or (t.isdigit() and len(t) < 6))]
 

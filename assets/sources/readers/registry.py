@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -13,18 +14,16 @@ import fsspec
 from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec, SplitRule
-from assets.sources.readers import (
-    dicom,
-    hf_parquet,
-    imagefolder,
-    manifest,
-    medmnist_npz,
-    nifti,
-    webdataset_tar,
-)
 from assets.sources.readers.clinical import ClinicalGuard, privacy_salt
 from assets.sources.readers.identifiers import Identifiers
-from assets.sources.readers.records import SPLIT_NAMES, SPLITS, SampleRecord, SourceError, fail, parse_options
+from assets.sources.readers.records import (
+    SPLIT_NAMES,
+    SPLITS,
+    SampleRecord,
+    SourceError,
+    fail,
+    parse_options,
+)
 
 ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
 RootFn = Callable[[SourceSpec, AbstractFileSystem, str], str]
@@ -35,24 +34,49 @@ def container_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> s
     return location if fs.isdir(location) else posixpath.dirname(location)
 
 
+def location_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> str:
+    """The location itself (a folder of class folders)."""
+    return location
+
+
 @dataclass(frozen=True)
 class Reader:
-    read: ReadFn
-    options: type  # dataclass of the reader's options
-    root: RootFn = container_root  # what record paths (and ingest's `root`) are relative to
+    """A reader in module assets.sources.readers.`module`, imported on first use (so pydicom and
+    nibabel load only where a catalog holds a DICOM or NIfTI source): its read function and options
+    dataclass by name, and what record paths (and ingest's `root`) are relative to, a function of
+    this module or a name in that one."""
+
+    module: str
+    read_name: str
+    options_name: str
+    root_spec: RootFn | str = container_root
+
+    def _attr(self, name: str):
+        return getattr(importlib.import_module(f"assets.sources.readers.{self.module}"), name)
+
+    @property
+    def read(self) -> ReadFn:
+        return self._attr(self.read_name)
+
+    @property
+    def options(self) -> type:
+        return self._attr(self.options_name)
+
+    @property
+    def root(self) -> RootFn:
+        return self._attr(self.root_spec) if isinstance(self.root_spec, str) else self.root_spec
 
 
 READERS: dict[str, Reader] = {
-    "imagefolder": Reader(imagefolder.read_imagefolder, imagefolder.ImageFolderOptions,
-                          lambda spec, fs, location: location),
-    "csv": Reader(manifest.read_csv, manifest.ManifestOptions, manifest.manifest_root),
-    "tsv": Reader(manifest.read_tsv, manifest.ManifestOptions, manifest.manifest_root),
-    "jsonl": Reader(manifest.read_jsonl, manifest.ManifestOptions, manifest.manifest_root),
-    "medmnist_npz": Reader(medmnist_npz.read_medmnist_npz, medmnist_npz.MedMNISTOptions),
-    "hf_parquet": Reader(hf_parquet.read_hf_parquet, hf_parquet.HFParquetOptions),
-    "webdataset": Reader(webdataset_tar.read_webdataset, webdataset_tar.WebDatasetOptions),
-    "dicom": Reader(dicom.read_dicom, dicom.DicomOptions),
-    "nifti": Reader(nifti.read_nifti, nifti.NiftiOptions),
+    "imagefolder": Reader("imagefolder", "read_imagefolder", "ImageFolderOptions", location_root),
+    "csv": Reader("manifest", "read_csv", "ManifestOptions", "manifest_root"),
+    "tsv": Reader("manifest", "read_tsv", "ManifestOptions", "manifest_root"),
+    "jsonl": Reader("manifest", "read_jsonl", "ManifestOptions", "manifest_root"),
+    "medmnist_npz": Reader("medmnist_npz", "read_medmnist_npz", "MedMNISTOptions"),
+    "hf_parquet": Reader("hf_parquet", "read_hf_parquet", "HFParquetOptions"),
+    "webdataset": Reader("webdataset_tar", "read_webdataset", "WebDatasetOptions"),
+    "dicom": Reader("dicom", "read_dicom", "DicomOptions"),
+    "nifti": Reader("nifti", "read_nifti", "NiftiOptions"),
 }
 
 

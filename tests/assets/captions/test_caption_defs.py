@@ -39,7 +39,7 @@ class Writer:
     def __init__(self):
         self.requests = 0
 
-    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed):
+    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed, on_done=None):
         out = []
         for conv in conversations:
             self.requests += 1
@@ -76,14 +76,23 @@ def test_materializes_then_serves_from_the_cache(tmp_path, server):
     }
     config = {"ops": {"class_captions": {"config": {"captions_per_class": 3, "max_rounds": 2}}}}
 
+    instance = dg.DagsterInstance.ephemeral()
+
     def materialize():
-        result = dg.materialize([caption_defs.class_captions], resources=resources, run_config=config)
+        result = dg.materialize([caption_defs.class_captions], resources=resources, run_config=config,
+                                instance=instance)
         assert result.success
+        messages.append([e.user_message for e in instance.all_logs(result.run_id) if e.user_message])
         (check,) = result.get_asset_check_evaluations()
         assert check.passed
         return result.asset_materializations_for_node("class_captions")[0].metadata
 
+    messages = []
     first = materialize()
+    # Progress in the run log: the work as first known, then as it completes, and the final count.
+    progress = [m for m in messages[0] if m.startswith("class captions: ")]
+    assert progress[0].startswith("class captions: 0/") and "round 1/2, 0/4 classes complete" in progress[0]
+    assert progress[-1].startswith(f"class captions: {first['generated'].value}/{first['generated'].value} generations")
     assert first["cache_misses"].value == 4 and first["cache_hits"].value == 0
     assert first["labels_by_kind"].value == {"class": 2, "combination": 1, "no_finding": 1}
     requests = writer.requests

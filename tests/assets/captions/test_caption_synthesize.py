@@ -7,6 +7,7 @@ import re
 
 from assets.captions.synthesize import synthesize_captions, synthesize_class_captions
 from assets.captions.targets import targets_for_labels
+from assets.shared.progress import StepProgress
 from assets.sources.catalog import ClassInfo, SourceSpec
 
 WORDS = ("apical basal central peripheral diffuse focal bilateral subtle marked mild moderate severe "
@@ -29,7 +30,7 @@ class ScriptedBackend:
         self.tokens_generated = 0
         self.n = 0
 
-    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed):
+    def generate(self, conversations, *, max_new_tokens, temperature, top_p, seed, on_done=None):
         self.calls.append((len(conversations), seed, conversations))
         out = []
         for i, conv in enumerate(conversations):
@@ -44,6 +45,8 @@ class ScriptedBackend:
                 text = f"Image showing {name} with {w[0]}, {w[1]} and {w[2]} features, item {self.n}."
             out.append(text)
             self.tokens_generated += len(text.split())
+            if on_done is not None:
+                on_done(1)
         return out
 
 
@@ -115,3 +118,22 @@ def test_labels_from_data_combinations_and_no_finding():
     assert all("cardiomegaly" in c and "pleural effusion" in c for c in combo)
     first = [c[-1]["content"] for c in backend.calls[0][2]]
     assert any(q.startswith("Caption an X-ray of a normal study") for q in first)
+
+
+def test_progress_counts_every_generation_and_says_what_is_complete():
+    lines = []
+    progress = StepProgress("class captions", unit="generations", log_line=lines.append, every_s=0, bar=False)
+    backend = ScriptedBackend()
+    _, stats = synthesize_class_captions(backend, SOURCES, captions_per_class=4, max_rounds=3, seed=7,
+                                         step_progress=progress)
+    progress.close()
+
+    # The total grows by each round's requests; every completion is counted as it comes.
+    assert progress.total == progress.done == stats["generated"] == 16 + 20 + 8
+    assert lines[0] == "class captions: 0/16 generations (0%); round 1/3, 0/4 classes complete, 0/16 captions valid"
+    assert lines[1].startswith("class captions: 1/16 generations (6%)")
+    assert any(line.startswith("class captions: 17/36 generations") for line in lines)
+    # After the last round three classes are complete; malignant is left to the templates.
+    assert progress.status == "round 3/3, 3/4 classes complete, 12/16 captions valid"
+    assert lines[-1].startswith("class captions: 44/44 generations (100%)") and lines[-1].endswith(
+        "; round 3/3, 3/4 classes complete, 12/16 captions valid, in 0 s")

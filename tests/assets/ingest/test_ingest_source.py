@@ -12,6 +12,7 @@ from assets.ingest import chunked
 from assets.ingest.chunked import ingest_source
 from assets.ingest.ingest import QUARANTINE_SCHEMA, SAMPLE_SCHEMA
 from assets.ingest.parts import published_parts
+from assets.shared.progress import StepProgress
 from assets.sources.synthetic import generate_synthetic_dataset
 
 
@@ -173,3 +174,14 @@ def test_parts_through_fsspec_urls(dataset):
 def test_rejects_bad_settings(dataset, tmp_path, kw):
     with pytest.raises(ValueError):
         _run(dataset[0], tmp_path, [], **kw)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_counts_the_rows_of_each_part_written(dataset, tmp_path, workers):
+    root, rows = dataset
+    lines = []
+    progress = StepProgress("ingest synthetic", unit="rows", log_line=lines.append, every_s=0, bar=False)
+    _run(root, tmp_path, rows, chunk_rows=4, workers=workers, progress=progress)
+    # A line per part as it is written (every_s=0): rows so far, no total (the rows are read lazily).
+    assert [line.split(",")[0] for line in lines] == [f"ingest synthetic: {4 * k} rows" for k in (1, 2, 3, 4)]
+    assert progress.status == "4 parts written" and lines[-1].endswith("; 4 parts written")

@@ -92,3 +92,21 @@ def test_condenses_real_reports_or_falls_back(backend):
         assert r["caption"] and "XXXX" not in r["caption"]
         assert (r["origin"] == "llm") == (r["reason"] is None)
         assert r["origin"] == "llm" or r["caption"] == r["text"]
+
+
+def test_reports_each_completion_as_it_comes(backend):
+    conversations = [build_conversation("xray", c, i, SOURCE.classes) for c in SOURCE.classes for i in range(3)]
+    done = []
+    backend.generate(conversations, max_new_tokens=24, temperature=0.7, top_p=0.9, seed=2, on_done=done.append)
+    assert sum(done) == len(conversations) and all(n > 0 for n in done)
+
+
+def test_int8_linear_layers_still_write_seeded_captions():
+    backend = TransformersBackend(quantize="int8", num_threads=1)
+    assert backend.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf+int8"
+    conversations = [build_conversation("xray", c, 0, SOURCE.classes) for c in SOURCE.classes]
+    a = backend.generate(conversations, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=1)
+    assert a == backend.generate(conversations, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=1)
+    assert all(t and len(t.split()) >= 3 for t in a)
+    with pytest.raises(ValueError, match="quantize"):
+        TransformersBackend(quantize="int4")

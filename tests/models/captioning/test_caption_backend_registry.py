@@ -49,6 +49,9 @@ def test_a_misspelt_option_is_a_config_error_not_ignored():
 
 def test_model_ids_without_loading():
     assert backend_model_id("transformers", {}) == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    # int8 Linear layers are other weights: another model id, so other cache keys.
+    assert backend_model_id("transformers", {"quantize": "int8"}) == "SmolLM2-135M-Instruct.Q4_1.gguf+int8"
+    assert CaptionBackendResource(transformers=TransformersOptions(quantize="int8")).caption_model_id().endswith("+int8")
     assert backend_model_id("vllm", {"model_path": "/models/qwen", "cache_dir": ""}) == "qwen"
     assert backend_model_id("http", {"model_name": "qwen-7b"}) == "qwen-7b"
     assert given_options({"model_path": "", "cache_dir": None, "batch_size": 8}) == {"batch_size": 8}
