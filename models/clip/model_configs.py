@@ -1,6 +1,8 @@
 """MedPairs' own open_clip model configs (JSON files in `configs/`), registered with open_clip by name.
 
-- `medpairs-tiny`: a small ViT and transformer trained from scratch on CPU (the default).
+- `medpairs-tiny`: a small ViT (64 px, patches of 8) and transformer trained from scratch on CPU.
+- `medpairs-tiny-p16`, `medpairs-tiny-l2`: its shape with patches of 16 px, or two layers per tower
+  instead of four: about a third of its compute per step (`python -m bench.training` compares them).
 - `medpairs-vit-b16-biomedbert`: UniMed-CLIP's shape for GPUs: ViT-B/16 at 224 px (QuickGELU, as UniMed's
   `ViT-B-16-quickgelu`) with a BiomedBERT text tower (Hugging Face, context 256, CLS pooling, MLP projection).
 - `medpairs-tiny-hf`: the tiny ViT with a small Hugging Face BERT-class text tower (all-MiniLM-L6-v2's shape),
