@@ -44,8 +44,8 @@ CANDIDATES: dict[str, dict] = {
     "workers-0": {"workers": 0},
     "batch-32": {"batch_size": 32},
     "image-48": {"image_size": 48},
-    "patch-16": {"model": "medpairs-tiny-p16"},
-    "layers-2": {"model": "medpairs-tiny-l2"},
+    "layers-4": {"model": "medpairs-tiny"},  # the previous default
+    "patch-16": {"model": "medpairs-tiny-p16"},  # four layers, patches of 16
     "epochs-12": {"epochs": 12, "lr": 2e-3, "warmup": 10},
 }
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from models.clip.model_configs import GPU_MODEL
+from models.clip.model_configs import DEFAULT_MODEL, GPU_MODEL
 from models.clip.train_log import LATEST_CHECKPOINT, parse_train_log, summarize_run
 
 __all__ = ["ENTRY_MODULE", "REPO_ROOT", "TrainSettings", "UNIMED_GPU", "build_train_argv", "parse_train_log",
@@ -42,8 +42,8 @@ class TrainSettings:
     """What open_clip's trainer needs besides the data. Defaults are the CPU demo setting. Each field's
     description is what the Dagster launchpad shows (clip_model's TrainingConfig is made from this class)."""
 
-    model: str = field(default="medpairs-tiny", metadata={"description": (
-        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny on CPU, "
+    model: str = field(default=DEFAULT_MODEL, metadata={"description": (
+        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny-l2 on CPU, "
         "medpairs-vit-b16-biomedbert on GPUs).")})
     epochs: int = field(default=24, metadata={"description": "Passes over the training shards."})
     batch_size: int = field(default=64, metadata={"description": "Samples per step and process."})
