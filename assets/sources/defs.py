@@ -61,7 +61,7 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
     )
 
 
-@dg.asset(group_name="sources", kinds={"python", "png"}, code_version="4")
+@dg.asset(group_name="sources", kinds={"python", "png"}, code_version="5")
 def synthetic_source(context: dg.AssetExecutionContext, config: SyntheticSourceConfig,
                      storage: StorageResource) -> dg.MaterializeResult:
     """The embedded default dataset: synthetic X-ray, CT, MRI, ultrasound, pathology and fundus

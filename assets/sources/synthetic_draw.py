@@ -206,8 +206,10 @@ def draw_mri(c: Canvas, k: int) -> np.ndarray:
 
 
 def draw_ultrasound(c: Canvas, k: int) -> np.ndarray:
-    """Breast ultrasound sector with speckle. 0 normal, 1 benign (oval, wider than tall,
-    posterior enhancement), 2 malignant (irregular, taller than wide, posterior shadowing)."""
+    """Breast ultrasound sector with speckle. 0 normal, 1 benign (oval, wider than tall, smooth margin,
+    posterior enhancement), 2 malignant (irregular, taller than wide, posterior shadowing). The lesions
+    span several 8 px patches at 64 px and their posterior bands reach the bottom of the sector, and the
+    speckle grain is one pixel at full size, so it averages out when the image is downscaled."""
     x, y = c.coords(0.02, (0.97, 1.03))
     dy = y + 1.15
     rho = np.sqrt(x * x + dy * dy)
@@ -219,14 +221,13 @@ def draw_ultrasound(c: Canvas, k: int) -> np.ndarray:
     echo = 0.95 * skin + 0.35 * (fat - skin) + (0.7 + 0.15 * c.smooth(8)) * (gland - fat)
     echo = echo + 0.45 * (1 - gland) * (0.8 + 0.2 * np.sin(y * 30))
     if k:
-        cx, cy = c.u(-0.2, 0.2), c.u(0.0, 0.3)
-        ax, ay = (c.u(0.23, 0.3), c.u(0.13, 0.17)) if k == 1 else (c.u(0.15, 0.19), c.u(0.22, 0.28))
-        m = disk(x, y, cx, cy, ax, ay, 0.02, None if k == 1 else 0.3 * c.smooth(12))
-        below = np.clip(1 - np.abs(x - cx) / (0.8 * ax), 0, 1) * (y > cy) * np.exp(-(y - cy) * 1.5)
-        echo = echo * (1 - m) + (0.12 if k == 1 else 0.04) * m
-        echo = echo * (1 + (0.7 if k == 1 else -0.75) * below * (1 - m))
-    h = max(c.size // 2, 2)
-    a, b = (resize(c.rng.standard_normal((c.n, h, h), dtype=F32), c.size) for _ in range(2))
+        cx, cy = c.u(-0.15, 0.15), c.u(0.0, 0.25)
+        ax, ay = (c.u(0.32, 0.4), c.u(0.17, 0.22)) if k == 1 else (c.u(0.18, 0.23), c.u(0.3, 0.38))
+        m = disk(x, y, cx, cy, ax, ay, 0.02, None if k == 1 else 0.35 * c.smooth(10))
+        below = np.clip(1.2 - np.abs(x - cx) / ax, 0, 1) * (y > cy) * np.exp(-(y - cy) * 0.8)
+        echo = echo * (1 - m) + (0.1 if k == 1 else 0.03) * m
+        echo = echo * (1 + (0.9 if k == 1 else -0.85) * below * (1 - m))
+    a, b = (c.rng.standard_normal((c.n, c.size, c.size), dtype=F32) for _ in range(2))
     speckle = np.sqrt(a * a + b * b) * 0.8
     img = echo * speckle * np.exp(-0.45 * depth) * sector
     return finish(c, img, (0.005, 0.02)) * sector

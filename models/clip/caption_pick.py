@@ -4,22 +4,21 @@ The export writes every candidate caption of a sample into its `.txt`, one per l
 pipeline hands that text to the tokenizer (`tokenizer(text)[0]`) each time it loads the sample, so the
 tokenizer is the seam: `CaptionPickingTokenizer` picks one line there, then tokenizes it.
 
-- `"random"`: a line drawn at random on every load, so each epoch sees other captions. The generator is
-  seeded per process from torch's seed, which open_clip sets from `--seed` and the rank, and which each
-  data-loader worker gets as base seed plus worker id, so workers and ranks draw independent streams.
-  (Which sample meets which draw also depends on open_clip's in-shard sample shuffle, which webdataset
-  seeds from the clock: draws are not repeatable sample by sample.)
-- `"first"`: always the first line, deterministic (with `captions="one"` exports, the exported pick).
+- `"random"`: a line drawn at random on every load, so each epoch sees other captions. The draws come from
+  a generator per rank, data-loader worker and epoch, seeded from `--seed` (`epoch_seeds.EpochSeeds`), so
+  two runs with the same seed draw the same captions for the same samples.
+- `"first"`: always the first line (with `captions="one"` exports, the exported pick).
 
-`install(mode)` makes `open_clip_train.main` hand the wrapped tokenizer to its datasets (`get_data`),
-leaving the tokenizer it uses for zero-shot evaluation untouched.
+`trainer_data.install` makes open_clip_train's `main` hand the wrapped tokenizer to its datasets, leaving
+the tokenizer it uses for zero-shot evaluation untouched.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Literal
+
+from models.clip.epoch_seeds import EpochSeeds
 
 CaptionPick = Literal["random", "first"]
 PICKS: tuple[str, ...] = ("random", "first")
@@ -28,13 +27,14 @@ PICKS: tuple[str, ...] = ("random", "first")
 class CaptionPickingTokenizer:
     """An open_clip tokenizer that tokenizes one caption of each newline-separated text."""
 
-    def __init__(self, tokenizer, mode: CaptionPick = "random"):
+    def __init__(self, tokenizer, mode: CaptionPick = "random", seeds: EpochSeeds | None = None):
         if mode not in PICKS:
             raise ValueError(f"caption pick must be one of {PICKS}, not {mode!r}")
         self.tokenizer = tokenizer
         self.mode = mode
+        self.seeds = seeds or EpochSeeds()
         self._rng: random.Random | None = None
-        self._pid: int | None = None
+        self._key: tuple | None = None
 
     def pick(self, text: str) -> str:
         captions = [line for line in text.split("\n") if line.strip()]
@@ -56,22 +56,8 @@ class CaptionPickingTokenizer:
         return getattr(self.tokenizer, name)
 
     def _random(self) -> random.Random:
-        # A data-loader worker is a new process: seed there, from the seed torch gave that worker.
-        if self._pid != os.getpid():
-            import torch
-
-            self._rng, self._pid = random.Random(torch.initial_seed()), os.getpid()
+        # A new generator in every data-loader worker and every epoch: a run's draws depend on the seed only.
+        key = self.seeds.key()
+        if key != self._key:
+            self._rng, self._key = self.seeds.rng("caption"), key
         return self._rng
-
-
-def install(mode: CaptionPick) -> None:
-    """Make open_clip_train's `main` build its datasets with a `CaptionPickingTokenizer`."""
-    import open_clip_train.main as trainer
-
-    get_data = getattr(trainer.get_data, "__wrapped__", trainer.get_data)
-
-    def get_data_picking_captions(args, preprocess_fns, epoch=0, tokenizer=None):
-        return get_data(args, preprocess_fns, epoch=epoch, tokenizer=CaptionPickingTokenizer(tokenizer, mode))
-
-    get_data_picking_captions.__wrapped__ = get_data
-    trainer.get_data = get_data_picking_captions

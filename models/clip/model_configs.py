@@ -1,6 +1,10 @@
 """MedPairs' own open_clip model configs (JSON files in `configs/`), registered with open_clip by name.
 
-- `medpairs-tiny`: a small ViT and transformer trained from scratch on CPU (the default).
+- `medpairs-tiny-l2`: a small ViT (64 px, patches of 8) and transformer, two layers each, trained from
+  scratch on CPU (the default).
+- `medpairs-tiny`, `medpairs-tiny-p16`: the same with four layers per tower (the previous default, about
+  three times the compute per step), and four layers with patches of 16 px (`python -m bench.training`
+  compares them).
 - `medpairs-vit-b16-biomedbert`: UniMed-CLIP's shape for GPUs: ViT-B/16 at 224 px (QuickGELU, as UniMed's
   `ViT-B-16-quickgelu`) with a BiomedBERT text tower (Hugging Face, context 256, CLS pooling, MLP projection).
 - `medpairs-tiny-hf`: the tiny ViT with a small Hugging Face BERT-class text tower (all-MiniLM-L6-v2's shape),
@@ -20,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-DEFAULT_MODEL = "medpairs-tiny"
+DEFAULT_MODEL = "medpairs-tiny-l2"
 GPU_MODEL = "medpairs-vit-b16-biomedbert"
 
 

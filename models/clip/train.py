@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from models.clip.model_configs import GPU_MODEL
+from models.clip.model_configs import DEFAULT_MODEL, GPU_MODEL
 from models.clip.train_log import LATEST_CHECKPOINT, parse_train_log, summarize_run
 
 __all__ = ["ENTRY_MODULE", "REPO_ROOT", "TrainSettings", "UNIMED_GPU", "build_train_argv", "parse_train_log",
@@ -42,8 +42,8 @@ class TrainSettings:
     """What open_clip's trainer needs besides the data. Defaults are the CPU demo setting. Each field's
     description is what the Dagster launchpad shows (clip_model's TrainingConfig is made from this class)."""
 
-    model: str = field(default="medpairs-tiny", metadata={"description": (
-        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny on CPU, "
+    model: str = field(default=DEFAULT_MODEL, metadata={"description": (
+        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny-l2 on CPU, "
         "medpairs-vit-b16-biomedbert on GPUs).")})
     epochs: int = field(default=24, metadata={"description": "Passes over the training shards."})
     batch_size: int = field(default=64, metadata={"description": "Samples per step and process."})
@@ -53,7 +53,14 @@ class TrainSettings:
         "Optimizer steps of linear warm-up before the cosine decay.")})
     workers: int = field(default=1, metadata={"description": (
         "Data-loader processes per training process; at least workers x processes x nodes shards are needed.")})
-    seed: int = field(default=0, metadata={"description": "Random seed of the trainer."})
+    seed: int = field(default=0, metadata={"description": (
+        "Random seed of the trainer: weights, data order, caption draws and augmentation.")})
+    threads: int | None = field(default=2, metadata={"description": (
+        "torch threads of each training process (unset: torch's default, one per core). A set count keeps "
+        "the arithmetic, so the checkpoint, the same on every machine.")})
+    deterministic: bool = field(default=True, metadata={"description": (
+        "torch.use_deterministic_algorithms: the same seed, data and settings give the same checkpoint "
+        "(on GPUs at some cost in speed).")})
     precision: str = field(default="fp32", metadata={"description": "fp32 on CPU; amp or amp_bf16 on a GPU."})
     image_size: int | None = field(default=None, metadata={"description": (
         "Overrides the model config's image size (--force-image-size).")})
@@ -87,7 +94,7 @@ class TrainSettings:
 # batch_size is per GPU (UniMed and BiomedCLIP train with global batches in the thousands: add processes).
 UNIMED_GPU = TrainSettings(model=GPU_MODEL, epochs=10, batch_size=128, lr=5e-4, wd=0.2, warmup=2000, workers=8,
                            precision="amp", device="cuda", log_every_n_steps=50, save_frequency=1,
-                           grad_clip_norm=1.0)
+                           grad_clip_norm=1.0, threads=None, deterministic=False)
 
 
 def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, settings: TrainSettings,
@@ -136,6 +143,10 @@ def train_command(argv: list[str], settings: TrainSettings) -> list[str]:
     entry = ["-m", ENTRY_MODULE, "--caption-pick", settings.caption_pick]
     if settings.text_tower:
         entry += ["--text-tower", settings.text_tower]
+    if settings.threads:
+        entry += ["--threads", str(settings.threads)]
+    if settings.deterministic:
+        entry.append("--deterministic")
     entry += ["--", *argv]
     if settings.processes == 1 and settings.nodes == 1:
         return [sys.executable, *entry]
@@ -188,7 +199,6 @@ def run_training(
     *,
     resume: bool = False,
     timeout: float | None = None,
-    threads: int | None = None,
 ) -> dict:
     """Train in a subprocess (`train_command`), then summarize the run.
 
@@ -201,8 +211,6 @@ def run_training(
     argv = build_train_argv(shards, num_samples, logs_dir, name, settings, resume=resuming)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    if threads is not None:
-        env["OMP_NUM_THREADS"] = str(threads)
     t0, cpu0 = time.perf_counter(), _children_cpu_seconds()
     proc = subprocess.run(train_command(argv, settings), env=env, capture_output=True, text=True, timeout=timeout)
     seconds, cpu_seconds = time.perf_counter() - t0, _children_cpu_seconds() - cpu0

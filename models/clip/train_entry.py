@@ -1,17 +1,20 @@
-"""Out-of-process training entry:
-`python -m models.clip.train_entry [--caption-pick random|first] [--text-tower DIR] -- <open_clip_train argv>`.
+"""Out-of-process training entry: `python -m models.clip.train_entry [--caption-pick random|first]
+[--text-tower DIR] [--threads N] [--deterministic] -- <open_clip_train argv>`.
 
 Registers MedPairs' model configs (with the text tower loaded from DIR when given), makes the trainer draw
-one caption per load from multi-caption `.txt` files (`models.clip.caption_pick`), runs
-`open_clip_train.main.main(argv)` in this process, and, when launched by Dagster Pipes
-(`PipesSubprocessClient`), reports the checkpoint path, loss curve and throughput back as materialization
-metadata. Under torchrun every process runs this module; only rank 0 talks to Pipes. Without `--`, every
-argument goes to open_clip_train (run by hand it just trains).
+one caption per load from multi-caption `.txt` files and seeds its data order (`models.clip.trainer_data`),
+fixes torch's thread count and, with `--deterministic`, its algorithms (so a run does not depend on the
+machine's load), then runs `open_clip_train.main.main(argv)` in this process. When launched by Dagster
+Pipes (`PipesSubprocessClient`), it sends the progress of every logged step (epoch, step, loss,
+samples/s, time left) as Pipes log lines, and reports the checkpoint path, loss curve and throughput back
+as materialization metadata. Under torchrun every process runs this module; only rank 0 talks to Pipes.
+Without `--`, every argument goes to open_clip_train (run by hand it just trains).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -20,6 +23,8 @@ def _entry_options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m models.clip.train_entry")
     parser.add_argument("--caption-pick", choices=("random", "first"), default="random")
     parser.add_argument("--text-tower", default=None, help="local folder of the config's Hugging Face text tower")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms")
     if "--" not in argv:
         return parser.parse_args([]), argv
     split = argv.index("--")
@@ -42,14 +47,27 @@ def _allow_cpu_ddp() -> None:
     torch.nn.parallel.DistributedDataParallel = CpuFriendlyDDP
 
 
+def _fix_numerics(threads: int | None, deterministic: bool) -> None:
+    """The same arithmetic on every run: a set thread count (torch's default follows the cores, and
+    reductions split by thread differ in their last bits) and, if asked, deterministic kernels."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+        torch.use_deterministic_algorithms(True)
+
+
 def _train(options: argparse.Namespace, argv: list[str]) -> None:
     from open_clip_train.main import main as open_clip_main
 
-    from models.clip import caption_pick
+    from models.clip import trainer_data
     from models.clip.model_configs import register_model_configs
 
     register_model_configs(options.text_tower)
-    caption_pick.install(options.caption_pick)
+    trainer_data.install(options.caption_pick)
+    _fix_numerics(options.threads, options.deterministic)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         _allow_cpu_ddp()
     # open_clip's main returns -1 (and exits 0) when it refuses to run, e.g. the run folder exists.
@@ -57,11 +75,24 @@ def _train(options: argparse.Namespace, argv: list[str]) -> None:
         raise SystemExit("open_clip_train refused to run; see its output above")
 
 
-def _run_location(argv: list[str]) -> tuple[str, str]:
+def _trainer_args(argv: list[str]):
     from open_clip_train.params import parse_args
 
-    args = parse_args(argv)
-    return args.logs, args.name
+    return parse_args(argv)
+
+
+class _PipesProgress(logging.Handler):
+    """Sends each of the trainer's "Train Epoch" log records to Pipes as a progress line."""
+
+    def __init__(self, pipes, progress):
+        super().__init__(logging.INFO)
+        self.pipes, self.progress = pipes, progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if (p := self.progress.update(record.getMessage())) is not None:
+            from models.clip.train_log import format_progress
+
+            self.pipes.log.info(format_progress(p))
 
 
 def _metadata(summary: dict, argv: list[str]) -> dict:
@@ -78,6 +109,7 @@ def _metadata(summary: dict, argv: list[str]) -> dict:
         "first_loss": summary["first_loss"],
         "final_loss": summary["final_loss"],
         "samples_per_second": summary.get("samples_per_second"),
+        "seconds_per_epoch": summary.get("seconds_per_epoch"),
         "train_loop_seconds": summary.get("train_loop_seconds"),
         "loss_curve": {"raw_value": [{"samples_seen": n, "loss": v} for n, v in thinned], "type": "json"},
         "run_dir": {"raw_value": summary["run_dir"], "type": "path"},
@@ -92,12 +124,19 @@ def main(argv: list[str]) -> None:
     if not (rank0 and PipesEnvVarParamsLoader().is_dagster_pipes_process()):
         _train(options, trainer_argv)
         return
-    from models.clip.train_log import summarize_run
+    from models.clip.train_log import TrainProgress, summarize_run
 
+    args = _trainer_args(trainer_argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     with open_dagster_pipes() as pipes:
         pipes.log.info(f"open_clip_train {' '.join(trainer_argv)}")
-        _train(options, trainer_argv)
-        summary = summarize_run(*_run_location(trainer_argv))
+        handler = _PipesProgress(pipes, TrainProgress(args.epochs, args.batch_size * world))
+        logging.getLogger().addHandler(handler)
+        try:
+            _train(options, trainer_argv)
+        finally:
+            logging.getLogger().removeHandler(handler)
+        summary = summarize_run(args.logs, args.name)
         if summary["checkpoint"] is None:
             raise RuntimeError(f"training wrote no checkpoint under {summary['run_dir']}")
         pipes.report_asset_materialization(metadata=_metadata(summary, trainer_argv))

@@ -158,3 +158,20 @@ def test_classes_are_learnable_by_a_linear_classifier(si):
     control = _ridge_accuracy(x_train, shuffled, x_test, y_test, k)
     assert acc >= 1 / k + 0.3, acc
     assert control < 1 / k + 0.2, control
+
+
+def test_ultrasound_lesions_show_at_the_training_resolution():
+    """At 64 px (what the default CLIP sees) the ultrasound classes differ in their mean image: a lesion
+    spanning several patches with its posterior band, not a speckle-sized spot. Each test image is nearest
+    its own class's mean training image."""
+    si = next(i for i, s in enumerate(SYNTHETIC_SOURCES) if s.modality == "ultrasound")
+
+    def pixels(c: int, n: int, split: int) -> np.ndarray:
+        images = draw_class("ultrasound", c, n, 128, np.random.default_rng([3, si, c, split]))
+        return np.stack([np.asarray(Image.fromarray(a).resize((64, 64), Image.BICUBIC), np.float32).ravel()
+                         for a in images])
+
+    means = np.stack([pixels(c, 40, 0).mean(0) for c in range(3)])
+    test = np.concatenate([pixels(c, 20, 1) for c in range(3)])
+    nearest = ((test[:, None] - means[None]) ** 2).sum(-1).argmin(1)
+    assert (nearest == np.repeat(np.arange(3), 20)).mean() >= 0.75

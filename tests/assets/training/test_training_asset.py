@@ -41,14 +41,14 @@ def storage(tmp_path) -> StorageResource:
     return resource
 
 
-def _materialize(storage: StorageResource, assets=(webdataset_shards, clip_model), **training) -> dict:
+def _materialize(storage: StorageResource, assets=(webdataset_shards, clip_model), instance=None, **training) -> dict:
     config = {"ops": {
         "webdataset_shards": {"config": {"samples_per_shard": 16}},
         "clip_model": {"config": {"epochs": 1, "batch_size": 16, "warmup": 1, "image_size": 32, **training}},
         "shuffled_control": {"config": {"samples_per_shard": 16}},
     }}
     config["ops"] = {name: c for name, c in config["ops"].items() if name in {a.op.name for a in assets}}
-    result = dg.materialize(list(assets), run_config=config,
+    result = dg.materialize(list(assets), run_config=config, instance=instance,
                             resources={"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient()})
     assert result.success
     materializations = [e.materialization for e in result.get_asset_materialization_events()]
@@ -56,7 +56,12 @@ def _materialize(storage: StorageResource, assets=(webdataset_shards, clip_model
 
 
 def test_training_resumes_from_its_last_checkpoint(storage):
-    first = _materialize(storage)
+    instance = dg.DagsterInstance.ephemeral()
+    first = _materialize(storage, instance=instance)
+    progress = [r.user_message for r in instance.all_logs(instance.get_runs()[0].run_id)
+                if r.user_message.startswith("epoch ")]
+    assert [line.split(", loss")[0] for line in progress] == ["epoch 1/1, step 1/2", "epoch 1/1, step 2/2"]
+    assert progress[-1].endswith("0:00 left") and "samples/s" in progress[-1]
     shards, model = first["webdataset_shards"], first["clip_model"]
     assert (shards["num_samples"], shards["num_shards"], shards["shards_written"]) == (32, 2, 2)
     assert model["epochs_completed"] == 1 and not model["resumed"]

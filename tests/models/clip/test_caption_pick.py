@@ -1,6 +1,7 @@
-"""One caption per load, through open_clip_train's own WebDataset pipeline (`get_data` as its `main` calls
-it, with a real data-loader worker process): random draws differ across epochs; "first" always takes the
-first line."""
+"""One caption per load and a seeded data order, through open_clip_train's own WebDataset pipeline (`get_data`
+as its `main` calls it, with a real data-loader worker process): random draws differ across epochs; "first"
+always takes the first line; the same seed loads the same samples in the same order with the same captions,
+another seed does not."""
 
 import zlib
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from clip_helpers import CAPTIONS_PER_SAMPLE, write_shards
 
-from models.clip import caption_pick
+from models.clip import trainer_data
 from models.clip.caption_pick import CaptionPickingTokenizer
 from models.clip.train import TrainSettings, build_train_argv
 
@@ -28,25 +29,28 @@ def shards(tmp_path_factory) -> tuple[str, int]:
     return write_shards(str(tmp_path_factory.mktemp("shards")), n=48, per_shard=12)
 
 
-def _picks_per_epoch(shards, tmp_path, mode: str, epochs: int = 2) -> list[dict[int, int]]:
-    """{sample id: caption variant} for each epoch, as open_clip_train's main would load them."""
+def _loads_per_epoch(shards, tmp_path, mode: str, epochs: int = 2, seed: int = 0) -> list[list[tuple[int, int]]]:
+    """(sample id, caption variant) in load order for each epoch, as open_clip_train's main would load them."""
     import open_clip_train.main as trainer
     from open_clip_train.params import parse_args
 
     pattern, n = shards
-    args = parse_args(build_train_argv(pattern, n, str(tmp_path), "run", TrainSettings(batch_size=8, workers=1)))
+    settings = TrainSettings(batch_size=8, workers=1, seed=seed)
+    args = parse_args(build_train_argv(pattern, n, str(tmp_path), "run", settings))
     args.world_size, args.rank, args.distributed = 1, 0, False
-    caption_pick.install(mode)
-    torch.manual_seed(0)  # open_clip seeds torch from --seed before building its data
+    trainer_data.install(mode)
+    torch.manual_seed(seed)  # open_clip seeds torch from --seed before building its data
     data = trainer.get_data(args, (pixel_id, pixel_id), epoch=0, tokenizer=variant_tokenizer)["train"]
     per_epoch = []
     for epoch in range(epochs):
         data.set_epoch(epoch)
-        picks = {}
-        for images, texts in data.dataloader:
-            picks.update(zip(images[:, 0].tolist(), texts[:, 0].tolist()))
-        per_epoch.append(picks)
+        per_epoch.append([(i, v) for images, texts in data.dataloader
+                          for i, v in zip(images[:, 0].tolist(), texts[:, 0].tolist())])
     return per_epoch
+
+
+def _picks_per_epoch(shards, tmp_path, mode: str) -> list[dict[int, int]]:
+    return [dict(loads) for loads in _loads_per_epoch(shards, tmp_path, mode)]
 
 
 @pytest.fixture
@@ -69,12 +73,20 @@ def test_first_pick_is_deterministic(shards, tmp_path, restore_trainer):
         assert len(picks) == 48 and set(picks.values()) == {0}
 
 
+def test_the_seed_fixes_order_and_draws(shards, tmp_path, restore_trainer):
+    run = _loads_per_epoch(shards, tmp_path, "random")
+    assert _loads_per_epoch(shards, tmp_path, "random") == run  # sample by sample, epoch by epoch
+    assert run[0] != run[1]  # each epoch is shuffled anew
+    other = _loads_per_epoch(shards, tmp_path, "random", seed=1)
+    assert [i for i, _ in other[0]] != [i for i, _ in run[0]]
+
+
 def test_install_wraps_the_trainers_get_data_once(restore_trainer):
     import open_clip_train.data
     import open_clip_train.main as trainer
 
-    caption_pick.install("random")
-    caption_pick.install("first")
+    trainer_data.install("random")
+    trainer_data.install("first")
     assert trainer.get_data.__wrapped__ is open_clip_train.data.get_data
 
 

@@ -73,15 +73,16 @@ def test_train_command_runs_the_entry_alone_or_under_torchrun():
     argv = ["--model", DEFAULT_MODEL]
     one = train_command(argv, TrainSettings(caption_pick="first", text_tower="/models/bert"))
     assert one == [sys.executable, "-m", ENTRY_MODULE, "--caption-pick", "first", "--text-tower", "/models/bert",
-                   "--", *argv]
-    two = train_command(argv, TrainSettings(processes=2))
+                   "--threads", "2", "--deterministic", "--", *argv]
+    two = train_command(argv, TrainSettings(processes=2, threads=None, deterministic=False))
     assert two[:6] == [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone"]
     assert two[6:] == ["-m", ENTRY_MODULE, "--caption-pick", "random", "--", *argv]
     nodes = train_command(argv, TrainSettings(processes=8, nodes=4, rdzv_endpoint="head:29400"))
     launch = get_args_parser().parse_args(nodes[3:])  # what torchrun makes of it
     assert (launch.nnodes, launch.nproc_per_node, launch.rdzv_backend, launch.rdzv_endpoint) == ("4", "8", "c10d", "head:29400")
     assert launch.module and launch.training_script == ENTRY_MODULE
-    assert launch.training_script_args == ["--caption-pick", "random", "--", *argv] and not launch.standalone
+    assert launch.training_script_args[:2] == ["--caption-pick", "random"] and not launch.standalone
+    assert launch.training_script_args[-4:] == ["--deterministic", "--", *argv]
     with pytest.raises(ValueError, match="rdzv_endpoint"):
         train_command(argv, TrainSettings(nodes=2))
 
@@ -94,6 +95,18 @@ def test_training_writes_checkpoints_and_a_loss_curve(trained):
     assert [n for n, _ in trained["loss_curve"]] == [16, 32, 48, 64]
     assert all(np.isfinite(loss) for _, loss in trained["loss_curve"])
     assert trained["seconds"] > 0 and trained["cpu_seconds"] > 0
+
+
+def test_the_same_seed_data_and_settings_give_the_same_weights(trained, shards, tmp_path):
+    """A second run of the module's run, in another folder, agrees with it in every tensor, bit for bit: data
+    order, caption draws, augmentation and arithmetic are fixed by the seed and settings."""
+    pattern, n = shards
+    again = run_training(pattern, n, str(tmp_path), "tiny", TINY, timeout=300)
+    a, b = (torch.load(r["checkpoint"], map_location="cpu", weights_only=True)["state_dict"] for r in (trained, again))
+    assert a.keys() == b.keys()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []
+    init = load_clip(DEFAULT_MODEL, None, seed=TINY.seed).model.state_dict()
+    assert not torch.equal(init["visual.conv1.weight"], a["visual.conv1.weight"])  # training moved them
 
 
 def test_checkpoint_loads_for_zero_shot(trained, shards):
@@ -183,6 +196,23 @@ def test_parse_train_log_reads_open_clip_lines():
     assert [(p["epoch"], p["samples_seen"], p["loss"], p["time"], p["session"]) for p in points] == [
         (0, 64, 4.3972, 5.0, 0), (1, 256, 3.2567, 9.0, 0)]
     assert points[1]["samples_per_second"] == pytest.approx(142.105) and points[1]["lr"] == pytest.approx(1e-4)
+
+
+def test_progress_follows_the_trainers_messages():
+    from models.clip.train_log import TrainProgress, format_progress
+
+    clock = iter([100.0, 110.0, 130.0])
+    progress = TrainProgress(epochs=3, global_batch=64, clock=lambda: next(clock))
+    message = lambda line: line.split(" | INFO | ")[1]  # noqa: E731 - what a log handler's record holds
+    first = progress.update(message(_line("05", 0, 64, 128, 4.3972)))
+    assert (first["epoch"], first["step"], first["steps"], first["seconds_left"]) == (1, 1, 6, None)
+    assert progress.update("Start epoch 1") is None
+    later = progress.update(message(_line("09", 1, 64, 128, 3.2567)))
+    assert (later["epoch"], later["step"], later["loss"]) == (2, 3, 3.2567)
+    assert later["samples_per_second"] == 12.8 and later["seconds_left"] == 15  # 128 samples in 10 s, 192 left
+    assert format_progress(later) == "epoch 2/3, step 3/6, loss 3.2567, 12.8 samples/s, 0:15 left"
+    third = progress.update(message(_line("12", 2, 128, 128, 3.0)))
+    assert third["step"] == 6 and third["seconds_left"] == 0
 
 
 def test_a_resumed_session_replaces_what_the_killed_one_logged_of_its_epochs(tmp_path):
