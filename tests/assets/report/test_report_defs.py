@@ -66,7 +66,7 @@ def test_benchmark_report_asset(control_root, monkeypatch):
     run = json.loads((root / "training/clip/medpairs_run.json").read_text())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     baselines = ["biomedclip=hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
-                 f"same_checkpoint=medpairs-tiny:{run['checkpoint']}"]
+                 f"same_checkpoint={run['model']}:{run['checkpoint']}"]
     meta, checks, report = _materialize(root, baselines=baselines, bootstrap_resamples=200)
 
     assert set(report["summary"]) == {"trained", "untrained", "shuffled_control", "same_checkpoint"}
