@@ -35,7 +35,9 @@ def start_pipeline(home: Path) -> subprocess.Popen:
     terminal's foreground job), stdout and stderr merged."""
     env = dict(os.environ, DAGSTER_HOME=str(home), MEDPAIRS_STORAGE_ROOT=str(home / "data"),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "pipelines.run", "-c", str(home / "run.yaml")], cwd=ROOT, env=env,
+    # --debug: the markers the tests stop at include Dagster's step events, which are DEBUG lines.
+    return subprocess.Popen([sys.executable, "-m", "pipelines.run", "--debug", "-c", str(home / "run.yaml")],
+                            cwd=ROOT, env=env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
