@@ -64,7 +64,7 @@ def test_sensor_draws_the_synthetic_source_before_ingesting_it(fresh_project, tm
                                   env=fresh_project, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with dg.DagsterInstance.from_config(fresh_project["DAGSTER_HOME"]) as instance:
-            records = _wait_for_ingests(instance, daemon, log, timeout=300)
+            records = _wait_for_ingests(instance, daemon, log, timeout=600)  # six ingest runs on 2 busy cores
             runs = [(r.dagster_run.job_name, r.dagster_run.tags.get("dagster/partition"), r.dagster_run.status)
                     for r in records]
             assert all(status == dg.DagsterRunStatus.SUCCESS for *_, status in runs), runs
