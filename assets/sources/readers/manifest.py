@@ -18,7 +18,7 @@ import io
 import json
 import posixpath
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -61,11 +61,17 @@ class ManifestOptions:
     keep_columns: tuple[str, ...] = ()
     # Columns whose cells are a Python list literal ("['normal']", "['a/b.png']"): read as the first item.
     list_columns: tuple[str | int, ...] = ()
+    # Rows kept: {column: value or [values]}, every column matching (CheXpert's {Frontal/Lateral: Frontal},
+    # MIMIC-CXR's {ViewPosition: [PA, AP]}); any other row is accounted for as `excluded_by_filter`.
+    filter: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         for name in ("uncertain", "blank"):
             if getattr(self, name) not in _POLICIES:
                 raise SourceError(f"option {name} must be one of {list(_POLICIES)}, not {getattr(self, name)!r}")
+        if not isinstance(self.filter, Mapping):
+            raise SourceError(f"option filter must map a column to its kept value(s), not {self.filter!r}")
+        object.__setattr__(self, "filter", {column: _kept_values(values) for column, values in self.filter.items()})
 
     def by_header(self, header: list[str], where: str) -> ManifestOptions:
         """These options with every column given by position replaced by its header name."""
@@ -76,7 +82,16 @@ class ManifestOptions:
                 raise SourceError(f"manifest {where} has {len(header)} column(s); no column at position {column}")
             return header[column]
         return replace(self, path_column=name(self.path_column), label_column=name(self.label_column),
-                       list_columns=tuple(name(c) for c in self.list_columns))
+                       list_columns=tuple(name(c) for c in self.list_columns),
+                       filter={name(c): kept for c, kept in self.filter.items()})
+
+
+def _kept_values(values: Any) -> tuple[str, ...]:
+    """A filter's kept values as stripped strings (one value, or a list of them)."""
+    values = values if isinstance(values, (list, tuple)) else [values]
+    if not values:
+        raise SourceError("a filter column needs at least one kept value")
+    return tuple(str(v).strip() for v in values)
 
 
 def manifest_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> str:
@@ -123,7 +138,8 @@ def read_jsonl(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
 
 
 def _check_header(header: list[str], opts: ManifestOptions, spec: SourceSpec, location: str) -> None:
-    needed = [opts.path_column, *opts.label_columns, *([spec.split.group_column] if spec.split.group_column else [])]
+    needed = [opts.path_column, *opts.label_columns, *opts.filter,
+              *([spec.split.group_column] if spec.split.group_column else [])]
     if spec.kind == "image_text":
         needed.append(opts.caption_column)
     elif not opts.label_columns:
@@ -179,6 +195,9 @@ class _RowReader:
         path = row.get(opts.path_column)
         if bad:
             return self.failed(line_no, "bad_encoding", f"column(s) {bad} are not valid UTF-8")
+        excluded = self._excluded(row)
+        if excluded:
+            return self.failed(line_no, "excluded_by_filter", excluded)
         if not isinstance(path, str) or not path.strip():
             return self.failed(line_no, "bad_row", f"no {opts.path_column!r} value")
         rel = posixpath.normpath(path.strip())
@@ -207,6 +226,15 @@ class _RowReader:
         if self.spec.kind == "classification" and not record.label:
             return fail(record, "missing_label", f"no {opts.label_column!r} value")
         return record
+
+    def _excluded(self, row: Mapping[str, Any]) -> str:
+        """Why the row fails the filter ('' when it passes); a clinical source's values are not shown."""
+        for column, kept in self.opts.filter.items():
+            value = str(row.get(column) if row.get(column) is not None else "").strip()
+            if value not in kept:
+                shown = "its value" if self.spec.clinical else repr(value)
+                return f"column {column!r}: {shown} is not one of {list(kept)}"
+        return ""
 
     def _label(self, record: SampleRecord, row: Mapping[str, Any]) -> None:
         opts = self.opts

@@ -156,3 +156,19 @@ def test_columns_by_position_and_list_literal_cells(tmp_path):
     assert records[2].error == "bad_row" and "list literal" in records[2].error_detail
     with pytest.raises(SourceError, match="no column at position 5"):
         list(read_source(make_spec("csv", tmp_path / "test.csv", path_column=5)).records)
+
+
+def test_row_filter_keeps_matching_rows_and_accounts_for_the_rest(tmp_path):
+    """CheXpert's frontal-only filter (UniMed keeps frontal views): other rows are quarantined with a reason."""
+    (tmp_path / "a.png").write_bytes(png_bytes(seed=1))
+    (tmp_path / "b.png").write_bytes(png_bytes(seed=2))
+    (tmp_path / "c.png").write_bytes(png_bytes(seed=3))
+    (tmp_path / "m.csv").write_text("Path,Frontal/Lateral,AP/PA,label\n"
+                                    "a.png,Frontal,AP,x\nb.png,Lateral,,x\nc.png,Frontal,PA,x\n")
+    spec = make_spec("csv", tmp_path / "m.csv", path_column="Path",
+                     filter={"Frontal/Lateral": "Frontal", "AP/PA": ["AP", "PA"]})
+    records = list(read_source(spec).records)
+    assert [r.error for r in records] == [None, "excluded_by_filter", None]
+    assert "'Lateral' is not one of ['Frontal']" in records[1].error_detail
+    with pytest.raises(SourceError, match=r"lacks column\(s\) \['View'\]"):
+        list(read_source(make_spec("csv", tmp_path / "m.csv", path_column="Path", filter={"View": "PA"})).records)
