@@ -15,6 +15,12 @@ SourceKind = Literal["classification", "image_text"]
 # public: a published, already de-identified dataset: paths and descriptions kept as they are.
 Privacy = Literal["clinical", "public"]
 CLINICAL_BY_DEFAULT = ("dicom", "nifti")
+# How an image-text source's native text becomes its caption: as it is (a figure caption, trimmed),
+# cleaned as a radiology report (assets/captions/report_text.py: sections, placeholders, headers), or
+# cleaned and then condensed by the caption LLM with a fidelity check (assets/captions/condense.py).
+TextTreatment = Literal["native", "report", "report_condensed"]
+# Whether the license lets a dataset built from the source be shared.
+Redistribution = Literal["allowed", "forbidden", "unknown"]
 
 
 def default_privacy(fmt: str) -> Privacy:
@@ -81,6 +87,11 @@ class SourceSpec:
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     # "clinical" or "public" (see Privacy); empty: default_privacy(format).
     privacy: Privacy | Literal[""] = ""
+    # An image-text source's caption treatment (see TextTreatment).
+    text: TextTreatment = "native"
+    redistribution: Redistribution = "unknown"
+    # Where a user gets the data (a URL or a sentence), shown when the source is missing.
+    download: str = ""
 
     def __post_init__(self) -> None:
         if not self.privacy:
@@ -113,8 +124,9 @@ class SourceSpec:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
     def fingerprint(self) -> str:
-        """sha256 of everything that defines the source: a change re-ingests it."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """sha256 of everything that defines the source (not where to download it): a change re-ingests it."""
+        defining = {k: v for k, v in self.to_dict().items() if k != "download"}
+        return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()
 
 
 def catalog_version(specs: list[SourceSpec]) -> str:

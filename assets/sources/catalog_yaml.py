@@ -16,6 +16,12 @@
           - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
         options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
         privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
+        redistribution: forbidden           # allowed | forbidden | unknown (default): may derived data be shared
+        download: https://stanfordmlgroup.github.io/competitions/chexpert/  # where to get it
+      - name: mimic_cxr
+        kind: image_text
+        text: report                        # image-text only: native (default) | report | report_condensed
+        ...
       - {name: synthetic, format: synthetic}  # the embedded default: its six sources
 """
 
@@ -35,9 +41,11 @@ from assets.sources.catalog import (
     ClassInfo,
     Modality,
     Privacy,
+    Redistribution,
     SourceKind,
     SourceSpec,
     SplitRule,
+    TextTreatment,
     default_privacy,
 )
 from assets.sources.readers.records import SPLIT_NAMES, SourceError
@@ -47,12 +55,15 @@ from assets.sources.synthetic import SYNTHETIC_SOURCES
 MODALITIES = get_args(Modality)
 KINDS = get_args(SourceKind)
 PRIVACIES = get_args(Privacy)
+TEXT_TREATMENTS = get_args(TextTreatment)
+REDISTRIBUTIONS = get_args(Redistribution)
 MANIFEST_FORMATS = ("csv", "tsv", "jsonl")
 MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": "xray", "dx": "xray",
                     "mr": "mri", "us": "ultrasound", "histopathology": "pathology", "histology": "pathology",
                     "retina": "fundus"}
 FORMATS = (*sorted(READERS), "synthetic")
-_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options", "privacy"}
+_KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options", "privacy",
+         "text", "redistribution", "download"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -124,6 +135,15 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
     privacy = entry.get("privacy", default_privacy(fmt))
     if privacy not in PRIVACIES:
         problems.append(f"bad privacy {privacy!r}; one of {list(PRIVACIES)}")
+    text = entry.get("text", "native")
+    if text not in TEXT_TREATMENTS:
+        problems.append(f"bad text {text!r}; one of {list(TEXT_TREATMENTS)}")
+    elif text != "native" and kind != "image_text":
+        problems.append(f"text: {text} is for image_text sources (a classification source's captions come "
+                        "from the caption LLM)")
+    redistribution = entry.get("redistribution", "unknown")
+    if redistribution not in REDISTRIBUTIONS:
+        problems.append(f"bad redistribution {redistribution!r}; one of {list(REDISTRIBUTIONS)}")
     options = entry.get("options") or {}
     if not isinstance(options, dict):
         problems.append("options must be a mapping")
@@ -145,7 +165,8 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
     return [SourceSpec(name=name, modality=modality, kind=kind, classes=_classes(entry.get("classes") or []),
                        location=_resolve(location.strip(), base_dir), license=str(entry.get("license") or ""),
                        format=fmt, split=_split(entry.get("split", "given")), options=dict(options),
-                       privacy=privacy)]
+                       privacy=privacy, text=text, redistribution=redistribution,
+                       download=str(entry.get("download") or ""))]
 
 
 def _expand_env(location: str) -> str:

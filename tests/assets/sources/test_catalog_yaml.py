@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from PIL import Image
 
@@ -98,6 +100,25 @@ sources:
                                        "privacy: private}\n")
     with pytest.raises(CatalogError, match=r"source #1 \(a\): bad privacy 'private'; one of \['clinical', 'public'\]"):
         load_catalog(str(tmp_path / "bad.yaml"))
+
+
+def test_text_treatment_redistribution_and_download(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: mimic, modality: xray, kind: image_text, format: csv, location: x, text: report,
+     redistribution: forbidden, download: https://physionet.org/content/mimic-cxr-jpg/}
+  - {name: roco, modality: xray, kind: image_text, format: csv, location: x}
+""")
+    mimic, roco = load_catalog(str(tmp_path / "c.yaml"))
+    assert (mimic.text, mimic.redistribution, roco.text, roco.redistribution) == ("report", "forbidden", "native", "unknown")
+    assert mimic.fingerprint() == dataclasses.replace(mimic, download="elsewhere").fingerprint()  # not defining
+    assert mimic.fingerprint() != dataclasses.replace(mimic, text="report_condensed").fingerprint()
+    (tmp_path / "bad.yaml").write_text("sources:\n  - {name: a, modality: ct, format: csv, location: x, "
+                                       "text: report, redistribution: maybe}\n")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(str(tmp_path / "bad.yaml"))
+    assert "text: report is for image_text sources" in str(e.value)
+    assert "bad redistribution 'maybe'" in str(e.value)
 
 
 def test_all_mistakes_are_reported_together(tmp_path):
