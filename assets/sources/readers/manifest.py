@@ -7,7 +7,8 @@ blank). A multi-label sample's label is its sorted positives joined by " and ", 
 The file is streamed; compressed manifests (.gz, .zst, ...) are read transparently. A CSV/TSV column
 may be named by its position (0-based) where the header is not documented, and `list_columns` holds
 cells written as a Python list literal ("['glaucoma']"), read as their first item: both as UniMed-CLIP's
-evaluation loaders read their CSVs.
+evaluation loaders read their CSVs. Where a download spreads its images over several folders, `image_folders`
+finds each row's file by its name (NIH ChestX-ray14's images_001/images/ ... images_012/images/).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class ManifestOptions:
     id_column: str = ""
     # Folder the image paths are relative to, relative to the manifest's folder (e.g. "..").
     image_root: str = ""
+    # Folders (glob patterns relative to image_root) where each row's image is found by its file name,
+    # for downloads that spread images over several folders (NIH ChestX-ray14: images/, or
+    # images_001/images/ ... images_012/images/); a row whose file is in none is quarantined (missing_file).
+    image_folders: tuple[str, ...] = ()
     # Further columns copied into the sample's provenance (none by default: they may identify people).
     keep_columns: tuple[str, ...] = ()
     # Columns whose cells are a Python list literal ("['normal']", "['a/b.png']"): read as the first item.
@@ -108,7 +113,7 @@ def read_csv(spec: SourceSpec, fs: AbstractFileSystem, location: str, delimiter:
         where = spec.shown_location() if spec.clinical else repr(location)
         opts = opts.by_header(reader.fieldnames or [], where)
         _check_header(reader.fieldnames or [], opts, spec, location)
-        rows = _RowReader(spec, opts, posixpath.basename(location))
+        rows = _RowReader(spec, opts, posixpath.basename(location), _image_index(spec, fs, location, opts))
         for line_no, row in enumerate(reader, start=2):
             yield rows.record(row, line_no)
 
@@ -118,7 +123,7 @@ read_tsv = partial(read_csv, delimiter="\t")
 
 def read_jsonl(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
     opts = parse_options(ManifestOptions, spec.options, spec.format or "jsonl")
-    rows = _RowReader(spec, opts, posixpath.basename(location))
+    rows = _RowReader(spec, opts, posixpath.basename(location), _image_index(spec, fs, location, opts))
     with fs.open(location, "rb", compression="infer") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
@@ -135,6 +140,21 @@ def read_jsonl(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Itera
                 yield rows.failed(line_no, "bad_row", f"a JSON {type(row).__name__}, not an object")
                 continue
             yield rows.record(row, line_no)
+
+
+def _image_index(spec: SourceSpec, fs: AbstractFileSystem, location: str, opts: ManifestOptions) -> dict[str, str] | None:
+    """{file name: path relative to the image root} of every file in the image_folders (the first folder
+    holding a name wins), or None when the option is not set."""
+    if not opts.image_folders:
+        return None
+    root = manifest_root(spec, fs, location)
+    index: dict[str, str] = {}
+    for pattern in opts.image_folders:
+        for folder in sorted(fs.glob(posixpath.join(root, pattern))):
+            if fs.isdir(folder):
+                for path in sorted(fs.find(folder)):
+                    index.setdefault(posixpath.basename(path), posixpath.relpath(path, root))
+    return index
 
 
 def _check_header(header: list[str], opts: ManifestOptions, spec: SourceSpec, location: str) -> None:
@@ -177,8 +197,8 @@ def _first_of_list(cell: Any) -> Any:
 class _RowReader:
     """Turns one manifest row (a dict) into a record."""
 
-    def __init__(self, spec: SourceSpec, opts: ManifestOptions, file_name: str):
-        self.spec, self.opts, self.file_name = spec, opts, file_name
+    def __init__(self, spec: SourceSpec, opts: ManifestOptions, file_name: str, images: dict[str, str] | None = None):
+        self.spec, self.opts, self.file_name, self.images = spec, opts, file_name, images
         self.labels = LabelResolver(spec)
 
     def failed(self, line_no: int, reason: str, detail: str) -> SampleRecord:
@@ -209,6 +229,11 @@ class _RowReader:
                             group=f"column:{group}" if group else "")
         if "://" in rel or rel.startswith("../") or rel == "..":
             return fail(record, "bad_path", f"{path!r} is not inside the image root (set option image_root)")
+        if self.images is not None:
+            record.path = self.images.get(posixpath.basename(rel))
+            if record.path is None:
+                shown = "its file" if self.spec.clinical else repr(posixpath.basename(rel))
+                return fail(record, "missing_file", f"{shown} is in none of the image_folders {list(self.opts.image_folders)}")
         caption = row.get(opts.caption_column)
         if caption is not None and not isinstance(caption, str):
             caption = str(caption)

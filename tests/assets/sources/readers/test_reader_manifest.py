@@ -172,3 +172,20 @@ def test_row_filter_keeps_matching_rows_and_accounts_for_the_rest(tmp_path):
     assert "'Lateral' is not one of ['Frontal']" in records[1].error_detail
     with pytest.raises(SourceError, match=r"lacks column\(s\) \['View'\]"):
         list(read_source(make_spec("csv", tmp_path / "m.csv", path_column="Path", filter={"View": "PA"})).records)
+
+
+def test_image_folders_find_each_rows_file_by_name(tmp_path):
+    # NIH ChestX-ray14 as Kaggle ships it: images_001/images/, images_002/images/; the CSV names files only.
+    for folder, name in (("images_001", "00000001_000.png"), ("images_002", "00000002_000.png")):
+        (tmp_path / folder / "images").mkdir(parents=True)
+        (tmp_path / folder / "images" / name).write_bytes(png_bytes(seed=len(folder)))
+    (tmp_path / "Data_Entry_2017_v2020.csv").write_text(
+        "Image Index,Finding Labels\n00000001_000.png,Hernia\n00000002_000.png,No Finding\n00000003_000.png,Mass\n")
+    spec = make_spec("csv", tmp_path / "Data_Entry_2017_v2020.csv", classes=["hernia", "mass"],
+                     path_column="Image Index", label_column="Finding Labels", label_separator="|",
+                     image_folders=["images", "images_*/images"])
+    _, samples, quarantine = run_ingest(read_source(spec), tmp_path / "out")
+    assert sorted((s["orig_path"], s["label"]) for s in samples) == [
+        ("images_001/images/00000001_000.png", "hernia"), ("images_002/images/00000002_000.png", "no finding")]
+    assert [(q["reason"], q["detail"]) for q in quarantine] == [
+        ("missing_file", "'00000003_000.png' is in none of the image_folders ['images', 'images_*/images']")]
