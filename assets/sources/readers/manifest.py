@@ -66,6 +66,10 @@ class ManifestOptions:
     keep_columns: tuple[str, ...] = ()
     # Columns whose cells are a Python list literal ("['normal']", "['a/b.png']"): read as the first item.
     list_columns: tuple[str | int, ...] = ()
+    # label_column holds a Python list literal of labels, every item a label of a multi-label sample
+    # (FLAIR's categories: "['moderate diabetic retinopathy', 'diabetic macular edema']"); an empty list
+    # is no label (missing_label).
+    label_list: bool = False
     # Rows kept: {column: value or [values]}, every column matching (CheXpert's {Frontal/Lateral: Frontal},
     # MIMIC-CXR's {ViewPosition: [PA, AP]}); any other row is accounted for as `excluded_by_filter`.
     filter: Mapping[str, Any] = field(default_factory=dict)
@@ -181,15 +185,23 @@ def _bad_text(value: Any) -> bool:
     return False
 
 
-def _first_of_list(cell: Any) -> Any:
-    """The first item of a cell holding a Python list literal ("['normal']"); ValueError otherwise."""
+def _list_items(cell: Any) -> list:
+    """The items of a cell holding a Python list literal ("['normal']"); ValueError otherwise."""
     items = cell
     if isinstance(cell, str):
         try:
             items = ast.literal_eval(cell.strip())
         except (ValueError, SyntaxError):
             items = None
-    if not isinstance(items, (list, tuple)) or not items:
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{str(cell)[:80]!r} is not a list literal")  # noqa: TRY004 - bad data, not a bad call
+    return list(items)
+
+
+def _first_of_list(cell: Any) -> Any:
+    """The first item of a cell holding a non-empty Python list literal; ValueError otherwise."""
+    items = _list_items(cell)
+    if not items:
         raise ValueError(f"{str(cell)[:80]!r} is not a non-empty list literal")
     return items[0]
 
@@ -274,7 +286,12 @@ class _RowReader:
         text = "" if raw is None else str(raw).strip()
         if not text:
             return
-        if opts.label_separator:
+        if opts.label_list:
+            items = _list_items(text)
+            if items:
+                record.labels = self.labels.many(str(i) for i in items if str(i).strip())
+                record.label = multilabel_text(record.labels)
+        elif opts.label_separator:
             record.labels = self.labels.many(p for p in text.split(opts.label_separator) if p.strip())
             record.label = multilabel_text(record.labels)
         else:

@@ -189,3 +189,19 @@ def test_image_folders_find_each_rows_file_by_name(tmp_path):
         ("images_001/images/00000001_000.png", "hernia"), ("images_002/images/00000002_000.png", "no finding")]
     assert [(q["reason"], q["detail"]) for q in quarantine] == [
         ("missing_file", "'00000003_000.png' is in none of the image_folders ['images', 'images_*/images']")]
+
+
+def test_a_label_list_column_gives_every_item_as_a_label(tmp_path):
+    # FLAIR's pretraining dataframes: an unnamed index, the image path, attributes, categories as list literals.
+    rows = [("03_IDRID/a.jpg", "['moderate diabetic retinopathy', 'diabetic macular edema']"),
+            ("03_IDRID/b.jpg", "['no diabetic retinopathy']"), ("23_HRF/Noise/c.jpg", "[]"),
+            ("03_IDRID/d.jpg", "moderate"), ("03_IDRID/e.jpg", "['retinitis']")]
+    (tmp_path / "03_IDRID.csv").write_text(",image,atributes,categories\n" + "".join(
+        f'{i},{path},[],"{cats}"\n' for i, (path, cats) in enumerate(rows)))
+    spec = make_spec("csv", tmp_path / "03_IDRID.csv", path_column="image", label_column="categories",
+                     label_list=True, classes=["no diabetic retinopathy", "moderate diabetic retinopathy",
+                                               ClassInfo("diabetic macular edema", synonyms=("dme",))])
+    got = [(r.path, r.error or r.labels) for r in read_source(spec).records]
+    assert got == [("03_IDRID/a.jpg", ("diabetic macular edema", "moderate diabetic retinopathy")),
+                   ("03_IDRID/b.jpg", ("no diabetic retinopathy",)), (None, "missing_label"),
+                   (None, "bad_label"), (None, "unknown_label")]
