@@ -111,7 +111,7 @@ def label_target(source: SourceSpec, label: str) -> CaptionTarget:
 
 def targets_for_labels(pairs: Iterable[tuple[SourceSpec, str]]) -> list[CaptionTarget]:
     """One target per distinct (source, label) pair, in first-seen order: the labels samples carry
-    (e.g. from raw_samples), with each source's catalog entry. A label that is neither a catalog
+    (e.g. from raw_samples), with each source's catalog entry (its modality the label's samples' own). A label that is neither a catalog
     class, nor a combination of classes, nor "no finding" (a source the catalog lists no classes
     for, such as ImageFolder folders) becomes a class of its own; a source's classes, catalog and
     such, are each other's siblings."""
@@ -124,7 +124,9 @@ def targets_for_labels(pairs: Iterable[tuple[SourceSpec, str]]) -> list[CaptionT
     seen: dict[tuple[str, str], CaptionTarget] = {}
     for source, label in pairs:
         if (source.name, label) not in seen:
-            seen[source.name, label] = label_target(specs[source.name], label)
+            spec = specs[source.name]  # with the label's own modality, where a source mixes them
+            spec = spec if spec.modality == source.modality else dataclasses.replace(spec, modality=source.modality)
+            seen[source.name, label] = label_target(spec, label)
     return list(seen.values())
 
 
