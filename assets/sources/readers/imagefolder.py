@@ -81,16 +81,13 @@ def read_imagefolder(spec: SourceSpec, fs: AbstractFileSystem, location: str) ->
         elif opts.label_from:
             folder = "/".join(levels[i] for i in opts.label_from) if max(opts.label_from) < len(levels) else None
         record = new_record(spec, rel, path=rel, split=split)
-        if opts.modality_folder >= 0:
-            named = levels[opts.modality_folder] if opts.modality_folder < len(levels) else None
-            if (named or "").lower() not in modalities:
-                yield fail(record, "unknown_modality", f"folder {named!r} is none of {sorted(opts.modalities)}"
-                           if named else f"file is not {opts.modality_folder + 1} folder(s) deep")
-                continue
-            record.modality = modalities[named.lower()]
+        named = levels[opts.modality_folder] if 0 <= opts.modality_folder < len(levels) else None
         if not rel.lower().endswith(extensions):
             yield fail(record, "unsupported_extension",
                        f"{posixpath.splitext(rel)[1] or 'no extension'} is not one of {list(extensions)}")
+        elif opts.modality_folder >= 0 and (named or "").lower() not in modalities:
+            yield fail(record, "unknown_modality", f"folder {named!r} is none of {sorted(opts.modalities)}"
+                       if named else f"file is not {opts.modality_folder + 1} folder(s) deep")
         elif folder is None and opts.label_pattern:
             yield fail(record, "no_label", f"file name does not match label_pattern {opts.label_pattern!r}")
         elif folder is None:
@@ -102,4 +99,6 @@ def read_imagefolder(spec: SourceSpec, fs: AbstractFileSystem, location: str) ->
             except KeyError as e:
                 yield fail(record, "unknown_label", str(e.args[0]))
                 continue
+            if named is not None:
+                record.modality = modalities[named.lower()]
             yield record

@@ -65,7 +65,7 @@ def test_imagefolder_takes_labels_from_file_names_with_label_pattern(tmp_path):
 def test_modality_and_label_from_several_folder_levels(tmp_path):
     # RadImageNet's radiology_ai/<modality>/<anatomy>/<finding>/: one source, three modalities.
     for rel in ("CT/abd/pancreatitis/1.png", "MR/knee/acl pathology/2.png", "US/thyroid/thyroid/3.png",
-                "PET/brain/normal/4.png", "CT/loose.png"):
+                "PET/brain/normal/4.png", "CT/loose.png", "captions.csv"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(png_bytes(seed=len(rel)))
     spec = make_spec("imagefolder", tmp_path, label_from=[1, 2], modality_folder=0,
@@ -75,7 +75,8 @@ def test_modality_and_label_from_several_folder_levels(tmp_path):
         ("CT/abd/pancreatitis/1.png", "ct", "abd/pancreatitis"), ("MR/knee/acl pathology/2.png", "mri", "knee/acl pathology"),
         ("US/thyroid/thyroid/3.png", "ultrasound", "thyroid/thyroid")]
     assert sorted((r.record_id, r.error) for r in records if r.error) == [
-        ("CT/loose.png", "no_class_folder"), ("PET/brain/normal/4.png", "unknown_modality")]
+        ("CT/loose.png", "no_class_folder"), ("PET/brain/normal/4.png", "unknown_modality"),
+        ("captions.csv", "unsupported_extension")]
 
 
 @pytest.mark.parametrize("options, message", [
