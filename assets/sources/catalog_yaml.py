@@ -20,6 +20,8 @@
           - cardiomegaly
           - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
         options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
+                                            # (imagefolder mixing modalities, as RadImageNet's CT/abd/...:
+                                            #  {modality_folder: 0, modalities: {CT: ct, MR: mri}, label_from: [1, 2]})
         privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
         redistribution: forbidden           # allowed | forbidden | unknown (default): may derived data be shared
         download: https://stanfordmlgroup.github.io/competitions/chexpert/  # where to get it
