@@ -10,7 +10,7 @@ import fsspec
 
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.records import SourceError
-from assets.sources.readers.registry import reader_for
+from assets.sources.readers.registry import reader_for, split_list_file
 
 # Keys fsspec filesystems use for a file's version, most specific first (s3fs: ETag, local: mtime).
 _VERSION_KEYS = ("ETag", "etag", "md5Hash", "mtime", "LastModified", "last_modified", "created")
@@ -18,7 +18,8 @@ _VERSION_KEYS = ("ETag", "etag", "md5Hash", "mtime", "LastModified", "last_modif
 
 def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) -> str:
     """sha256 over the entry's fingerprint and every file under the source's root (and the
-    location itself when it is a file outside it, as a manifest beside an image folder).
+    location itself when it is a file outside it, as a manifest beside an image folder, and the split
+    rule's list files).
     The embedded synthetic sources have no files until synthetic_source draws them: their
     version is their entry's. Raises SourceError when the location cannot be listed."""
     digest = hashlib.sha256(spec.fingerprint().encode())
@@ -32,6 +33,10 @@ def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) ->
         files = fs.find(root, detail=True, withdirs=False)
         if location != root and not fs.isdir(location):
             files[location] = fs.info(location)
+        for _, name in spec.split.lists:  # a changed split list changes the splits: its version counts
+            list_fs, path = split_list_file(fs, posixpath.dirname(location), name)
+            if list_fs is fs and list_fs.exists(path):
+                files[path] = fs.info(path)
     except SourceError:
         raise
     except Exception as e:  # noqa: BLE001 - permissions, network: the source cannot be listed

@@ -133,13 +133,20 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
                       identifiers=guard.identifiers)
 
 
+def split_list_file(fs: AbstractFileSystem, folder: str, name: str) -> tuple[AbstractFileSystem, str]:
+    """(filesystem, path) of a split list named `name` in a catalog: a URL, an absolute path, or a path
+    relative to `folder` (the one holding the source's location)."""
+    if "://" in name:
+        return fsspec.core.url_to_fs(name)
+    return fs, name if name.startswith("/") else posixpath.join(folder, name)
+
+
 def split_lists(spec: SourceSpec, fs: AbstractFileSystem, folder: str) -> dict[str, str | None]:
     """{entry: split} of a by="lists" rule's files (each relative to `folder` unless absolute or a URL);
     an entry listed under two splits maps to None. SourceError naming the file when one is missing."""
     listed: dict[str, str | None] = {}
     for split, name in spec.split.lists:
-        list_fs, path = (fsspec.core.url_to_fs(name) if "://" in name
-                         else (fs, name if name.startswith("/") else posixpath.join(folder, name)))
+        list_fs, path = split_list_file(fs, folder, name)
         if not list_fs.isfile(path):
             shown = "its file (hidden: a clinical source)" if spec.clinical else repr(name)
             raise SourceError(f"source {spec.name!r}: split list {shown} of split {split!r} does not exist")
