@@ -86,7 +86,8 @@ def read_imagefolder(spec: SourceSpec, fs: AbstractFileSystem, location: str) ->
             yield fail(record, "unsupported_extension",
                        f"{posixpath.splitext(rel)[1] or 'no extension'} is not one of {list(extensions)}")
         elif opts.modality_folder >= 0 and (named or "").lower() not in modalities:
-            yield fail(record, "unknown_modality", f"folder {named!r} is none of {sorted(opts.modalities)}"
+            shown = "its folder" if spec.clinical else f"folder {named!r}"  # a folder may name a patient
+            yield fail(record, "unknown_modality", f"{shown} is none of {sorted(opts.modalities)}"
                        if named else f"file is not {opts.modality_folder + 1} folder(s) deep")
         elif folder is None and opts.label_pattern:
             yield fail(record, "no_label", f"file name does not match label_pattern {opts.label_pattern!r}")

@@ -77,6 +77,10 @@ def test_modality_and_label_from_several_folder_levels(tmp_path):
     assert sorted((r.record_id, r.error) for r in records if r.error) == [
         ("CT/loose.png", "no_class_folder"), ("PET/brain/normal/4.png", "unknown_modality"),
         ("captions.csv", "unsupported_extension")]
+    clinical = make_spec("imagefolder", tmp_path, label_from=[1, 2], modality_folder=0, privacy="clinical",
+                         classes=["brain/normal"], modalities={"CT": "ct"})
+    details = {r.error_detail for r in read_source(clinical).records if r.error == "unknown_modality"}
+    assert details == {"its folder is none of ['CT']"}  # MR, US, PET: no folder name shown
 
 
 @pytest.mark.parametrize("options, message", [
