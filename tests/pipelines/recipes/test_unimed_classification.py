@@ -6,6 +6,7 @@ image layout, RadImageNet's CT/MR/US tree, FLAIR's per-dataset dataframes of lis
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from assets.captions.targets import targets_for_labels
+from assets.captions.synthesize import validate_for_target
+from assets.captions.targets import label_target, targets_for_labels
+from assets.captions.templates import template_captions
 from assets.ingest.chunked import ingest_source
 from assets.ingest.parts import labels_in_data
 from assets.sources.catalog_yaml import load_catalog
@@ -26,6 +29,7 @@ CATALOG = str(Path(__file__).resolve().parents[3] / "pipelines" / "recipes" / "u
 CHEXPERT_FINDINGS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
                      "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
                      "Fracture", "Support Devices"]
+RADIMAGENET_MODALITY = {"CT": "ct", "MRI": "mri", "ultrasound": "ultrasound"}  # its class names' first word
 NIH_HEADER = ["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
               "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]"]
 
@@ -218,3 +222,16 @@ def test_pipelines_run_loads_the_recipe_through_its_environment(tmp_path, monkey
     specs = env.resources["catalog"].sources()
     assert [s.name for s in specs] == [s.name for s in load_catalog(CATALOG)]
     assert _spec("radimagenet").options["modalities"] == {"CT": "ct", "MR": "mri", "US": "ultrasound"}
+
+
+def test_every_class_has_template_captions_that_pass_validation(tmp_path, monkeypatch):
+    # What class_captions falls back on when the LLM's captions fail: every class must get one, or the
+    # blocking every_class_has_captions check stops the run (a class named by a sibling's synonym would).
+    monkeypatch.setenv("MEDPAIRS_DATA_ROOT", str(tmp_path))
+    for spec in load_catalog(CATALOG):
+        for cls in spec.classes:
+            modality = RADIMAGENET_MODALITY[cls.name.split()[0]] if spec.name == "radimagenet" else spec.modality
+            target = label_target(dataclasses.replace(spec, modality=modality), cls.name)
+            captions = template_captions(modality, target.cls, normal=target.kind == "no_finding")
+            assert any(validate_for_target(c, target, [], checked_prompt=False) is None for c in captions), (
+                spec.name, cls.name)
