@@ -43,7 +43,9 @@ def test_a_source_mixing_modalities_gets_captions_per_modality(tmp_path):
     targets = targets_for_labels(labels_in_data([spec], samples))
     assert sorted((t.label, t.source.modality) for t in targets) == [
         ("abd/pancreatitis", "ct"), ("knee/acl pathology", "mri"), ("thyroid/thyroid", "ultrasound")]
-    assert next(t for t in targets if t.label == "abd/pancreatitis").cls.description == "Inflamed pancreas."
+    ct = next(t for t in targets if t.label == "abd/pancreatitis")
+    assert ct.cls.description == "Inflamed pancreas."
+    assert [c.name for c in ct.siblings] == ["abd/pancreatitis"]  # the MRI and ultrasound classes are no rivals
 
 
 def test_a_label_shared_by_two_modalities_is_refused(tmp_path):
