@@ -72,6 +72,7 @@ READERS: dict[str, Reader] = {
     "csv": Reader("manifest", "read_csv", "ManifestOptions", "manifest_root"),
     "tsv": Reader("manifest", "read_tsv", "ManifestOptions", "manifest_root"),
     "jsonl": Reader("manifest", "read_jsonl", "ManifestOptions", "manifest_root"),
+    "json": Reader("json_manifest", "read_json", "JsonManifestOptions", "manifest_root"),
     "medmnist_npz": Reader("medmnist_npz", "read_medmnist_npz", "MedMNISTOptions"),
     "hf_parquet": Reader("hf_parquet", "read_hf_parquet", "HFParquetOptions"),
     "webdataset": Reader("webdataset_tar", "read_webdataset", "WebDatasetOptions"),
