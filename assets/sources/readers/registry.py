@@ -78,6 +78,7 @@ READERS: dict[str, Reader] = {
     "webdataset": Reader("webdataset_tar", "read_webdataset", "WebDatasetOptions"),
     "dicom": Reader("dicom", "read_dicom", "DicomOptions"),
     "nifti": Reader("nifti", "read_nifti", "NiftiOptions"),
+    "openi_xml": Reader("openi_xml", "read_openi_xml", "OpenIOptions", "openi_root"),
 }
 
 

@@ -15,7 +15,7 @@ from assets.sources.readers.registry import ratio_split, with_split
 
 def test_every_format_has_a_reader_with_an_options_dataclass():
     assert set(READERS) == {"imagefolder", "csv", "tsv", "jsonl", "json", "medmnist_npz", "hf_parquet",
-                            "webdataset", "dicom", "nifti"}
+                            "webdataset", "dicom", "nifti", "openi_xml"}
     for reader in READERS.values():
         reader.options()  # defaults alone are valid
 
@@ -31,6 +31,7 @@ def test_every_format_has_a_reader_with_an_options_dataclass():
     ("csv", "/tmp", {"caption_file": "reports/all.txt"}, "names no column"),
     ("csv", "/tmp", {"join": [{"file": "split.csv", "on": "dicom_id"}]}, "each join is {file, on"),
     ("json", "/tmp", {"records": 3}, "option records must be"),
+    ("openi_xml", "/tmp", {"sections": []}, "option sections must list"),
 ])
 def test_source_level_problems_raise_clear_errors(fmt, location, options, message):
     with pytest.raises(SourceError) as err:
