@@ -28,7 +28,7 @@
           path_template: "files/p{subject_id:.2}/p{subject_id}/s{study_id}/{dicom_id}.jpg"  # path from columns
           caption_file: "files/p{subject_id:.2}/p{subject_id}/s{study_id}.txt"  # caption from a file (missing:
                                             # missing_caption), relative to the image root
-          join: [{file: mimic-cxr-2.0.0-split.csv.gz, on: [dicom_id], columns: [split]}]  # columns by key,
+          join: [{file: mimic-cxr-2.0.0-split.csv.gz, key: [dicom_id], columns: [split]}]  # columns by key,
                                             # from a CSV beside the manifest; no match: unmatched_join
           filter: {ViewPosition: [PA, AP]}  # rows kept; the others are excluded_by_filter
       - name: llava_med                     # format json: one document; records: "" | key | "*"; any column

@@ -2,15 +2,16 @@
 CSVs joined to its metadata CSV by dicom_id and by study).
 
     join:
-      - {file: mimic-cxr-2.0.0-split.csv.gz, on: [dicom_id], columns: [split]}
-      - {file: mimic-cxr-2.0.0-chexpert.csv.gz, on: [subject_id, study_id], columns: [Edema], required: false}
+      - {file: mimic-cxr-2.0.0-split.csv.gz, key: [dicom_id], columns: [split]}
+      - {file: mimic-cxr-2.0.0-chexpert.csv.gz, key: [subject_id, study_id], columns: [Edema], required: false}
 
 `file` is relative to the manifest's folder (a CSV, or TSV when named .tsv; compressed files are read
 transparently). The join table is read once, before the manifest's rows, into a dict from key to the
-joined values (only `on` and `columns` are kept, repeated values stored once: a few hundred bytes a
+joined values (only `key` and `columns` are kept, repeated values stored once: a few hundred bytes a
 row); the manifest itself is still streamed. A row whose key the table lacks is quarantined as
 `unmatched_join` when `required` (the default), else gets empty cells; a key the table holds twice
-with different values fails the source (the join would be ambiguous).
+with different values fails the source (the join would be ambiguous). (The key is not named `on`: YAML
+reads a bare `on` as true.)
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from fsspec import AbstractFileSystem
 
 from assets.sources.readers.records import SourceError
 
-_KEYS = {"file", "on", "columns", "required"}
+_KEYS = {"file", "key", "columns", "required"}
 
 
 @dataclass(frozen=True)
 class JoinSpec:
     file: str
-    on: tuple[str, ...]
+    key: tuple[str, ...]
     columns: tuple[str, ...]
     required: bool = True
 
@@ -45,15 +46,15 @@ def parse_joins(raw: Any) -> tuple[JoinSpec, ...]:
         if isinstance(item, JoinSpec):
             out.append(item)
             continue
-        if not isinstance(item, Mapping) or set(item) - _KEYS or not {"file", "on", "columns"} <= set(item):
-            raise SourceError(f"option join: each join is {{file, on: [columns], columns: [columns], required}}, "
+        if not isinstance(item, Mapping) or set(item) - _KEYS or not {"file", "key", "columns"} <= set(item):
+            raise SourceError(f"option join: each join is {{file, key: [columns], columns: [columns], required}}, "
                               f"not {item!r}")
-        on, columns = (_names(item[k], k) for k in ("on", "columns"))
+        key, columns = (_names(item[k], k) for k in ("key", "columns"))
         if not isinstance(item["file"], str) or not item["file"].strip():
             raise SourceError(f"option join: file must be a path relative to the manifest, not {item['file']!r}")
         if not isinstance(item.get("required", True), bool):
             raise SourceError(f"option join: required must be true or false, not {item['required']!r}")
-        out.append(JoinSpec(item["file"].strip(), on, columns, item.get("required", True)))
+        out.append(JoinSpec(item["file"].strip(), key, columns, item.get("required", True)))
     return tuple(out)
 
 
@@ -90,20 +91,20 @@ class JoinTable:
         stem = path[: -len(posixpath.splitext(path)[1])] if path.endswith((".gz", ".bz2", ".xz", ".zst")) else path
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         reader = csv.DictReader(text, delimiter="\t" if stem.endswith(".tsv") else ",")
-        missing = [c for c in (*self.spec.on, *self.spec.columns) if c not in (reader.fieldnames or [])]
+        missing = [c for c in (*self.spec.key, *self.spec.columns) if c not in (reader.fieldnames or [])]
         if missing:
             raise SourceError(f"join file {self.shown} lacks column(s) {missing}; it has {reader.fieldnames}")
         for row in reader:
-            key = _key(row, self.spec.on)
+            key = _key(row, self.spec.key)
             values = tuple(self._seen.setdefault(v, v) for v in _key(row, self.spec.columns))
             if self.values.setdefault(key, values) != values:
-                shown = "a key" if clinical else f"key {dict(zip(self.spec.on, key))}"
+                shown = "a key" if clinical else f"key {dict(zip(self.spec.key, key))}"
                 raise SourceError(f"join file {self.shown} holds {shown} twice with different values: "
                                   "the join is ambiguous")
 
     def lookup(self, row: Mapping[str, Any]) -> dict[str, str] | None:
         """The joined columns for `row`; None when the table lacks its key and the join is required."""
-        found = self.values.get(_key(row, self.spec.on))
+        found = self.values.get(_key(row, self.spec.key))
         if found is None:
             return None if self.spec.required else dict.fromkeys(self.spec.columns, "")
         return dict(zip(self.spec.columns, found))

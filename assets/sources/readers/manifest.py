@@ -81,7 +81,7 @@ class ManifestOptions:
     # The caption read from the file this template names, relative to the image root, instead of from
     # caption_column (MIMIC-CXR's report of the study); a row whose file is missing is `missing_caption`.
     caption_file: str = ""
-    # Columns joined from other CSVs by key (readers/joins.py): [{file, on: [...], columns: [...], required}].
+    # Columns joined from other CSVs by key (readers/joins.py): [{file, key: [...], columns: [...], required}].
     join: tuple[JoinSpec, ...] = ()
 
     def validate(self) -> None:
@@ -103,7 +103,7 @@ class ManifestOptions:
         path = _template(self, "path_template")
         caption = _template(self, "caption_file")
         needed = [*(path.fields if path else [self.path_column]), *self.label_columns, *self.filter,
-                  *(caption.fields if caption else []), *(c for j in self.join for c in j.on),
+                  *(caption.fields if caption else []), *(c for j in self.join for c in j.key),
                   *([spec.split.group_column] if spec.split.group_column else [])]
         if spec.kind == "image_text" and not caption:
             needed.append(self.caption_column)
@@ -263,9 +263,9 @@ class RowReader:
         for table in self.joins:
             found = table.lookup(row)
             if found is None:
-                key = "" if self.spec.clinical else f" {({c: row.get(c) for c in table.spec.on})}"
+                key = "" if self.spec.clinical else f" {({c: row.get(c) for c in table.spec.key})}"
                 return self.failed(line_no, "unmatched_join", f"join file {table.shown} has no row for its "
-                                                              f"{list(table.spec.on)}{key}")
+                                                              f"{list(table.spec.key)}{key}")
             row = {**row, **found}
         excluded = self._excluded(row)
         if excluded:

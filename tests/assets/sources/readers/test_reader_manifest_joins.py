@@ -39,8 +39,8 @@ def test_path_template_caption_file_and_joins(tmp_path):
     spec = make_spec("csv", tmp_path / "meta.csv", kind="image_text", split=SplitRule(column="split"),
                      path_template="files/p{subject_id:.2}/p{subject_id}/s{study_id}/{dicom_id}.jpg",
                      caption_file="files/p{subject_id:.2}/p{subject_id}/s{study_id}.txt",
-                     join=[{"file": "split.csv.gz", "on": ["dicom_id"], "columns": ["split"]},
-                           {"file": "labels.csv", "on": ["subject_id", "study_id"], "columns": ["Edema"],
+                     join=[{"file": "split.csv.gz", "key": ["dicom_id"], "columns": ["split"]},
+                           {"file": "labels.csv", "key": ["subject_id", "study_id"], "columns": ["Edema"],
                             "required": False}],
                      label_columns=["Edema"])
     records = list(read_source(spec).records)
@@ -64,7 +64,7 @@ def test_a_clinical_source_names_no_caption_file_and_no_key(tmp_path):
     spec = make_spec("csv", tmp_path / "meta.csv", kind="image_text", privacy="clinical",
                      path_template="files/p{subject_id:.2}/p{subject_id}/s{study_id}/{dicom_id}.jpg",
                      caption_file="files/p{subject_id:.2}/p{subject_id}/s{study_id}.txt",
-                     join=[{"file": "split.csv", "on": ["dicom_id"], "columns": ["split"]}])
+                     join=[{"file": "split.csv", "key": ["dicom_id"], "columns": ["split"]}])
     records = list(read_source(spec).records)
     assert [(r.error, r.error_detail) for r in records] == [
         ("missing_caption", "its caption file does not exist"),
@@ -72,10 +72,10 @@ def test_a_clinical_source_names_no_caption_file_and_no_key(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"join": [{"file": "nope.csv", "on": ["id"], "columns": ["split"]}]}, "join file 'nope.csv' does not exist"),
-    ({"join": [{"file": "split.csv", "on": ["id"], "columns": ["fold"]}]}, r"lacks column\(s\) \['fold'\]"),
-    ({"join": [{"file": "split.csv", "on": ["id"], "columns": ["split"]}]}, "holds key {'id': 'a'} twice"),
-    ({"join": [{"file": "split.csv", "on": ["id"], "columns": ["caption"]}]}, "already has column"),
+    ({"join": [{"file": "nope.csv", "key": ["id"], "columns": ["split"]}]}, "join file 'nope.csv' does not exist"),
+    ({"join": [{"file": "split.csv", "key": ["id"], "columns": ["fold"]}]}, r"lacks column\(s\) \['fold'\]"),
+    ({"join": [{"file": "split.csv", "key": ["id"], "columns": ["split"]}]}, "holds key {'id': 'a'} twice"),
+    ({"join": [{"file": "split.csv", "key": ["id"], "columns": ["caption"]}]}, "already has column"),
     ({"path_template": "{ID}.jpg"}, r"lacks column\(s\) \['ID'\]"),
 ])
 def test_join_and_template_problems_fail_the_source(tmp_path, options, message):

@@ -29,7 +29,7 @@ def test_every_format_has_a_reader_with_an_options_dataclass():
     ("csv", "/tmp", {"uncertain": "maybe"}, "uncertain must be one of"),
     ("csv", "/tmp", {"path_template": "{ID!r}.jpg"}, "every field must name a column"),
     ("csv", "/tmp", {"caption_file": "reports/all.txt"}, "names no column"),
-    ("csv", "/tmp", {"join": [{"file": "split.csv", "on": "dicom_id"}]}, "each join is {file, on"),
+    ("csv", "/tmp", {"join": [{"file": "split.csv", "key": "dicom_id"}]}, "each join is {file, key"),
     ("json", "/tmp", {"records": 3}, "option records must be"),
     ("openi_xml", "/tmp", {"sections": []}, "option sections must list"),
 ])
