@@ -17,7 +17,12 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec
-from assets.sources.readers.manifest import ManifestOptions, RowReader, manifest_root  # noqa: F401 - json's root
+from assets.sources.readers.manifest import (  # noqa: F401 - json's root and inputs, for the registry
+    ManifestOptions,
+    RowReader,
+    manifest_inputs,
+    manifest_root,
+)
 from assets.sources.readers.records import SampleRecord, SourceError, parse_options
 
 

@@ -144,6 +144,12 @@ def manifest_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> st
     return posixpath.normpath(posixpath.join(posixpath.dirname(location), image_root))
 
 
+def manifest_inputs(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> list[str]:
+    """The join files the manifest at `location` reads (relative to its folder)."""
+    joins = parse_joins((spec.options or {}).get("join"))
+    return [posixpath.normpath(posixpath.join(posixpath.dirname(location), j.file)) for j in joins]
+
+
 def read_csv(spec: SourceSpec, fs: AbstractFileSystem, location: str, delimiter: str = ",") -> Iterator[SampleRecord]:
     opts = parse_options(ManifestOptions, spec.options, spec.format or "csv")
     with fs.open(location, "rb", compression="infer") as raw:
