@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 from reader_helpers import make_spec, nlmcxr_reports_tgz, png_bytes, run_ingest
 
+from assets.captions.report_text import split_sections
 from assets.sources.catalog import SplitRule
 from assets.sources.readers import SourceError, read_source
 
@@ -30,6 +31,7 @@ def test_every_report_of_the_archive_is_accounted_for(tmp_path):
     first = {r.path: r for r in records if r.meta.get("report") == "1.xml"}
     assert set(first) == {"CXR1_1_IM-0001-3001.png", "CXR1_1_IM-0001-4001.png"}
     assert {r.caption for r in first.values()} == {FIRST_REPORT}
+    assert list(split_sections(FIRST_REPORT)) == ["findings", "impression"]  # as report cleaning will read it
     assert len({r.group_id for r in first.values()}) == 1  # both views of the report: one group
 
 
