@@ -38,6 +38,10 @@ class JoinSpec:
     columns: tuple[str, ...]
     required: bool = True
 
+    def path(self, manifest_location: str) -> str:
+        """Where the join file is: `file`, relative to the manifest's folder."""
+        return posixpath.normpath(posixpath.join(posixpath.dirname(manifest_location), self.file))
+
 
 def parse_joins(raw: Any) -> tuple[JoinSpec, ...]:
     """The `join` option as JoinSpecs; SourceError saying what is wrong."""
@@ -78,7 +82,7 @@ class JoinTable:
         self.name = posixpath.basename(spec.file)
         # A clinical source's errors name no file: its folder may name a patient.
         self.shown = "a join file" if clinical else repr(spec.file)
-        path = posixpath.normpath(posixpath.join(posixpath.dirname(manifest_location), spec.file))
+        path = spec.path(manifest_location)
         self.values: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._seen: dict[str, str] = {}  # one copy of each repeated value ("train", "1.0")
         try:

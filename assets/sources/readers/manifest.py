@@ -96,6 +96,7 @@ class ManifestOptions:
             _template(self, name)
 
     def joined_columns(self) -> list[str]:
+        """The columns option join adds to every row."""
         return [c for j in self.join for c in j.columns]
 
     def columns(self, spec: SourceSpec) -> list[str]:
@@ -146,8 +147,7 @@ def manifest_root(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> st
 
 def manifest_inputs(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> list[str]:
     """The join files the manifest at `location` reads (relative to its folder)."""
-    joins = parse_joins((spec.options or {}).get("join"))
-    return [posixpath.normpath(posixpath.join(posixpath.dirname(location), j.file)) for j in joins]
+    return [j.path(location) for j in parse_joins((spec.options or {}).get("join"))]
 
 
 def read_csv(spec: SourceSpec, fs: AbstractFileSystem, location: str, delimiter: str = ",") -> Iterator[SampleRecord]:
