@@ -81,7 +81,7 @@ class JoinTable:
         self.spec = spec
         self.name = posixpath.basename(spec.file)
         # A clinical source's errors name no file: its folder may name a patient.
-        self.shown = "a join file" if clinical else repr(spec.file)
+        self.shown = "a join file" if clinical else f"join file {spec.file!r}"
         path = spec.path(manifest_location)
         self.values: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._seen: dict[str, str] = {}  # one copy of each repeated value ("train", "1.0")
@@ -89,7 +89,7 @@ class JoinTable:
             with fs.open(path, "rb", compression="infer") as raw:
                 self._load(raw, path, clinical)
         except FileNotFoundError:
-            raise SourceError(f"join file {self.shown} does not exist (option join, relative to the manifest's "
+            raise SourceError(f"{self.shown} does not exist (option join, relative to the manifest's "
                               "folder)") from None
 
     def _load(self, raw, path: str, clinical: bool) -> None:
@@ -98,13 +98,13 @@ class JoinTable:
         reader = csv.DictReader(text, delimiter="\t" if stem.endswith(".tsv") else ",")
         missing = [c for c in (*self.spec.key, *self.spec.columns) if c not in (reader.fieldnames or [])]
         if missing:
-            raise SourceError(f"join file {self.shown} lacks column(s) {missing}; it has {reader.fieldnames}")
+            raise SourceError(f"{self.shown} lacks column(s) {missing}; it has {reader.fieldnames}")
         for row in reader:
             key = _key(row, self.spec.key)
             values = tuple(self._seen.setdefault(v, v) for v in _key(row, self.spec.columns))
             if self.values.setdefault(key, values) != values:
                 shown = "a key" if clinical else f"key {dict(zip(self.spec.key, key))}"
-                raise SourceError(f"join file {self.shown} holds {shown} twice with different values: "
+                raise SourceError(f"{self.shown} holds {shown} twice with different values: "
                                   "the join is ambiguous")
 
     def lookup(self, row: Mapping[str, Any]) -> dict[str, str] | None:

@@ -270,7 +270,7 @@ class RowReader:
             found = table.lookup(row)
             if found is None:
                 key = "" if self.spec.clinical else f" {({c: row.get(c) for c in table.spec.key})}"
-                return self.failed(line_no, "unmatched_join", f"join file {table.shown} has no row for its "
+                return self.failed(line_no, "unmatched_join", f"{table.shown} has no row for its "
                                                               f"{list(table.spec.key)}{key}")
             row = {**row, **found}
         excluded = self._excluded(row)

@@ -68,7 +68,7 @@ def test_a_clinical_source_names_no_caption_file_and_no_key(tmp_path):
     records = list(read_source(spec).records)
     assert [(r.error, r.error_detail) for r in records] == [
         ("missing_caption", "its caption file does not exist"),
-        ("unmatched_join", "join file a join file has no row for its ['dicom_id']")]
+        ("unmatched_join", "a join file has no row for its ['dicom_id']")]
 
 
 @pytest.mark.parametrize("options, message", [
