@@ -18,7 +18,8 @@ _VERSION_KEYS = ("ETag", "etag", "md5Hash", "mtime", "LastModified", "last_modif
 
 def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) -> str:
     """sha256 over the entry's fingerprint and every file under the source's root (and the
-    location itself when it is a file outside it, as a manifest beside an image folder).
+    location itself when it is a file outside it, as a manifest beside an image folder, and the
+    further files its reader reads, as a manifest's join files).
     The embedded synthetic sources have no files until synthetic_source draws them: their
     version is their entry's. Raises SourceError when the location cannot be listed."""
     digest = hashlib.sha256(spec.fingerprint().encode())
@@ -28,10 +29,14 @@ def source_fingerprint(spec: SourceSpec, storage_options: dict | None = None) ->
     try:
         if not fs.exists(location):
             raise SourceError(spec.missing_location())
-        root = reader_for(spec.format).root(spec, fs, location)
+        reader = reader_for(spec.format)
+        root = reader.root(spec, fs, location)
         files = fs.find(root, detail=True, withdirs=False)
         if location != root and not fs.isdir(location):
             files[location] = fs.info(location)
+        for path in reader.inputs(spec, fs, location):  # a manifest's join files, wherever they are
+            if path not in files and fs.exists(path):
+                files[path] = fs.info(path)
     except SourceError:
         raise
     except Exception as e:  # noqa: BLE001 - permissions, network: the source cannot be listed

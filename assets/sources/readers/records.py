@@ -17,7 +17,7 @@ from assets.sources.catalog import SourceSpec
 
 NO_FINDING = "no finding"
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-               "dev": "val", "test": "test", "testing": "test"}
+               "validate": "val", "dev": "val", "test": "test", "testing": "test"}
 SPLITS = ("train", "val", "test")  # the split names samples carry (SPLIT_NAMES' values)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
