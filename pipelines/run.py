@@ -15,8 +15,8 @@ the trainer's output through Pipes) and failures; `--debug` adds Dagster's step 
 outputs, materializations), as the UI shows them.
 At the end it prints every step's seconds and what a step kept from an earlier run rather than
 redo (pipelines/run_summary.py), and each missing source. Exits 1 if any run failed (after running
-everything that could run); a missing source alone is no failure (`python -m pipelines.check` is
-the strict test of a catalog before a run).
+everything that could run) or if every source it tried was missing; some missing sources are no
+failure (`python -m pipelines.check` is the strict test of a catalog before a run).
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ class PipelineOutcome:
 
     @property
     def success(self) -> bool:
-        return self.sources_ok and not self.failed_sources and self.medpairs_ok is not False and not self.interrupted
+        # Some sources missing is no failure; every source that was tried missing is (nothing was built).
+        found = bool(self.ingested) or not self.missing_sources
+        return (self.sources_ok and not self.failed_sources and found and self.medpairs_ok is not False
+                and not self.interrupted)
 
 
 class SignalWatch:
@@ -193,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED source {name}: {reason}")
     for name, note in outcome.missing_sources.items():
         print(f"MISSING source {name} (ingested as empty): {note}")
-    print(f"medpairs_job: {({None: 'not run', True: 'ok', False: 'FAILED'})[outcome.medpairs_ok]}")
+    not_run = "not run" + ("" if outcome.ingested or not outcome.missing_sources else " (no source found)")
+    print(f"medpairs_job: {({None: not_run, True: 'ok', False: 'FAILED'})[outcome.medpairs_ok]}")
     if outcome.interrupted:
         print("interrupted: the interrupted run is marked failed in the instance; run again to go on")
         return 130
