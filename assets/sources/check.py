@@ -96,7 +96,8 @@ def check_source(spec: SourceSpec, *, rows: int = ROWS, images: int = IMAGES,
         check.status = "images missing"
     elif check.rows == sum(check.quarantined.values()):
         check.status = "no usable rows"
-        check.problems.append(f"none of the {check.rows} rows read can be ingested")
+        check.problems.append(f"none of the {check.rows} rows read can be ingested" if check.rows
+                              else "its reader finds nothing to ingest")
     return check
 
 

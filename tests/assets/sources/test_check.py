@@ -1,6 +1,6 @@
 """The catalog check on real files through the real readers: found, missing (where it was expected and
-where to get it), a wrong image_root, a manifest's filter, the row limit, and a clinical source's
-location and file names never shown."""
+where to get it), a wrong image_root, a manifest's filter, an empty folder, the row limit, and a
+clinical source's location and file names never shown."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ sources:
      download: https://example.org/gone}
   - {name: pacs_gone, modality: ct, format: dicom, location: '${MEDPAIRS_DATA_ROOT}/DOE_JANET/ct'}
   - {name: pacs_list, modality: xray, format: csv, privacy: clinical, location: ward/list.csv, classes: [normal]}
+  - {name: empty, modality: xray, format: imagefolder, location: nothing_yet}
 """
 
 
@@ -49,6 +50,7 @@ def catalog(tmp_path, monkeypatch):
     (tmp_path / "ward" / "ROE_JANE").mkdir(parents=True)
     (tmp_path / "ward" / "ROE_JANE" / "1.png").write_bytes(png_bytes(seed=20))
     (tmp_path / "ward" / "list.csv").write_text("path,label\nROE_JANE/1.png,normal\nROE_JANE/2.png,normal\n")
+    (tmp_path / "nothing_yet").mkdir()
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     return load_catalog(str(tmp_path / "catalog.yaml"))
 
@@ -78,6 +80,7 @@ def test_each_source_found_or_missing_with_its_counts_and_first_problems(tmp_pat
     gone = by["gone"]
     assert (gone.status, gone.ready, gone.files, gone.rows) == ("missing", False, None, 0)
     assert details(gone) == [f"expected at {tmp_path}/root/gone", "get it: https://example.org/gone"]
+    assert (by["empty"].status, by["empty"].problems) == ("no usable rows", ["its reader finds nothing to ingest"])
     assert all(by[f"synthetic_{m}"].status == "not drawn yet" and by[f"synthetic_{m}"].ready
                for m in ("xray", "ct", "mri", "ultrasound", "pathology", "fundus"))
 
