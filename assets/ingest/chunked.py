@@ -150,7 +150,7 @@ def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, co
         # Published as an empty ingest, so that the sources that are there go on downstream (and
         # declarative automation, which waits for every partition, too); once its location exists,
         # its files give it another version, and it is ingested.
-        log.warning("%s: ingested as empty", e)
+        log.info("%s: ingested as empty", e)
         missing, version = str(e), version_of(f"missing:{spec.fingerprint()}")
         previous = _published_stats(out_dir, quarantine_dir, version, storage_options)
     if previous is not None:

@@ -66,7 +66,7 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
     missing = stats.get("missing_source", "")
     if missing:
         missing += f"; get it: {spec.download}" if spec.download else ""
-        context.log.warning(f"{missing}: ingested as empty, the other sources go on")
+        context.log.warning(f"ingested as empty, the other sources go on: {missing}")
     return dg.MaterializeResult(
         metadata={
             **counts,
