@@ -47,6 +47,11 @@ class Environment:
     catalog_poll_s: int = 60
 
 
+def catalog_and_storage_root(environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """(catalog, storage root) that `environ` names, else `local`'s defaults (`prod` requires both)."""
+    return environ.get("MEDPAIRS_CATALOG") or DEFAULT_CATALOG, environ.get("MEDPAIRS_STORAGE_ROOT") or "data"
+
+
 def load_environment(environ: Mapping[str, str] = os.environ) -> Environment:
     """The environment `environ` names (see the module docstring); raises ValueError naming what is wrong."""
     name = environ.get("MEDPAIRS_ENV", "local")
@@ -64,10 +69,10 @@ def load_environment(environ: Mapping[str, str] = os.environ) -> Environment:
                 api_key=dg.EnvVar("MEDPAIRS_LLM_API_KEY") if environ.get("MEDPAIRS_LLM_API_KEY") else "")),
         }
     else:
-        root = environ.get("MEDPAIRS_STORAGE_ROOT") or "data"
+        catalog, root = catalog_and_storage_root(environ)
         resources = {
             "storage": StorageResource(root=root),
-            "catalog": SourceCatalogResource(path=environ.get("MEDPAIRS_CATALOG") or DEFAULT_CATALOG),
+            "catalog": SourceCatalogResource(path=catalog),
             "caption_llm": CaptionBackendResource(transformers=TransformersOptions(
                 cache_dir="" if "://" in root else os.path.join(os.path.abspath(root), layout.MODEL_CACHE))),
         }

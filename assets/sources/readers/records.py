@@ -23,7 +23,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 
 class SourceError(Exception):
-    """The source as a whole cannot be read (missing location, bad options): its partition fails."""
+    """The source as a whole cannot be read (no permission, bad options): its partition fails."""
+
+
+class MissingSource(SourceError):
+    """The source's location does not exist: ingest publishes it as empty (a `missing_source` note),
+    so the sources that are there go on downstream."""
 
 
 @dataclass

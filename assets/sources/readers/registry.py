@@ -19,6 +19,7 @@ from assets.sources.readers.identifiers import Identifiers
 from assets.sources.readers.records import (
     SPLIT_NAMES,
     SPLITS,
+    MissingSource,
     SampleRecord,
     SourceError,
     fail,
@@ -114,8 +115,8 @@ class SourceRead:
 
 def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = None) -> SourceRead:
     """Open `spec.location` (local or any fsspec URL) with the reader its format names.
-    Raises SourceError when the source as a whole cannot be read; bad samples become records
-    with an `error` instead."""
+    Raises SourceError when the source as a whole cannot be read (MissingSource when its location
+    does not exist); bad samples become records with an `error` instead."""
     reader = reader_for(spec.format)
     validate_options(spec.format, spec.options)
     if not spec.location:
@@ -128,7 +129,7 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
         detail = type(e).__name__ if spec.clinical else str(e)
         raise SourceError(f"source {spec.name!r}: cannot reach {shown}: {detail}") from (None if spec.clinical else e)
     if not found:
-        raise SourceError(spec.missing_location())
+        raise MissingSource(spec.missing_location())
     root = reader.root(spec, fs, location)
     records = (with_split(r, spec.split) for r in reader.read(spec, fs, location))
     if not spec.clinical:
