@@ -32,7 +32,7 @@ from assets.shared.files import atomic_write
 from assets.shared.progress import StepProgress
 from assets.sources.catalog import SourceSpec
 from assets.sources.fingerprint import source_fingerprint
-from assets.sources.readers import MissingSource, read_source
+from assets.sources.readers import MissingSource, SourceError, read_source
 from assets.sources.readers.clinical import keyed_id, privacy_salt
 from assets.sources.readers.identifiers import Identifiers
 
@@ -147,6 +147,12 @@ def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, co
         if previous is None:
             read = read_source(spec, storage_options=storage_options)
     except MissingSource as e:
+        earlier = (parts_manifest(out_dir, storage_options) or {}).get("stats") or {}
+        if earlier.get("ingested") and not earlier.get("missing_source"):
+            # A source that was there and is gone (an unmounted drive, a moved folder) keeps its last
+            # ingest: replacing it with nothing would drop it from the next dataset unasked.
+            raise SourceError(f"{e}, but it was ingested before ({earlier['ingested']} samples): that ingest is "
+                              "kept; restore the location, or remove the source from the catalog to drop it") from None
         # Published as an empty ingest, so that the sources that are there go on downstream (and
         # declarative automation, which waits for every partition, too); once its location exists,
         # its files give it another version, and it is ingested.

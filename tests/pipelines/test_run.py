@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+import shutil
+
 import dagster as dg
 import numpy as np
 import pyarrow as pa
@@ -110,6 +112,11 @@ def test_curation_goes_on_with_the_sources_found_and_a_missing_source_is_ingeste
     again = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["lost_source"], ingest_only=True)
     assert again.ingested == ["lost_source"] and not again.missing_sources
     assert (_meta(again, "lost_source")["unchanged"], _meta(again, "lost_source")["ingested"]) == (False, 3)
+
+    shutil.rmtree(tmp_path / "not-here")  # gone again (an unmounted drive): its last ingest is kept, and said so
+    gone = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["lost_source"], ingest_only=True)
+    assert "it was ingested before (3 samples): that ingest is kept" in gone.failed_sources["lost_source"]
+    assert pq.read_table(storage.path(layout.RAW_SAMPLES, "lost_source")).num_rows == 3
 
 
 def test_a_source_removed_from_the_catalog_loses_its_partition(project):
