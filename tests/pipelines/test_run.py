@@ -4,7 +4,6 @@ location is missing is ingested as empty and named, and the others go on, downst
 from __future__ import annotations
 
 import io
-
 import shutil
 
 import dagster as dg
