@@ -25,9 +25,24 @@
         privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
         redistribution: forbidden           # allowed | forbidden | unknown (default): may derived data be shared
         download: https://stanfordmlgroup.github.io/competitions/chexpert/  # where to get it
-      - name: mimic_cxr
+      - name: mimic_cxr                     # a table that is not one row per image with path and caption:
         kind: image_text
         text: report                        # image-text only: native (default) | report | report_condensed
+        format: csv
+        location: ${MEDPAIRS_DATA_ROOT}/mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-metadata.csv.gz
+        split: {column: split, group: {column: subject_id}}
+        options:                            # (readers/manifest.py, templates.py, joins.py)
+          path_template: "files/p{subject_id:.2}/p{subject_id}/s{study_id}/{dicom_id}.jpg"  # path from columns
+          caption_file: "files/p{subject_id:.2}/p{subject_id}/s{study_id}.txt"  # caption from a file (missing:
+                                            # missing_caption), relative to the image root
+          join: [{file: mimic-cxr-2.0.0-split.csv.gz, key: [dicom_id], columns: [split]}]  # columns by key,
+                                            # from a CSV beside the manifest; no match: unmatched_join
+          filter: {ViewPosition: [PA, AP]}  # rows kept; the others are excluded_by_filter
+      - name: llava_med                     # format json: one document; records: "" | key | "*"; any column
+        format: json                        # of a JSON/JSONL row may be a dotted path (conversations.1.value)
+        ...
+      - name: openi                         # format openi_xml: NLMCXR XML reports (a folder or the .tgz), one
+        format: openi_xml                   # sample per <parentImage>, caption FINDINGS + IMPRESSION
         ...
       - {name: synthetic, format: synthetic}  # the embedded default: its six sources
 """
@@ -64,7 +79,7 @@ KINDS = get_args(SourceKind)
 PRIVACIES = get_args(Privacy)
 TEXT_TREATMENTS = get_args(TextTreatment)
 REDISTRIBUTIONS = get_args(Redistribution)
-MANIFEST_FORMATS = ("csv", "tsv", "jsonl")
+MANIFEST_FORMATS = ("csv", "tsv", "jsonl", "json")
 MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": "xray", "dx": "xray",
                     "mr": "mri", "us": "ultrasound", "histopathology": "pathology", "histology": "pathology",
                     "retina": "fundus"}

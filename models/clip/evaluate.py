@@ -8,6 +8,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import fsspec
 import numpy as np
@@ -15,7 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models.clip import metrics
-from models.clip.zeroshot import ClipBundle, classifier_from_prompts, encode_images
+
+if TYPE_CHECKING:
+    from models.clip.zeroshot import ClipBundle
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,10 @@ class Scored:
 
 def zero_shot_scores(bundle: ClipBundle, task: ZeroShotTask, batch_size: int = 64) -> np.ndarray:
     """Cosine similarity [N, num_classes] of every image to every class's prompt-ensemble embedding."""
+    # torch is imported here, not with the module: the code location's definitions import this module
+    # (for its result types), and every run, step and CLI process loads them.
+    from models.clip.zeroshot import classifier_from_prompts, encode_images
+
     classifier = classifier_from_prompts(bundle.model, bundle.tokenizer, task.prompts)
     if not task.images:
         return np.zeros((0, len(task.class_names)), dtype=np.float32)

@@ -19,6 +19,7 @@ from assets.sources.readers.identifiers import Identifiers
 from assets.sources.readers.records import (
     SPLIT_NAMES,
     SPLITS,
+    MissingSource,
     SampleRecord,
     SourceError,
     fail,
@@ -45,12 +46,14 @@ class Reader:
     """A reader in module assets.sources.readers.`module`, imported on first use (so pydicom and
     nibabel load only where a catalog holds a DICOM or NIfTI source): its read function and options
     dataclass by name, and what record paths (and ingest's `root`) are relative to, a function of
-    this module or a name in that one."""
+    this module or a name in that one; and, by name in that module, the further files it reads outside
+    that root and its location (a manifest's join files), which a source's fingerprint covers too."""
 
     module: str
     read_name: str
     options_name: str
     root_spec: RootFn | str = container_root
+    inputs_name: str = ""
 
     def _attr(self, name: str):
         return getattr(importlib.import_module(f"assets.sources.readers.{self.module}"), name)
@@ -67,17 +70,22 @@ class Reader:
     def root(self) -> RootFn:
         return self._attr(self.root_spec) if isinstance(self.root_spec, str) else self.root_spec
 
+    def inputs(self, spec: SourceSpec, fs: AbstractFileSystem, location: str) -> list[str]:
+        return self._attr(self.inputs_name)(spec, fs, location) if self.inputs_name else []
+
 
 READERS: dict[str, Reader] = {
     "imagefolder": Reader("imagefolder", "read_imagefolder", "ImageFolderOptions", location_root),
-    "csv": Reader("manifest", "read_csv", "ManifestOptions", "manifest_root"),
-    "tsv": Reader("manifest", "read_tsv", "ManifestOptions", "manifest_root"),
-    "jsonl": Reader("manifest", "read_jsonl", "ManifestOptions", "manifest_root"),
+    "csv": Reader("manifest", "read_csv", "ManifestOptions", "manifest_root", "manifest_inputs"),
+    "tsv": Reader("manifest", "read_tsv", "ManifestOptions", "manifest_root", "manifest_inputs"),
+    "jsonl": Reader("manifest", "read_jsonl", "ManifestOptions", "manifest_root", "manifest_inputs"),
+    "json": Reader("json_manifest", "read_json", "JsonManifestOptions", "manifest_root", "manifest_inputs"),
     "medmnist_npz": Reader("medmnist_npz", "read_medmnist_npz", "MedMNISTOptions"),
     "hf_parquet": Reader("hf_parquet", "read_hf_parquet", "HFParquetOptions"),
     "webdataset": Reader("webdataset_tar", "read_webdataset", "WebDatasetOptions"),
     "dicom": Reader("dicom", "read_dicom", "DicomOptions"),
     "nifti": Reader("nifti", "read_nifti", "NiftiOptions"),
+    "openi_xml": Reader("openi_xml", "read_openi_xml", "OpenIOptions", "openi_root"),
 }
 
 
@@ -108,8 +116,8 @@ class SourceRead:
 
 def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = None) -> SourceRead:
     """Open `spec.location` (local or any fsspec URL) with the reader its format names.
-    Raises SourceError when the source as a whole cannot be read; bad samples become records
-    with an `error` instead."""
+    Raises SourceError when the source as a whole cannot be read (MissingSource when its location
+    does not exist); bad samples become records with an `error` instead."""
     reader = reader_for(spec.format)
     validate_options(spec.format, spec.options)
     if not spec.location:
@@ -122,7 +130,7 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
         detail = type(e).__name__ if spec.clinical else str(e)
         raise SourceError(f"source {spec.name!r}: cannot reach {shown}: {detail}") from (None if spec.clinical else e)
     if not found:
-        raise SourceError(spec.missing_location())
+        raise MissingSource(spec.missing_location())
     root = reader.root(spec, fs, location)
     listed = split_lists(spec, fs, posixpath.dirname(location)) if spec.split.by == "lists" else {}
     records = (with_split(r, spec.split, listed) for r in reader.read(spec, fs, location))

@@ -41,6 +41,18 @@ def test_a_manifest_and_the_images_beside_it_both_count(tmp_path):
     assert source_fingerprint(spec) != first
 
 
+def test_a_join_file_outside_the_image_root_counts(tmp_path):
+    (tmp_path / "meta.csv").write_text("id,caption\na,x\n")
+    (tmp_path / "split.csv").write_text("id,split\na,train\n")
+    (tmp_path / "images").mkdir()
+    spec = SourceSpec("m", "xray", kind="image_text", location=str(tmp_path / "meta.csv"), format="csv",
+                      options={"image_root": "images", "path_template": "{id}.png",
+                               "join": [{"file": "split.csv", "key": ["id"], "columns": ["split"]}]})
+    first = source_fingerprint(spec)
+    (tmp_path / "split.csv").write_text("id,split\na,test\n")
+    assert source_fingerprint(spec) != first
+
+
 def test_synthetic_sources_go_by_their_entry_and_missing_locations_are_source_errors(tmp_path):
     synthetic = SourceSpec("s", "ct", location="embedded:synthetic", synthetic=True)
     assert source_fingerprint(synthetic) == source_fingerprint(synthetic)

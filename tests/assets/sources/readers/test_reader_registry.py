@@ -14,8 +14,8 @@ from assets.sources.readers.registry import ratio_split, with_split
 
 
 def test_every_format_has_a_reader_with_an_options_dataclass():
-    assert set(READERS) == {"imagefolder", "csv", "tsv", "jsonl", "medmnist_npz", "hf_parquet",
-                            "webdataset", "dicom", "nifti"}
+    assert set(READERS) == {"imagefolder", "csv", "tsv", "jsonl", "json", "medmnist_npz", "hf_parquet",
+                            "webdataset", "dicom", "nifti", "openi_xml"}
     for reader in READERS.values():
         reader.options()  # defaults alone are valid
 
@@ -27,6 +27,11 @@ def test_every_format_has_a_reader_with_an_options_dataclass():
     ("dicom", "/tmp", {"frame": "all"}, "unknown option(s) ['frame']"),
     ("dicom", "/tmp", {"frames": "some"}, "frames must be one of"),
     ("csv", "/tmp", {"uncertain": "maybe"}, "uncertain must be one of"),
+    ("csv", "/tmp", {"path_template": "{ID!r}.jpg"}, "every field must name a column"),
+    ("csv", "/tmp", {"caption_file": "reports/all.txt"}, "names no column"),
+    ("csv", "/tmp", {"join": [{"file": "split.csv", "key": "dicom_id"}]}, "each join is {file, key"),
+    ("json", "/tmp", {"records": 3}, "option records must be"),
+    ("openi_xml", "/tmp", {"sections": []}, "option sections must list"),
 ])
 def test_source_level_problems_raise_clear_errors(fmt, location, options, message):
     with pytest.raises(SourceError) as err:
