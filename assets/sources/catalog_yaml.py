@@ -11,10 +11,17 @@
         split: {column: split}              # given | folder | {column: c} | {fixed: test}
                                             # | {ratio: {train: 0.9, test: 0.1}, seed: 0,
                                             #    group: {column: patient} | {path: 'patient[0-9]+'}}
+                                            # | {lists: {train: train_val_list.txt, test: test_list.txt},
+                                            #    default: train}: files beside the location (a manifest or
+                                            #    a folder) naming a sample per line by id, path or file
+                                            #    name; without a default a sample in no list is
+                                            #    quarantined (not_in_split_list)
         classes:
           - cardiomegaly
           - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
         options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
+                                            # (imagefolder mixing modalities, as RadImageNet's CT/abd/...:
+                                            #  {modality_folder: 0, modalities: {CT: ct, MR: mri}, label_from: [1, 2]})
         privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
         redistribution: forbidden           # allowed | forbidden | unknown (default): may derived data be shared
         download: https://stanfordmlgroup.github.io/competitions/chexpert/  # where to get it
@@ -225,8 +232,9 @@ def _classes(raw: Any) -> tuple[ClassInfo, ...]:
 
 
 def _split(raw: Any) -> SplitRule:
-    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}; a given or
-    ratio split may add `group` ({column: c} or {path: regex}): the patient or study of each sample."""
+    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}
+    | {lists: {split: file}, default: split}; a given, ratio or lists split may add `group` ({column: c}
+    or {path: regex}): the patient or study of each sample."""
     if raw in ("given", "folder", None):
         return SplitRule(by="given")
     if isinstance(raw, dict) and set(raw) == {"group"}:
@@ -247,9 +255,20 @@ def _split(raw: Any) -> SplitRule:
         column, pattern = _group(raw.get("group"))
         return SplitRule(by="ratio", ratios=tuple((_split_name(str(k)), float(v)) for k, v in ratios.items()),
                          seed=raw.get("seed", 0), group_column=column, group_pattern=pattern)
+    if isinstance(raw, dict) and "lists" in raw and set(raw) <= {"lists", "default", "group"}:
+        lists = raw["lists"]
+        if (not isinstance(lists, dict) or not lists
+                or not all(isinstance(f, str) and f.strip() for f in lists.values())):
+            raise CatalogError(f"split lists must map split names to list files, not {lists!r}")
+        default = raw.get("default")
+        if default is not None and not isinstance(default, str):
+            raise CatalogError(f"split default must be a split name, not {default!r}")
+        column, pattern = _group(raw.get("group"))
+        return SplitRule(by="lists", lists=tuple((_split_name(str(k)), f.strip()) for k, f in lists.items()),
+                         default=_split_name(default) if default else "", group_column=column, group_pattern=pattern)
     raise CatalogError(f"bad split {raw!r}: given | folder | {{column: c}} | {{fixed: s}} "
-                       "| {ratio: {split: weight, ...}, seed: n}, where given, column and ratio may add "
-                       "group: {column: c} | {path: regex}")
+                       "| {ratio: {split: weight, ...}, seed: n} | {lists: {split: file, ...}, default: s}, "
+                       "where given, column, ratio and lists may add group: {column: c} | {path: regex}")
 
 
 def _split_name(name: str) -> str:

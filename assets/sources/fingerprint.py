@@ -10,7 +10,7 @@ import fsspec
 
 from assets.sources.catalog import SourceSpec
 from assets.sources.readers.records import MissingSource, SourceError
-from assets.sources.readers.registry import reader_for
+from assets.sources.readers.registry import reader_for, split_list_file
 
 # Keys fsspec filesystems use for a file's version, most specific first (s3fs: ETag, local: mtime).
 _VERSION_KEYS = ("ETag", "etag", "md5Hash", "mtime", "LastModified", "last_modified", "created")
@@ -18,8 +18,8 @@ _VERSION_KEYS = ("ETag", "etag", "md5Hash", "mtime", "LastModified", "last_modif
 
 def list_source_files(spec: SourceSpec, storage_options: dict | None = None) -> tuple[str, dict[str, dict]]:
     """(the source's root, {path: fsspec info} of every file under it, of the location itself when it
-    is a file outside it, as a manifest beside an image folder, and of the further files its reader
-    reads, as a manifest's join files). Raises MissingSource when the location does not exist,
+    is a file outside it, as a manifest beside an image folder, of the further files its reader
+    reads, as a manifest's join files, and of its split rule's list files). Raises MissingSource when the location does not exist,
     SourceError when it cannot be listed."""
     fs, location = fsspec.core.url_to_fs(spec.location, **(storage_options or {}))
     try:
@@ -32,6 +32,10 @@ def list_source_files(spec: SourceSpec, storage_options: dict | None = None) -> 
             files[location] = fs.info(location)
         for path in reader.inputs(spec, fs, location):  # a manifest's join files, wherever they are
             if path not in files and fs.exists(path):
+                files[path] = fs.info(path)
+        for _, name in spec.split.lists:  # a changed split list changes the splits: its version counts
+            list_fs, path = split_list_file(fs, posixpath.dirname(location), name)
+            if list_fs is fs and path not in files and fs.exists(path):
                 files[path] = fs.info(path)
     except SourceError:
         raise

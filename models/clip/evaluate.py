@@ -26,8 +26,8 @@ CLASSIFICATION_METRICS = ("top1", "balanced_accuracy", "auc")
 
 
 def read_split(curated_parquet: str, split: str = "test") -> dict[str, dict]:
-    """Per source of `split`, in file order: modality, kind (when the file records it), sample ids,
-    labels, image bytes and captions."""
+    """Per source of `split`, in file order: modality (its first sample's), kind (when the file records
+    it), and per sample: ids, modalities, labels, image bytes and captions."""
     with fsspec.open(curated_parquet, "rb") as f:
         names = pq.ParquetFile(f).schema_arrow.names
         wanted = [c for c in ("sample_id", "source", "modality", "label", "split", "image", "captions", "kind")
@@ -37,8 +37,10 @@ def read_split(curated_parquet: str, split: str = "test") -> dict[str, dict]:
     out: dict[str, dict] = {}
     for row in table.to_pylist():
         src = out.setdefault(row["source"], {"modality": row["modality"], "kind": row.get("kind"),
-                                             "sample_ids": [], "labels": [], "images": [], "captions": []})
+                                             "sample_ids": [], "modalities": [], "labels": [], "images": [],
+                                             "captions": []})
         src["sample_ids"].append(row.get("sample_id"))
+        src["modalities"].append(row["modality"])
         src["labels"].append(row["label"])
         src["images"].append(row["image"]["bytes"])
         src["captions"].append(list(row.get("captions") or []))

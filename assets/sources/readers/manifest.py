@@ -7,7 +7,9 @@ blank). A multi-label sample's label is its sorted positives joined by " and ", 
 The file is streamed; compressed manifests (.gz, .zst, ...) are read transparently. A CSV/TSV column
 may be named by its position (0-based) where the header is not documented, and `list_columns` holds
 cells written as a Python list literal ("['glaucoma']"), read as their first item: both as UniMed-CLIP's
-evaluation loaders read their CSVs.
+evaluation loaders read their CSVs. Where a download spreads its images over several folders, `image_folders`
+finds each row's file by its name (NIH ChestX-ray14's images_001/images/ ... images_012/images/), and
+`label_list` reads a label column of list literals as every item a label (FLAIR's categories).
 
 Where a dataset's table is not one row per image with its path and caption, options build them:
 `path_template` makes the path from the row's columns (ROCOv2's `{ID}.jpg`; readers/templates.py),
@@ -68,10 +70,18 @@ class ManifestOptions:
     id_column: str = ""
     # Folder the image paths are relative to, relative to the manifest's folder (e.g. "..").
     image_root: str = ""
+    # Folders (glob patterns relative to image_root) where each row's image is found by its file name,
+    # for downloads that spread images over several folders (NIH ChestX-ray14: images/, or
+    # images_001/images/ ... images_012/images/); a row whose file is in none is quarantined (missing_file).
+    image_folders: tuple[str, ...] = ()
     # Further columns copied into the sample's provenance (none by default: they may identify people).
     keep_columns: tuple[str, ...] = ()
     # Columns whose cells are a Python list literal ("['normal']", "['a/b.png']"): read as the first item.
     list_columns: tuple[str | int, ...] = ()
+    # label_column holds a Python list literal of labels, every item a label of a multi-label sample
+    # (FLAIR's categories: "['moderate diabetic retinopathy', 'diabetic macular edema']"); an empty list
+    # is no label (missing_label).
+    label_list: bool = False
     # Rows kept: {column: value or [values]}, every column matching (CheXpert's {Frontal/Lateral: Frontal},
     # MIMIC-CXR's {ViewPosition: [PA, AP]}); any other row is accounted for as `excluded_by_filter`.
     filter: Mapping[str, Any] = field(default_factory=dict)
@@ -222,17 +232,39 @@ def _bad_text(value: Any) -> bool:
     return False
 
 
-def _first_of_list(cell: Any) -> Any:
-    """The first item of a cell holding a Python list literal ("['normal']"); ValueError otherwise."""
+def _list_items(cell: Any) -> list:
+    """The items of a cell holding a Python list literal ("['normal']"); ValueError otherwise."""
     items = cell
     if isinstance(cell, str):
         try:
             items = ast.literal_eval(cell.strip())
         except (ValueError, SyntaxError):
             items = None
-    if not isinstance(items, (list, tuple)) or not items:
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{str(cell)[:80]!r} is not a list literal")  # noqa: TRY004 - bad data, not a bad call
+    return list(items)
+
+
+def _first_of_list(cell: Any) -> Any:
+    """The first item of a cell holding a non-empty Python list literal; ValueError otherwise."""
+    items = _list_items(cell)
+    if not items:
         raise ValueError(f"{str(cell)[:80]!r} is not a non-empty list literal")
     return items[0]
+
+
+def _image_index(fs: AbstractFileSystem, root: str, patterns: tuple[str, ...]) -> dict[str, str] | None:
+    """{file name: path relative to `root`} of every file in the image_folders `patterns` (the first
+    folder holding a name wins), or None when the option is not set."""
+    if not patterns:
+        return None
+    index: dict[str, str] = {}
+    for pattern in patterns:
+        for folder in sorted(fs.glob(posixpath.join(root, pattern))):
+            if fs.isdir(folder):
+                for path in sorted(fs.find(folder)):
+                    index.setdefault(posixpath.basename(path), posixpath.relpath(path, root))
+    return index
 
 
 class RowReader:
@@ -243,6 +275,7 @@ class RowReader:
         self.spec, self.opts, self.fs, self.unit = spec, opts, fs, unit
         self.file_name = posixpath.basename(location)
         self.root = manifest_root(spec, fs, location)
+        self.images = _image_index(fs, self.root, opts.image_folders)
         self.labels = LabelResolver(spec)
         self.joins = [JoinTable(j, fs, location, clinical=spec.clinical) for j in opts.join]
         self.path_template = _template(opts, "path_template")
@@ -291,6 +324,11 @@ class RowReader:
                             group=f"column:{group}" if group else "")
         if "://" in rel or rel.startswith("../") or rel == "..":
             return fail(record, "bad_path", f"{path!r} is not inside the image root (set option image_root)")
+        if self.images is not None:
+            record.path = self.images.get(posixpath.basename(rel))
+            if record.path is None:
+                shown = "its file" if self.spec.clinical else repr(posixpath.basename(rel))
+                return fail(record, "missing_file", f"{shown} is in none of the image_folders {list(self.opts.image_folders)}")
         if self.caption_files:
             record.caption, problem = self.caption_files.caption(row)
             if problem:
@@ -336,7 +374,12 @@ class RowReader:
         text = "" if raw is None else str(raw).strip()
         if not text:
             return
-        if opts.label_separator:
+        if opts.label_list:
+            items = _list_items(text)
+            if items:
+                record.labels = self.labels.many(str(i) for i in items if str(i).strip())
+                record.label = multilabel_text(record.labels)
+        elif opts.label_separator:
             record.labels = self.labels.many(p for p in text.split(opts.label_separator) if p.strip())
             record.label = multilabel_text(record.labels)
         else:

@@ -229,3 +229,25 @@ def test_locations_take_environment_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDPAIRS_TEST_ROOT", str(tmp_path / "data"))
     assert [s.location for s in load_catalog(str(tmp_path / "c.yaml"))] == [
         str(tmp_path / "data" / "ct"), str(tmp_path / "data")]
+
+
+def test_a_split_from_list_files(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x.csv,
+     split: {lists: {train: train_val_list.txt, Testing: test_list.txt}, group: {column: Patient ID}}}
+  - {name: b, modality: xray, format: imagefolder, location: x, split: {lists: {test: t.txt}, default: train}}
+""")
+    a, b = load_catalog(str(tmp_path / "c.yaml"))
+    assert (a.split.by, a.split.lists, a.split.default, a.split.group_column) == (
+        "lists", (("train", "train_val_list.txt"), ("test", "test_list.txt")), "", "Patient ID")
+    assert (b.split.lists, b.split.default) == ((("test", "t.txt"),), "train")
+    (tmp_path / "bad.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x, split: {lists: [train.txt]}}
+  - {name: b, modality: xray, format: csv, location: x, split: {lists: {holdout: h.txt}}}
+""")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(str(tmp_path / "bad.yaml"))
+    assert "(a): split lists must map split names to list files" in str(err.value)
+    assert "(b): split 'holdout' is not a split name" in str(err.value)

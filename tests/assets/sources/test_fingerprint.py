@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from assets.sources.catalog import ClassInfo, SourceSpec
+from assets.sources.catalog import ClassInfo, SourceSpec, SplitRule
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError
 
@@ -58,3 +58,13 @@ def test_synthetic_sources_go_by_their_entry_and_missing_locations_are_source_er
     assert source_fingerprint(synthetic) == source_fingerprint(synthetic)
     with pytest.raises(SourceError, match="does not exist"):
         source_fingerprint(_spec(tmp_path / "nowhere"))
+
+
+def test_split_lists_beside_an_image_folder_count(tmp_path):
+    (tmp_path / "images" / "normal").mkdir(parents=True)
+    (tmp_path / "images" / "normal" / "a.png").write_bytes(b"one")
+    (tmp_path / "test_list.txt").write_text("a.png\n")
+    spec = _spec(tmp_path / "images", split=SplitRule(by="lists", lists=(("test", "test_list.txt"),)))
+    first = source_fingerprint(spec)
+    (tmp_path / "test_list.txt").write_text("a.png\nb.png\n")
+    assert source_fingerprint(spec) != first
