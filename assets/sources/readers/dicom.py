@@ -171,7 +171,7 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinica
     flagged = [k for k in _IDENTIFYING_PIXELS if str(ds.get(k) or "").strip().upper() == "YES"]
     if flagged and not opts.keep_burned_in:
         return [fail(record, _IDENTIFYING_PIXELS[flagged[0]],
-                     f"{' and '.join(flagged)} is YES: the pixels may show who the patient is "
+                     f"{' and '.join(flagged)} is YES: the pixels may show who was imaged "
                      "(option keep_burned_in keeps them for a reviewed source)")]
     rows, cols, n = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), frame_count(ds)
     if rows * cols > opts.max_pixels:
