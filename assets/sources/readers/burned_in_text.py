@@ -13,7 +13,7 @@ import numpy as np
 # banner in the top tenth and their settings in the side columns and the bottom rows.
 BAND_SHARE = 0.15
 MIN_GLYPHS = 4  # a name, an ID or a date has at least four characters
-GLYPH_HEIGHT = (5, 60)  # pixels: a 7 px font's capitals up to 40 px headings
+GLYPH_HEIGHT = (5, 60)  # pixels: from the capitals of an 8 px font to those of an 80 px one
 # Intensity steps above the band's background at which marks are cut out (faint and bright text).
 STEPS = (45, 90, 150)
 FLATNESS = 0.5  # the background's spread (median to 95th percentile) at most this share of the contrast
@@ -95,18 +95,18 @@ def _lines(boxes: np.ndarray) -> list[np.ndarray]:
 
 
 def _on_flat_background(values: np.ndarray, mask: np.ndarray, line: np.ndarray) -> bool:
-    """Whether the marks of `line` are strokes (not all bars, not blobs) on a flat background that they
-    clearly stand out from, as drawn text is; speckle, texture and anatomy are not flat around them."""
+    """Whether the MIN_GLYPHS marks of `line` are characters: strokes (not all bars, not blobs) on one
+    baseline, of one height, on a flat background that they clearly stand out from, as drawn text is;
+    speckle, texture and anatomy are not flat around what they show."""
     width = line[:, 3] - line[:, 2] + 1
     height = line[:, 1] - line[:, 0] + 1
     fill = line[:, 4] / (width * height)
     if np.count_nonzero(width >= 0.4 * height) < 2 or np.median(fill) > 0.75:
         return False
-    # Characters stand on one baseline, most of them one height (capitals, digits, ascenders).
     size = np.median(height)
     on_baseline = np.abs(line[:, 1] - np.median(line[:, 1])) <= max(1.0, 0.15 * size)
-    even = np.abs(height - size) <= 0.3 * size
-    if np.count_nonzero(on_baseline & even) < max(MIN_GLYPHS, 0.6 * len(line)):
+    even = np.abs(height - size) <= 0.3 * size  # capitals, digits and small letters differ less
+    if not np.all(on_baseline & even):
         return False
     t, b = line[:, 0].min(), line[:, 1].max()
     l, r = line[:, 2].min(), line[:, 3].max()
