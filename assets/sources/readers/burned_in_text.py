@@ -39,24 +39,27 @@ def text_bands(pixels: np.ndarray) -> list[str]:
     h, w = gray.shape
     rows, cols = max(int(h * BAND_SHARE), GLYPH_HEIGHT[0] * 3), max(int(w * BAND_SHARE), GLYPH_HEIGHT[0] * 3)
     bands = {"top": gray[:rows], "bottom": gray[h - rows:], "left": gray[:, :cols], "right": gray[:, w - cols:]}
-    return [name for name, band in bands.items() if _has_text_line(band)]
+    return [name for name, band in bands.items() if _has_text_line(band, name)]
 
 
-def _has_text_line(band: np.ndarray) -> bool:
+def _has_text_line(band: np.ndarray, side: str) -> bool:
     for values in (band, 255 - band):  # light text on dark, and dark text on light
         background = int(np.median(values))
         for step in STEPS:
-            if background + step < 255 and _text_line_at(values, values >= background + step):
+            if background + step < 255 and _text_line_at(values, values >= background + step, side):
                 return True
     return False
 
 
-def _text_line_at(values: np.ndarray, mask: np.ndarray) -> bool:
+def _text_line_at(values: np.ndarray, mask: np.ndarray, side: str) -> bool:
     top, bottom, left, right, area = _components(mask)
     height, width = bottom - top + 1, right - left + 1
     fill = area / (height * width)
+    # Marks the band's inner edge cuts belong to the image: speckle cut off there looks like letters on a line.
+    rows, cols = mask.shape
+    cut = {"top": bottom == rows - 1, "bottom": top == 0, "left": right == cols - 1, "right": left == 0}[side]
     glyph = ((height >= GLYPH_HEIGHT[0]) & (height <= GLYPH_HEIGHT[1]) & (width <= 2 * height + 3)
-             & ((fill <= 0.85) | (width <= 3)))  # solid blocks are bars and dots, thin ones strokes
+             & ((fill <= 0.85) | (width <= 3)) & ~cut)  # solid blocks are bars and dots, thin ones strokes
     boxes = np.stack([top, bottom, left, right, area], axis=1)[glyph]
     # Judged MIN_GLYPHS characters at a time: a banner may run on into the image, off its flat margin.
     return any(_on_flat_background(values, mask, line[i:i + MIN_GLYPHS])

@@ -55,8 +55,11 @@ def test_text_prone_images(modality, sop_class, image_type, expected):
 
 
 def test_a_banner_on_a_synthetic_ultrasound_is_found_in_its_band():
-    image = draw_class("ultrasound", 0, 1, 128, np.random.default_rng(0))[0]
-    assert text_bands(image) == []
+    """Speckle reaching the bands is no text (bench/burned_in_text.py: none of the default set's 1,760
+    images is flagged); the smallest banner is."""
+    images = [im for c in range(3) for im in draw_class("ultrasound", c, 6, 128, np.random.default_rng(c))]
+    assert [text_bands(im) for im in images] == [[]] * 18
+    image = images[0]
     assert "top" in text_bands(_banner(image, "top", size=8))
     assert "bottom" in text_bands(_banner(image, "bottom", size=8, fill=180))
 
