@@ -5,6 +5,7 @@ is not, and the detail names the band, never the file."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pydicom
@@ -13,6 +14,7 @@ from data_store import DataStore
 from PIL import Image, ImageDraw, ImageFont
 from reader_helpers import make_spec
 
+from assets.sources.catalog_yaml import CatalogError, load_catalog
 from assets.sources.readers import SourceError, read_source
 from assets.sources.readers.burned_in_text import text_bands, text_prone
 from assets.sources.synthetic import draw_class
@@ -94,10 +96,15 @@ def test_the_detector_is_off_when_asked_for_a_public_source_and_for_a_reviewed_t
     assert errors("b") == ["burned_in_annotation"]
 
 
-@pytest.mark.parametrize("value", ["yes", 1, "false"])
+@pytest.mark.parametrize("value", ["on", 1, "false"])
 def test_the_option_takes_only_true_or_false(tmp_path, value):
     with pytest.raises(SourceError, match="burned_in_text_detector must be true or false"):
         read_source(make_spec("dicom", tmp_path, burned_in_text_detector=value))
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"sources:\n  - {{name: us, modality: ultrasound, format: dicom, location: ., "
+                       f"options: {{burned_in_text_detector: {json.dumps(value)}}}}}\n")
+    with pytest.raises(CatalogError, match="burned_in_text_detector must be true or false"):
+        load_catalog(str(catalog))
 
 
 # The pydicom-data files whose middle frame shows text, looked at one by one: ultrasound banners
