@@ -1,6 +1,7 @@
 """The report's evaluation sets exported in CLIP_benchmark's wds layout: clip_benchmark 1.6.2 itself (its wds
-loader, its open_clip model loader, its zero-shot evaluation, in process) scores the trained checkpoint on
-an exported set exactly as the report does, with the report's per-class prompts or with shared templates."""
+loader, its open_clip model loader, its zero-shot classifier and retrieval evaluation, in process) scores the
+trained checkpoint on an exported set exactly as the report does: classification with the report's per-class
+prompts or with shared templates, and retrieval."""
 
 import json
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from clip_benchmark.datasets.builder import build_dataset
-from clip_benchmark.metrics import zeroshot_classification
+from clip_benchmark.metrics import zeroshot_classification, zeroshot_retrieval
 from clip_benchmark.models import load_clip
 from report_helpers import CATALOG_YAML
 from sklearn.metrics import balanced_accuracy_score
@@ -70,8 +71,7 @@ def test_clip_benchmark_scores_an_exported_set_as_the_report_does(trained_root, 
         suite = str(tmp_path / "suite.yaml")
         (tmp_path / "suite.yaml").write_text(suite_text)
     pairs, catalog, out = str(root / layout.CURATED_PAIRS), str(root / "catalog.yaml"), tmp_path / "wds"
-    exported = export_suite(pairs, catalog, str(out), suite=suite)
-    assert [r["source"] for r in exported] == ["toy_ct", "toy_xray"]
+    exported = export_suite(pairs, catalog, str(out), suite=suite, sources=["toy_xray", "toy_ct"])
     # toy_xray's classes have synonyms and a description: only per-class prompts say them
     assert {r["source"]: r["templates"] for r in exported} == {"toy_ct": True, "toy_xray": bool(suite_text)}
 
@@ -96,8 +96,32 @@ def test_clip_benchmark_scores_an_exported_set_as_the_report_does(trained_root, 
         np.testing.assert_array_equal(theirs["pred"], scored.predictions)
 
 
-def test_exporting_a_source_with_no_zero_shot_task_names_it(pairs_root, tmp_path):
+def test_clip_benchmark_scores_an_exported_retrieval_set_as_the_report_does(trained_root, tmp_path):
+    root, run = trained_root
+    pairs, catalog, out = str(root / layout.CURATED_PAIRS), str(root / "catalog.yaml"), tmp_path / "wds"
+    [exported] = export_suite(pairs, catalog, str(out), sources=["toy_reports"])
+    assert exported["task"] == "zeroshot_retrieval" and (out / "toy_reports/dataset_type.txt").read_text() == "retrieval\n"
+    [task] = build_tasks(load_suite(), load_catalog(catalog), pairs).retrieval
+    [scored] = evaluate_models([clip_entry("trained", "trained", "", run["model"], run["checkpoint"])], [],
+                               [task], required=("trained",), n_resamples=10).retrieval["trained"]
+
+    register_model_configs()
+    model, transform, tokenizer = load_clip("open_clip", run["model"], run["checkpoint"], cache_dir=None,
+                                            device="cpu")
+    dataset = build_dataset("wds/toy_reports", root=str(out / "toy_reports"), transform=transform, split="test",
+                            task="zeroshot_retrieval")
+    loader = torch.utils.data.DataLoader(dataset.batched(64), batch_size=None, shuffle=False, num_workers=0)
+    # k up to the number of images (its top-k needs k of them)
+    ks = [k for k in (1, 5, 10) if k <= len(task.images)]
+    theirs = zeroshot_retrieval.evaluate(model.eval(), loader, tokenizer, "cpu", amp=False, recall_k_list=ks)
+    for k in ks:  # clip_benchmark names a direction by what is retrieved
+        assert theirs[f"text_retrieval_recall@{k}"] == pytest.approx(scored.row[f"image_to_text_R@{k}"], abs=1e-7)
+        assert theirs[f"image_retrieval_recall@{k}"] == pytest.approx(scored.row[f"text_to_image_R@{k}"], abs=1e-7)
+    assert 0 < scored.row["image_to_text_R@1"] < 1  # neither nothing nor everything found
+
+
+def test_exporting_a_source_with_no_task_names_it(pairs_root, tmp_path):
     (tmp_path / "catalog.yaml").write_text(CATALOG_YAML)
-    with pytest.raises(ValueError, match=r"no zero-shot task for \['toy_reports'\]"):
+    with pytest.raises(ValueError, match=r"no task for \['toy_mri'\]"):
         export_suite(str(pairs_root / layout.CURATED_PAIRS), str(tmp_path / "catalog.yaml"), str(tmp_path / "out"),
-                     sources=["toy_reports"])  # an image-text source: retrieval, not classification
+                     sources=["toy_xray", "toy_mri"])
