@@ -74,23 +74,22 @@ def _text_tower_folder(text_tower: str | None, tower: str, what: str) -> str:
     return text_tower
 
 
-def _create(config: dict, checkpoint: str | None, state: dict | None, display_name: str, device: str,
+def _create(config: dict, checkpoint: str, state: dict | None, display_name: str, device: str,
             preprocess_cfg: dict | None = None) -> ClipBundle:
-    """Build `config` (registered under a generated name) and load the checkpoint's weights strictly."""
+    """Build `config` (registered under a generated name) with the weights of `checkpoint`, read by open_clip,
+    or `state` when given (a converted state dict), loaded strictly."""
     import open_clip
 
     name = register_config(config)
     pp = preprocess_cfg or {}
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, device=device, pretrained_text=False, image_mean=pp.get("mean"), image_std=pp.get("std"),
-        image_interpolation=pp.get("interpolation"), image_resize_mode=pp.get("resize_mode"))
+        name, pretrained=checkpoint if state is None else None, device=device, pretrained_text=False,
+        image_mean=pp.get("mean"), image_std=pp.get("std"), image_interpolation=pp.get("interpolation"),
+        image_resize_mode=pp.get("resize_mode"))
     if state is not None:
         model_keys = model.state_dict().keys()
-        state = {k: v for k, v in state.items() if k != POSITION_IDS or k in model_keys}
-        model.load_state_dict(state, strict=True)
-    elif checkpoint is not None:
-        open_clip.load_checkpoint(model, checkpoint, strict=True)
-    model.eval().to(device)
+        model.load_state_dict({k: v for k, v in state.items() if k != POSITION_IDS or k in model_keys}, strict=True)
+    model.eval()
     return ClipBundle(model, preprocess, open_clip.get_tokenizer(name), display_name, checkpoint)
 
 
