@@ -1,5 +1,6 @@
-"""Tiny learnable shards with several captions per sample, and a tiny random BERT saved as a local folder,
-for the training tests."""
+"""Tiny learnable shards with several captions per sample, a tiny random BERT saved as a local folder, and a
+tiny CLIP with that BERT saved in the layouts baselines are published in (open_clip's hf-hub folder,
+UniMed-CLIP's .pt), for the training and loading tests."""
 
 from __future__ import annotations
 
