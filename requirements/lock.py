@@ -10,7 +10,8 @@ pyproject.toml keeps the human-readable ranges; the locks pin every package with
 - bench.txt: main plus the `bench` extra (.venv-bench), keeping main's pins wherever they fit and
   listing in its header the ones it cannot keep, so installing it never moves .venv's pins;
 - gpu.txt: the `gpu` extra (vLLM) alone: vLLM pins its own torch, so it is an environment of its own;
-- no-deps.txt: model-carrying wheels installed without dependencies (hashes refreshed here).
+- no-deps.txt: wheels installed without dependencies (hashes refreshed here): model-carrying ones, and
+  tools of which only a part is used (clip_benchmark).
 Every lock records a sha256 of the inputs it was made from; `check` compares it with the inputs now.
 Only the standard library: `check` runs before any environment exists.
 """

@@ -4,19 +4,19 @@ configures. How each loads and is scored lives in models/clip/entries.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from models.clip.entries import ModelEntry, clip_entry, configured_entry
+from models.clip.entries import ModelEntry, baseline_label, clip_entry, configured_entry
 
 CONTROL_NAME = "shuffled_control"
 
 
 def standard_entries(run: dict, *, baseline_seed: int = 0, device: str = "cpu", loss_curve: Sequence | None = None,
                      control: dict | None = None, control_loss_curve: Sequence | None = None,
-                     baselines: Sequence[str] = ()) -> list[ModelEntry]:
+                     baselines: Sequence[str] = (), text_towers: Mapping[str, str] | None = None) -> list[ModelEntry]:
     """The report's models in order: trained (the run pointer's checkpoint), untrained (same config,
     seeded init), the shuffled control when `control` (its run pointer) is given, then each configured
-    baseline."""
+    baseline, with the local folder of its Hugging Face text tower from `text_towers` (by its label)."""
     model = run["model"]
     # A config with a Hugging Face text tower loads it from the folder the run trained with.
     text_tower = (run.get("settings") or {}).get("text_tower")
@@ -32,7 +32,13 @@ def standard_entries(run: dict, *, baseline_seed: int = 0, device: str = "cpu", 
             "shuffled against images (should score at chance)", control["model"], control["checkpoint"],
             device=device, text_tower=(control.get("settings") or {}).get("text_tower"),
             loss_curve=control_loss_curve))
-    entries += [configured_entry(spec, device) for spec in baselines]
+    towers = dict(text_towers or {})
+    for spec in baselines:
+        label = baseline_label(spec)
+        entries.append(configured_entry(spec, device, text_tower=towers.pop(label, None)))
+    if towers:
+        raise ValueError(f"text_towers names no configured baseline: {sorted(towers)} "
+                         f"(baselines: {[baseline_label(s) for s in baselines]})")
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"model names repeat (label configured baselines apart): {names}")

@@ -26,9 +26,14 @@ class ReportConfig(dg.Config):
     suite: str = ""
     # Seed of the untrained baseline's random initialization.
     baseline_seed: int = 0
-    # Other open_clip models to score on the same splits: "[label=]model_name:checkpoint_or_tag" or
-    # "[label=]hf-hub:org/repo". One that cannot be loaded is reported with its reason.
+    # Other models to score on the same splits: "[label=]model_name:checkpoint_or_tag" (open_clip's
+    # trainer's checkpoint, or UniMed-CLIP's .pt with its model name, e.g. ViT-B-16-quickgelu),
+    # "[label=]local-dir:/folder" (open_clip's hf-hub folder, e.g. BiomedCLIP's) or "[label=]hf-hub:org/repo".
+    # One that cannot be loaded is reported with its reason.
     baselines: list[str] = []
+    # Local folders of the baselines' Hugging Face text towers (config.json and tokenizer, as save_pretrained
+    # writes them), by baseline label: BiomedCLIP's and UniMed-CLIP's BiomedBERT, with no hub.
+    text_towers: dict[str, str] = {}
     # Resamples of the 95% bootstrap confidence intervals, and their seed.
     bootstrap_resamples: int = 1000
     bootstrap_seed: int = 0
@@ -73,7 +78,7 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
         run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
         loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
         control_loss_curve=control and summarize_run(logs_dir, layout.SHUFFLED_CONTROL_RUN)["loss_curve"],
-        baselines=config.baselines)
+        baselines=config.baselines, text_towers=config.text_towers)
     suite, sources, pairs_sha = load_suite(config.suite), catalog.sources(), file_sha256(pairs)
     code_version = f"asset {context.assets_def.code_versions_by_key[REPORT_KEY]}, git {git_commit() or 'n/a'}"
     # Everything the report is computed from: the same digest as the last report's means the same report.

@@ -1,5 +1,5 @@
 """Models to compare on the same tasks: each is a `ModelEntry` that loads only when its turn comes (a
-MedPairs checkpoint, an untrained twin, or an open_clip model given as `[label=]model_name[:pretrained]`),
+MedPairs checkpoint, an untrained twin, or a configured model given as `[label=]model_name[:pretrained]`),
 and `evaluate_models` scores them one at a time. A model that cannot be loaded (or scored) is recorded
 with its reason and the others are still scored, unless its kind is required."""
 
@@ -29,8 +29,10 @@ class ModelEntry:
 @dataclass(frozen=True)
 class BaselineSpec:
     """A configured open_clip model: `[label=]model_name[:pretrained]`. `pretrained` is a checkpoint
-    path (local or fsspec URL) or an open_clip tag ("openai"); a model name `hf-hub:org/repo` (e.g.
-    BiomedCLIP's) takes config and weights from the Hugging Face hub and has no pretrained part."""
+    path (local or fsspec URL: open_clip's trainer's, or UniMed-CLIP's `.pt` with its model name, e.g.
+    `ViT-B-16-quickgelu`) or an open_clip tag ("openai"); a model name `local-dir:/folder` (open_clip's
+    hf-hub folder, e.g. BiomedCLIP's as downloaded) or `hf-hub:org/repo` (from the Hugging Face hub) has no
+    pretrained part. How each loads: models/clip/pretrained.py."""
 
     label: str
     model: str
@@ -43,13 +45,14 @@ class BaselineSpec:
         head, eq, tail = text.partition("=")
         if eq and ":" not in head and "/" not in head:
             label, text = head.strip(), tail.strip()
-        if text.startswith("hf-hub:"):
+        if text.startswith(("hf-hub:", "local-dir:")):
             model, pretrained = text, None
         else:
             model, _, rest = text.partition(":")
             pretrained = rest or None
         if not model:
-            raise ValueError(f"baseline {spec!r}: expected [label=]model_name[:pretrained] or hf-hub:org/repo")
+            raise ValueError(f"baseline {spec!r}: expected [label=]model_name[:pretrained], local-dir:/folder "
+                             "or hf-hub:org/repo")
         return cls(label or text, model, pretrained)
 
 
@@ -67,19 +70,25 @@ def clip_entry(name: str, kind: str, description: str, model: str, checkpoint: s
     return ModelEntry(name, kind, description, load)
 
 
-def configured_entry(spec: str, device: str = "cpu") -> ModelEntry:
-    """The ModelEntry of one configured baseline spec (parse errors surface when it is loaded)."""
+def baseline_label(spec: str) -> str:
+    """The name a configured baseline is reported under: its label, or the spec itself when it does not
+    parse (the error is then that model's, reported when it is loaded)."""
+    try:
+        return BaselineSpec.parse(spec).label
+    except ValueError:
+        return spec
+
+
+def configured_entry(spec: str, device: str = "cpu", text_tower: str | None = None) -> ModelEntry:
+    """The ModelEntry of one configured baseline spec (parse errors surface when it is loaded); `text_tower`
+    is the local folder of its Hugging Face text tower, if it has one."""
     def load():
-        from models.clip.zeroshot import load_pretrained
+        from models.clip.pretrained import load_pretrained
 
         b = BaselineSpec.parse(spec)
-        return load_pretrained(b.model, b.pretrained, device=device), {}
+        return load_pretrained(b.model, b.pretrained, device=device, text_tower=text_tower), {}
 
-    try:
-        name = BaselineSpec.parse(spec).label
-    except ValueError:
-        name = spec
-    return ModelEntry(name, "configured", f"open_clip checkpoint `{spec}`", load)
+    return ModelEntry(baseline_label(spec), "configured", f"open_clip checkpoint `{spec}`", load)
 
 
 def pick_device(device: str = "") -> str:

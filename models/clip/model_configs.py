@@ -13,11 +13,13 @@
 A config's Hugging Face text tower names a hub id. With no hub, `text_tower` points it at a local folder
 holding the model and its tokenizer (what `save_pretrained` writes); the configs are then registered again
 with that folder in place of the hub id, in a folder of this process, for the rest of the process.
+`register_config` puts a config that comes with a checkpoint (models/clip/pretrained.py) there too.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import shutil
 import tempfile
@@ -46,6 +48,15 @@ def with_text_tower(config: dict, text_tower: str) -> dict:
 _override_dir: Path | None = None
 
 
+def _process_config_dir() -> Path:
+    """This process's folder of generated configs (removed at exit)."""
+    global _override_dir
+    if _override_dir is None:
+        _override_dir = Path(tempfile.mkdtemp(prefix="medpairs-model-configs-"))
+        atexit.register(shutil.rmtree, _override_dir, True)
+    return _override_dir
+
+
 def register_model_configs(text_tower: str | None = None) -> list[str]:
     """Make our configs known to open_clip (`create_model`, `get_tokenizer`, the trainer's `--model`).
 
@@ -57,13 +68,24 @@ def register_model_configs(text_tower: str | None = None) -> list[str]:
     if not set(config_names()) <= set(open_clip.list_models()):
         open_clip.add_model_config(CONFIG_DIR)
     if text_tower is not None:
-        global _override_dir
-        if _override_dir is None:
-            _override_dir = Path(tempfile.mkdtemp(prefix="medpairs-model-configs-"))
-            atexit.register(shutil.rmtree, _override_dir, True)
+        folder = _process_config_dir()
         for path in sorted(CONFIG_DIR.glob("*.json")):
             config = json.loads(path.read_text())
             if "hf_model_name" in config.get("text_cfg", {}):
-                (_override_dir / path.name).write_text(json.dumps(with_text_tower(config, text_tower), indent=1))
-        open_clip.add_model_config(_override_dir)  # registered last, so these win over CONFIG_DIR
+                (folder / path.name).write_text(json.dumps(with_text_tower(config, text_tower), indent=1))
+        open_clip.add_model_config(folder)  # registered last, so these win over CONFIG_DIR
     return config_names()
+
+
+def register_config(config: dict) -> str:
+    """Make a model config that comes with a checkpoint (an open_clip hf-hub folder's, one built for a
+    UniMed-CLIP checkpoint) known to open_clip for the rest of the process, under a name taken from its
+    content; returns that name."""
+    import open_clip
+
+    text = json.dumps(config, indent=1, sort_keys=True)
+    name = f"medpairs-loaded-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    folder = _process_config_dir()
+    (folder / f"{name}.json").write_text(text)
+    open_clip.add_model_config(folder)
+    return name

@@ -7,7 +7,6 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import fsspec
 import numpy as np
@@ -49,8 +48,14 @@ class ClipBundle:
     checkpoint: str | None
 
 
-def _state_dict_from_checkpoint(checkpoint_path: str) -> dict[str, torch.Tensor]:
+def read_state_dict(checkpoint_path: str) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint file (local or fsspec URL): a bare state dict or a trainer's
+    {"state_dict": ...}, or a safetensors file."""
     with fsspec.open(checkpoint_path, "rb") as f:
+        if checkpoint_path.endswith(".safetensors"):
+            from safetensors.torch import load
+
+            return load(f.read())
         ckpt = torch.load(f, map_location="cpu", weights_only=True)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else ckpt
     # the trainer saves DDP-wrapped models with a "module." prefix on every key
@@ -70,25 +75,9 @@ def load_clip(model_name: str, checkpoint: str | None = None, *, seed: int = 0, 
     torch.manual_seed(seed)
     model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=device)
     if checkpoint is not None:
-        model.load_state_dict(_state_dict_from_checkpoint(checkpoint), strict=True)
+        model.load_state_dict(read_state_dict(checkpoint), strict=True)
     model.eval()
     return ClipBundle(model, preprocess, open_clip.get_tokenizer(model_name), model_name, checkpoint)
-
-
-def load_pretrained(model_name: str, pretrained: str | None = None, *, device: str = "cpu") -> ClipBundle:
-    """A configured open_clip model: `pretrained` is a checkpoint file (local or fsspec URL, loaded as
-    `load_clip` does), an open_clip pretrained tag (e.g. "openai"), or None for a model name of the form
-    `hf-hub:org/repo` (config and weights from the Hugging Face hub). Raises when the weights cannot be
-    had, e.g. a hub id while the hub is unreachable (HF_HUB_OFFLINE=1)."""
-    if pretrained and ("://" in pretrained or Path(pretrained).is_file()):
-        return load_clip(model_name, pretrained, device=device)
-    import open_clip
-
-    register_model_configs()
-    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained or None,
-                                                                 device=device)
-    model.eval()
-    return ClipBundle(model, preprocess, open_clip.get_tokenizer(model_name), model_name, pretrained)
 
 
 def class_prompts(class_name: str, templates: Sequence[str], modality: str | None = None) -> list[str]:

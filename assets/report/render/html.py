@@ -21,6 +21,7 @@ from assets.report.render.markdown import (
     model_rows,
     ok_models,
     per_dataset_rows,
+    published_missing,
     published_rows,
     retrieval_rows,
     summary_rows,
@@ -112,6 +113,7 @@ def _published(report: Mapping) -> str:
         out.append(f"<h3>{escape(t['title'])} <em>(reported, not measured)</em></h3>"
                    f"<p>{escape(t['reason'] or SIDE_BY_SIDE)}</p>"
                    + table(rows, header, "published", classes)
+                   + (f"<p>{escape(published_missing(t))}</p>" if t.get("missing") else "")
                    + f'<p class="meta">Source: {escape(t["citation"])} {escape(t["note"])}</p>')
     return "".join(out)
 

@@ -11,7 +11,8 @@ SYNTHETIC_NOTE = (
     "(generated images of six modalities with real clinical class names). They show that the "
     "pipeline works end to end; they say nothing about clinical performance."
 )
-SIDE_BY_SIDE = "Measured mean top-1 (%) beside the reported numbers on the same datasets."
+SIDE_BY_SIDE = ("Measured top-1 (%) per dataset, and per modality and over all datasets the mean of the datasets "
+                "as the paper averages them, beside the reported numbers.")
 DATASET_HEADER = ("dataset", "modality", "classes", "test images", "chance")
 METRIC_NAMES = {"top1": "top-1", "balanced_accuracy": "balanced accuracy", "auc": "AUC"}
 
@@ -116,13 +117,33 @@ RETRIEVAL_HEADER = ("model", "dataset", "images", "texts", "I→T R@1", "I→T R
                     "T→I R@1", "T→I R@5", "T→I R@10")
 
 
+def _averaged_over(row: Mapping) -> str:
+    if row["kind"] == "dataset":
+        return row["modality"]
+    if row.get("of") is None:
+        return ""
+    return f"{row['of']} datasets" if row.get("datasets") is None else f"{row['datasets']} of {row['of']} datasets"
+
+
 def published_rows(table: Mapping, models: Sequence[str]) -> tuple[list[tuple], tuple]:
-    reported = list(table["rows"][0]["reported"])
+    """A published table's rows: per dataset (comparable tables), per modality and on average, the measured
+    models' numbers beside the reported ones."""
+    reported = list(table["models"])
     measured = list(models) if table["comparable"] else []
-    header = ("modality", *(f"{m} (measured)" for m in measured), *(f"{m} (reported)" for m in reported))
-    rows = [(r["modality"], *(fmt_pct(r["measured"].get(m)) for m in measured),
+    header = ("dataset / modality", "modality / averaged over", *(f"{m} (measured)" for m in measured),
+              *(f"{m} (reported)" for m in reported))
+    rows = [(r["dataset"] if r["kind"] == "dataset" else r["modality"], _averaged_over(r),
+             *(fmt_pct(r["measured"].get(m)) for m in measured),
              *(fmt_pct(r["reported"].get(m)) for m in reported)) for r in table["rows"]]
     return rows, header
+
+
+def published_missing(table: Mapping) -> str:
+    """What the paper averages over that this run did not measure (so its averages leave out)."""
+    if not table.get("missing"):
+        return ""
+    return (f"Not measured here, so left out of the measured averages ({len(table['missing'])} of the paper's "
+            f"datasets): {', '.join(table['missing'])}.")
 
 
 def fmt_pct(value) -> str:
@@ -159,7 +180,8 @@ def render_markdown(report: Mapping) -> str:
         rows, header = published_rows(table, models)
         parts += ["", f"## Published results: {table['title']} (reported, not measured)", "",
                   table["reason"] or SIDE_BY_SIDE, "",
-                  md_table(rows, header), "", f"Source: {table['citation']} {table['note']}".strip()]
+                  md_table(rows, header), "", *((published_missing(table), "") if table.get("missing") else ()),
+                  f"Source: {table['citation']} {table['note']}".strip()]
     comp = report.get("composition")
     if comp:
         parts += ["", "## Data composition", "", md_table(

@@ -49,7 +49,7 @@ def test_markdown_says_synthetic_and_shows_intervals_failures_and_provenance(rep
     trained = report["summary"]["trained"]
     lo, hi = trained["mean_top1_ci"]
     assert f"| trained | {trained['mean_top1']:.3f} [{lo:.3f}, {hi:.3f}] |" in md
-    assert "(reported, not measured)" in md and "| xray | 68.78 | 55.43 | 52.64 |" in md
+    assert "(reported, not measured)" in md and "| xray | 2 datasets | 68.78 | 55.43 | 52.64 |" in md
     assert "| code version | asset 2 |" in md and "| exact_duplicate | 3 |" in md
     real = render_markdown({**report, "synthetic": False})
     assert "synthetic" not in real.split("## Models")[0].lower()

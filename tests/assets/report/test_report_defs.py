@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import torch
 from report_helpers import check_report_in_browser
 
 from assets.report.aggregate import CHECKS
@@ -17,6 +18,7 @@ from assets.report.render import browser
 from assets.report.suite import load_suite
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
+from models.clip.model_configs import CONFIG_DIR
 
 
 def _materialize(root, **config):
@@ -65,15 +67,23 @@ def test_benchmark_report_asset(control_root, monkeypatch):
     root = control_root
     run = json.loads((root / "training/clip/medpairs_run.json").read_text())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the trained checkpoint again, as open_clip's hf-hub folder (a local BiomedCLIP download's layout)
+    folder = root.parent / "trained_as_hf_hub_folder"
+    folder.mkdir(exist_ok=True)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": json.loads(
+        (CONFIG_DIR / f"{run['model']}.json").read_text())}))
+    state = torch.load(run["checkpoint"], weights_only=True)["state_dict"]
+    torch.save({k.removeprefix("module."): v for k, v in state.items()}, folder / "open_clip_pytorch_model.bin")
     baselines = ["biomedclip=hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
-                 f"same_checkpoint={run['model']}:{run['checkpoint']}"]
+                 f"same_checkpoint={run['model']}:{run['checkpoint']}", f"same_folder=local-dir:{folder}"]
     meta, checks, report = _materialize(root, baselines=baselines, bootstrap_resamples=200)
 
-    assert set(report["summary"]) == {"trained", "untrained", "shuffled_control", "same_checkpoint"}
+    assert set(report["summary"]) == {"trained", "untrained", "shuffled_control", "same_checkpoint", "same_folder"}
     assert report["models"]["biomedclip"]["status"] == "failed" and "BiomedCLIP" in meta["failed_models"]["biomedclip"]
     assert meta["mean_top1_trained"] == report["summary"]["trained"]["mean_top1"]
     # a configured copy of the trained checkpoint scores exactly as the trained model
     assert report["results"]["same_checkpoint"] == report["results"]["trained"]
+    assert report["results"]["same_folder"] == report["results"]["trained"] and "same_folder" in meta["report"]
     # every model saw the same test splits
     fingerprints = {m: [r["split_fingerprint"] for r in rows] for m, rows in report["results"].items()}
     assert len({tuple(v) for v in fingerprints.values()}) == 1

@@ -1,5 +1,6 @@
-"""Tiny learnable shards with several captions per sample, and a tiny random BERT saved as a local folder,
-for the training tests."""
+"""Tiny learnable shards with several captions per sample, a tiny random BERT saved as a local folder, and a
+tiny CLIP with that BERT saved in the layouts baselines are published in (open_clip's hf-hub folder,
+UniMed-CLIP's .pt), for the training and loading tests."""
 
 from __future__ import annotations
 
@@ -57,3 +58,55 @@ def tiny_bert(folder: Path) -> str:
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     return str(folder)
+
+
+def tiny_hf_clip(bert_dir: str, text_cfg: dict, seed: int = 0):
+    """A tiny open_clip CLIP (the default's image tower) with `bert_dir`'s BERT as its text tower, configured
+    by `text_cfg`; returns (model, its model config)."""
+    import json
+
+    import open_clip
+    import torch
+
+    from models.clip.model_configs import CONFIG_DIR, DEFAULT_MODEL, register_config
+
+    base = json.loads((CONFIG_DIR / f"{DEFAULT_MODEL}.json").read_text())
+    config = {**base, "text_cfg": {"hf_model_name": bert_dir, "hf_tokenizer_name": bert_dir, **text_cfg}}
+    torch.manual_seed(seed)
+    model = open_clip.create_model(register_config(config), pretrained_text=False)
+    return model.eval(), config
+
+
+def save_hf_hub_folder(model, model_cfg: dict, folder: Path, weights: str, preprocess_cfg: dict) -> Path:
+    """`model` saved as open_clip's hf-hub folder is published (BiomedCLIP's): open_clip_config.json with
+    `model_cfg` and `preprocess_cfg`, and the weights as `weights` (.bin: torch.save; .safetensors)."""
+    import json
+
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    if weights.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, str(folder / weights))
+    else:
+        torch.save(state, folder / weights)
+    return folder
+
+
+def save_unimed_checkpoint(model, path: Path) -> Path:
+    """`model` saved as UniMed-CLIP's trainer saves its released checkpoints (src/training/main.py under DDP):
+    {"epoch", "name", "state_dict", "optimizer"}, every key prefixed "module.", its fork's text tower under
+    `text_encoder.`, and the BERT's position_ids buffer that transformers before 4.31 saved."""
+    import torch
+
+    state = {("text_encoder." + k[len("text."):] if k.startswith("text.") else k): v
+             for k, v in model.state_dict().items()}
+    bert = model.text.transformer
+    state["text_encoder.transformer.embeddings.position_ids"] = torch.arange(bert.config.max_position_embeddings)[None]
+    optimizer = torch.optim.AdamW(model.parameters())
+    torch.save({"epoch": 10, "name": "unimed", "state_dict": {f"module.{k}": v for k, v in state.items()},
+                "optimizer": optimizer.state_dict()}, path)
+    return path

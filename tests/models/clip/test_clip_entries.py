@@ -25,6 +25,9 @@ from models.clip.model_configs import DEFAULT_MODEL
      BaselineSpec("biomedclip", "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", None)),
     ("hf-hub:org/repo", BaselineSpec("hf-hub:org/repo", "hf-hub:org/repo", None)),
     ("RN50", BaselineSpec("RN50", "RN50", None)),
+    ("biomedclip=local-dir:/models/BiomedCLIP", BaselineSpec("biomedclip", "local-dir:/models/BiomedCLIP", None)),
+    ("unimed=ViT-B-16-quickgelu:/models/unimed_clip_vit_b16.pt",
+     BaselineSpec("unimed", "ViT-B-16-quickgelu", "/models/unimed_clip_vit_b16.pt")),
 ])
 def test_baseline_specs_parse(spec, expected):
     assert BaselineSpec.parse(spec) == expected

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from models.clip.model_configs import DEFAULT_MODEL
-from models.clip.zeroshot import load_clip, load_pretrained
+from models.clip.pretrained import load_pretrained
+from models.clip.zeroshot import load_clip
 
 
 def test_checkpoint_path_loads_like_load_clip(tmp_path):
