@@ -9,15 +9,19 @@ import io
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 from data_store import DataStore
 from PIL import Image, ImageDraw, ImageFont
 from reader_helpers import make_spec, run_ingest
 
+from assets.ingest.chunked import ingest_if_changed
+from assets.ingest.parts import published_parts
 from assets.sources.catalog_yaml import CatalogError, load_catalog
 from assets.sources.readers import SourceError, read_source
 from assets.sources.readers.burned_in_text import text_bands, text_prone
+from assets.sources.readers.clinical import SALT_ENV
 from assets.sources.synthetic import draw_class
 
 DATA = DataStore().data_path
@@ -141,15 +145,19 @@ def _ingested(spec, out) -> tuple[dict, list[dict], list[dict]]:
     return run_ingest(read_source(spec), out)
 
 
-def test_a_clinical_ultrasound_imagefolder_quarantines_the_png_with_a_banner_at_ingest(tmp_path):
+def test_a_clinical_ultrasound_imagefolder_quarantines_the_png_with_a_banner_at_ingest(tmp_path, monkeypatch):
+    """Through raw_samples' ingest, its blocking search for the export's names included."""
+    monkeypatch.setenv(SALT_ENV, "test-salt")
     _png_folder(tmp_path / "us")
     spec = make_spec("imagefolder", tmp_path / "us", classes=["normal"], modality="ultrasound", privacy="clinical")
-    stats, samples, quarantine = _ingested(spec, tmp_path / "out")
+    out, bad = tmp_path / "out" / "samples", tmp_path / "out" / "quarantine"
+    stats, _, _ = ingest_if_changed(spec, out_dir=str(out), quarantine_dir=str(bad), code_version="t")
     assert stats["quarantine_reasons"] == {"burned_in_text_suspected": 1} and stats["ingested"] == 1
-    [bad] = quarantine
-    assert "top" in bad["detail"] and "burned_in_text_detector" in bad["detail"]
-    assert not any(s in json.dumps(bad) for s in ("Doe", "Janet", "7731942", str(tmp_path)))
-    [kept] = samples
+    assert stats["privacy"]["identifiers_searched"] > 0
+    [quarantined] = pq.read_table(published_parts(str(bad))[0]).to_pylist()
+    assert "top" in quarantined["detail"] and "burned_in_text_detector" in quarantined["detail"]
+    assert not any(s in json.dumps(quarantined) for s in ("Doe", "Janet", "7731942", str(tmp_path)))
+    [kept] = pq.read_table(published_parts(str(out))[0]).to_pylist()
     assert (kept["width"], kept["height"]) == (256, 120) and "search_text" not in kept["provenance"]
 
 
