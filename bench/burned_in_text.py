@@ -10,7 +10,9 @@ images without text and its detection rate on images with text, real and planted
   images per modality), at several font sizes and three contrasts against the corner's background.
 
 Every image is searched, whatever its kind; the reader searches only text-prone DICOM images (US,
-Secondary Capture, SECONDARY). Writes bench/results/burned_in_text.json and .md. Usage:
+Secondary Capture, SECONDARY). Through ingest: the text-prone pydicom-data frames written as PNGs and the
+synthetic default's ultrasound PNGs, decoded as an ImageFolder's are (normalize_image) with the search
+on and off: what it flags and what it costs per image. Writes bench/results/burned_in_text.json and .md. Usage:
     python -m bench.burned_in_text [--synthetic-per-class 20]
 """
 
@@ -24,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -113,6 +116,31 @@ def measure_planted(bases: list[tuple[str, str, np.ndarray]]) -> tuple[list[dict
     return rows, skipped
 
 
+def through_ingest(images: list[tuple[str, bytes]]) -> tuple[list[str], dict[str, float]]:
+    """The names of the (name, file bytes) `images` that ingest's decoding quarantines with the search
+    on, and its milliseconds per image with the search off and on."""
+    from assets.ingest.images import ImageRejected, normalize_image
+
+    flagged, ms = [], {}
+    for search in (False, True):
+        started = time.perf_counter()
+        for name, data in images:
+            try:
+                normalize_image(data, search_text=search)
+            except ImageRejected as e:
+                if e.reason != "burned_in_text_suspected":
+                    raise
+                flagged.append(name)
+        ms["on" if search else "off"] = round(1000 * (time.perf_counter() - started) / max(len(images), 1), 1)
+    return flagged, ms
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _rate(hits: int, n: int) -> str:
     return f"{hits}/{n} ({hits / n:.1%})" if n else "0/0"
 
@@ -126,6 +154,10 @@ def main(argv: list[str] | None = None) -> None:
     frames = dicom_frames()
     with tempfile.TemporaryDirectory() as tmp:
         synthetic = synthetic_images(tmp, args.synthetic_per_class)
+        us_files = [(p, Path(tmp, "synthetic", p).read_bytes()) for p, m, _ in synthetic if m == "ultrasound"]
+    prone = [(name, _png(px)) for name, is_prone, px in frames if is_prone]
+    ingest_flagged, ingest_ms = through_ingest(prone)
+    us_flagged, us_ms = through_ingest(us_files)
     timer = time.perf_counter()
     dicom = [(name, prone, name.startswith(TEXT_FILES), bool(text_bands(px))) for name, prone, px in frames]
     seconds_dicom = time.perf_counter() - timer
@@ -152,6 +184,12 @@ def main(argv: list[str] | None = None) -> None:
             ("pydicom-data frames with text (detected)", _rate(sum(d[3] for d in texty), len(texty))),
             ("synthetic default (false positives)", _rate(sum(synth_fp.values()), len(synth)))]
     rows += [(f"  synthetic {m}", _rate(synth_fp[m], by_modality[m])) for m in sorted(by_modality)]
+    prone_text = [n for n, _ in prone if n.startswith(TEXT_FILES)]
+    rows += [("through ingest, PNGs of the text-prone frames with text (detected)",
+              _rate(sum(n in ingest_flagged for n in prone_text), len(prone_text))),
+             ("  without text (false positives)", _rate(len(set(ingest_flagged) - set(prone_text)),
+                                                        len(prone) - len(prone_text))),
+             ("through ingest, synthetic ultrasound PNGs (false positives)", _rate(len(us_flagged), len(us_files)))]
     rows.append(("planted text (detected)", _rate(sum(p["found"] for p in planted), len(planted))))
     for key, label in (("kind", ""), ("size", "font px "), ("contrast", "contrast "), ("corner", "corner ")):
         for value in sorted({p[key] for p in planted}, key=str):
@@ -167,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
                          "ms_per_frame": round(1000 * seconds_dicom / len(dicom), 1)},
         "synthetic": {"images": len(synth), "false_positives": dict(synth_fp),
                       "false_positive_paths": sorted(p for p, _, f in synth if f)[:50]},
+        "through_ingest": {"text_prone_frames": len(prone), "flagged": sorted(ingest_flagged),
+                           "ms_per_image": ingest_ms, "synthetic_ultrasound": len(us_files),
+                           "synthetic_flagged": us_flagged, "synthetic_ms_per_image": us_ms},
         "planted": {"images": len(planted), "found": sum(p["found"] for p in planted),
                     "missed": [list(m) for m in missed][:100], "skipped": dict(skipped)},
         "seconds": round(time.perf_counter() - started, 1),
@@ -174,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     text = md_table(rows, ("images", "flagged")) + (
         f"\n{len(dicom)} pydicom-data frames at {result['pydicom_data']['ms_per_frame']} ms each; "
+        f"ingest's decoding of a text-prone frame's PNG {ingest_ms['off']} ms with the search off, "
+        f"{ingest_ms['on']} ms on (synthetic ultrasound: {us_ms['off']}, {us_ms['on']}); "
         f"{result['seconds']} s in all.\n")
     write_results("burned_in_text", result, text)
     print(text)

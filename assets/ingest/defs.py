@@ -28,7 +28,7 @@ class IngestConfig(dg.Config):
     group_name="ingest",
     deps=["source_catalog", "synthetic_source", "source_files"],
     kinds={"python", "parquet"},
-    code_version="5",
+    code_version="6",
     check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True),
                  # No folder or file name and no DICOM identity value of a clinical source in any output
                  # column (an ingest with a hit publishes nothing and fails, naming file and column).

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from assets.shared.images import MAX_PIXELS, encode_png, png_critical_chunks
+from assets.sources.readers.burned_in_text import suspected_detail, text_bands
 
 OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _SAVE_OPTIONS = {"jpeg": {"quality": 95}, "webp": {"lossless": True}}  # PNG: encode_png
@@ -25,7 +26,7 @@ _SAVE_OPTIONS = {"jpeg": {"quality": 95}, "webp": {"lossless": True}}  # PNG: en
 
 class ImageRejected(Exception):
     """Input that cannot become a sample. `reason` is a short code counted in quarantine stats:
-    empty, not_an_image, corrupt, decompression_bomb, zero_size."""
+    empty, not_an_image, corrupt, decompression_bomb, zero_size, burned_in_text_suspected."""
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -49,13 +50,20 @@ class NormalizedImage:
     source_height: int = 0
 
 
-def normalize_image(data: bytes, *, max_side: int = 512, output_format: str = "png") -> NormalizedImage:
-    """Decode `data`, bring it to canonical form and encode it as `output_format`."""
+def normalize_image(data: bytes, *, max_side: int = 512, output_format: str = "png",
+                    search_text: bool = False) -> NormalizedImage:
+    """Decode `data`, bring it to canonical form and encode it as `output_format`. `search_text`: the
+    canonical pixels, before any downscaling shrinks the glyphs, are searched for burned-in text in
+    their border bands (burned_in_text.text_bands), and an image with some is rejected as
+    burned_in_text_suspected."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
     decoded, src_format, src_mode = _decode(data)
     src_w, src_h = decoded.size
     im = _canonical_mode(decoded)
+    bands = text_bands(np.asarray(im)) if search_text else []
+    if bands:
+        raise ImageRejected("burned_in_text_suspected", suspected_detail(bands))
     if max(im.size) > max_side:
         scale = max_side / max(im.size)
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))

@@ -60,14 +60,15 @@ def make_sample_id(source: str, path: str) -> str:
     return hashlib.sha1(f"{source}\x00{path}".encode()).hexdigest()
 
 
-def _normalize_one(data: bytes | Exception, max_side: int, output_format: str) -> NormalizedImage | tuple[str, str]:
-    """A normalized image, or (reason, detail) for the quarantine."""
+def _normalize_one(data: bytes | Exception, max_side: int, output_format: str,
+                   search_text: bool) -> NormalizedImage | tuple[str, str]:
+    """A normalized image, or (reason, detail) for the quarantine; `search_text`: see normalize_image."""
     if isinstance(data, FileNotFoundError):
         return "missing_file", str(data)
     if isinstance(data, Exception):
         return "read_error", f"{type(data).__name__}: {data}"
     try:
-        return normalize_image(data, max_side=max_side, output_format=output_format)
+        return normalize_image(data, max_side=max_side, output_format=output_format, search_text=search_text)
     except Exception as e:  # noqa: BLE001 - any decoder failure is the input's fault
         reason = getattr(e, "reason", None)
         if reason is None:
@@ -100,7 +101,8 @@ def ingest_rows(
     """Read each row's image (row['path'] relative to `root`), normalize it and write it to
     `out_path`; bad rows go to `quarantine_path` with a reason. Rows need 'path' and 'source';
     a row with 'image_bytes' is not read from `root`, one with 'read_from' is read from there
-    (a path the outputs must not show), one with 'error' (a reader's reason code,
+    (a path the outputs must not show), one with 'search_text' is searched for burned-in text once
+    decoded (a hit is quarantined as burned_in_text_suspected), one with 'error' (a reader's reason code,
     and 'error_detail') goes to the quarantine as it is;
     'modality', 'label', 'split' are copied; other keys are kept in the provenance JSON.
     `storage_options` go to fsspec for `root` and both outputs (S3 is usually configured by the
@@ -146,7 +148,7 @@ def ingest_rows(
                 for row, sid, full in todo:
                     image = row["image_bytes"] if row.get("image_bytes") is not None else next(read)
                     stats["bytes_read"] += len(image) if isinstance(image, bytes) else 0
-                    res = _normalize_one(image, max_side, output_format)
+                    res = _normalize_one(image, max_side, output_format, bool(row.get("search_text")))
                     if isinstance(res, tuple):
                         reason, detail = res
                         detail = detail.replace(full, str(row["path"])).replace(base, "<root>") if base else detail
@@ -195,7 +197,8 @@ def _quarantine(cols: dict[str, list], sid: str, source: str, path, reason: str,
         cols[key].append(value)
 
 
-_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes", "read_from", "group_id"}
+_ROW_KEYS = {"path", "source", "modality", "label", "split", "kind", "image_bytes", "read_from", "group_id",
+             "search_text"}
 
 
 def _append_sample(cols: dict[str, list], row: dict, sid: str, img: NormalizedImage, root: str | None,

@@ -3,11 +3,20 @@ often carry a banner (patient name, ID, date, institution) drawn into the pixels
 BurnedInAnnotation tag is often absent or wrong. Such text is looked for as a scanner draws it: a row
 of at least MIN_GLYPHS glyph-sized marks (thin strokes, similar heights, aligned, close together)
 standing out sharply from a flat background, in the top, bottom, left or right band. What it reports
-is the band, never the text. NumPy only: connected components are found over pixel runs."""
+is the band, never the text. NumPy only: connected components are found over pixel runs.
+
+The readers share one option, `burned_in_text_detector` (BurnedInTextOption): DICOM searches its
+text-prone frames itself (text_prone); decoded formats (PNG, JPEG of an ImageFolder or a manifest) have
+no tags to tell a screen capture by, so the reader marks a record by its modality and ingest searches the
+decoded pixels (assets/ingest/images.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from assets.sources.readers.records import SourceError
 
 # The share of the height (top, bottom) and width (left, right) searched: scanners put the patient
 # banner in the top tenth and their settings in the side columns and the bottom rows.
@@ -18,6 +27,46 @@ GLYPH_HEIGHT = (5, 60)  # pixels: from the capitals of an 8 px font to those of 
 STEPS = (45, 90, 150)
 FLATNESS = 0.5  # the background's spread (median to 95th percentile) at most this share of the contrast
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"  # and its multi-frame classes .7.1 to .7.4
+# The modalities of a decoded-format image searched by default. Ultrasound: the scanner draws its banner
+# (name, ID, date, institution) into every frame it stores, so every export carries it (DICOM's US rule).
+# Not radiographs, CT, MR, pathology tiles or fundus photographs: a PNG of their own pixels holds no
+# banner, and text comes only with some exports (a viewer's screen capture, a fundus camera set to print
+# the date) that a decoded file does not mark as DICOM's Secondary Capture class does; a source of those
+# says burned_in_text_detector: true.
+TEXT_PRONE_MODALITIES = frozenset({"ultrasound"})
+
+
+@dataclass(frozen=True)
+class BurnedInTextOption:
+    """The readers' option of the detector, its default and its validation."""
+
+    # Search images for text in their border bands and quarantine those with some (burned_in_text_suspected).
+    # None: on for a clinical source's text-prone images (DICOM: text_prone; a decoded format: of
+    # TEXT_PRONE_MODALITIES), off for a public source. false: off (a clinical source whose images someone
+    # has reviewed); true: on (DICOM: its text-prone frames; a decoded format: every image).
+    burned_in_text_detector: bool | None = None
+
+    def validate(self) -> None:
+        if not (self.burned_in_text_detector is None or isinstance(self.burned_in_text_detector, bool)):
+            raise SourceError("option burned_in_text_detector must be true or false (or left out: on for a "
+                              f"clinical source), not {self.burned_in_text_detector!r}")
+
+    def detector_on(self, clinical: bool) -> bool:
+        """Whether a DICOM source's text-prone frames are searched."""
+        return clinical if self.burned_in_text_detector is None else self.burned_in_text_detector
+
+    def searches_decoded(self, clinical: bool, modality: str) -> bool:
+        """Whether a decoded-format image of `modality` is searched (at ingest, after decoding)."""
+        if self.burned_in_text_detector is None:
+            return clinical and modality in TEXT_PRONE_MODALITIES
+        return self.burned_in_text_detector
+
+
+def suspected_detail(bands: list[str]) -> str:
+    """The quarantine detail of an image with text in `bands`: fixed words only, since the privacy check
+    searches details for every identifier of the source."""
+    return (f"text-like strokes in the {' and '.join(bands)} border band{'s' if len(bands) > 1 else ''}"
+            " (option burned_in_text_detector: false keeps such images of a reviewed source)")
 
 
 def text_prone(modality: str, sop_class_uid: str, image_type: list[str]) -> bool:

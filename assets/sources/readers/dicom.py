@@ -28,7 +28,12 @@ from pydicom.uid import (
 
 from assets.shared.images import MAX_PIXELS, encode_png
 from assets.sources.catalog import SourceSpec
-from assets.sources.readers.burned_in_text import text_bands, text_prone
+from assets.sources.readers.burned_in_text import (
+    BurnedInTextOption,
+    suspected_detail,
+    text_bands,
+    text_prone,
+)
 from assets.sources.readers.dicom_pixels import (
     WindowMode,
     decode_frame,
@@ -62,7 +67,7 @@ _IDENTIFYING_PIXELS = {"BurnedInAnnotation": "burned_in_annotation",
 
 
 @dataclass(frozen=True)
-class DicomOptions:
+class DicomOptions(BurnedInTextOption):
     # Which frames of a multi-frame file become samples.
     frames: Literal["middle", "first", "all"] = "middle"
     # "auto": the file's VOI LUT or window, else min..max; or always "minmax" / "percentile".
@@ -79,12 +84,9 @@ class DicomOptions:
     # Keep images whose BurnedInAnnotation or RecognizableVisualFeatures is YES (text or a face in the
     # pixels); only for a source whose images someone has reviewed. Quarantined otherwise.
     keep_burned_in: bool = False
-    # Search ultrasound and secondary-capture frames (burned_in_text.text_prone) for text in their border
-    # bands and quarantine those with some (burned_in_text_suspected); None: on for a clinical source,
-    # off for a public one. false for a clinical source whose images someone has reviewed.
-    burned_in_text_detector: bool | None = None
 
     def validate(self) -> None:
+        super().validate()
         for name, allowed in (("frames", ("middle", "first", "all")), ("window", ("auto", "minmax", "percentile")),
                               ("label_from", ("folder", "none"))):
             if getattr(self, name) not in allowed:
@@ -92,9 +94,6 @@ class DicomOptions:
         unknown = sorted(set(self.text_tags) - set(FREE_TEXT_TAGS))
         if unknown:
             raise SourceError(f"option text_tags: {unknown} are not free-text tags; valid: {list(FREE_TEXT_TAGS)}")
-        if not (self.burned_in_text_detector is None or isinstance(self.burned_in_text_detector, bool)):
-            raise SourceError("option burned_in_text_detector must be true or false (or left out: on for a "
-                              f"clinical source), not {self.burned_in_text_detector!r}")
 
 
 def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
@@ -182,9 +181,8 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinica
     syntax = ds.file_meta.get("TransferSyntaxUID")
     tags["TransferSyntax"] = getattr(syntax, "name", "unknown")
     fix_palette_byte_order(ds)
-    detector = clinical if opts.burned_in_text_detector is None else opts.burned_in_text_detector
     # An image kept by keep_burned_in was reviewed as showing text: not searched again.
-    search_text = detector and not flagged and text_prone(
+    search_text = opts.detector_on(clinical) and not flagged and text_prone(
         str(ds.get("Modality") or ""), str(ds.get("SOPClassUID") or ""), _values(ds.get("ImageType")))
     out = []
     for index in {"middle": [n // 2], "first": [0], "all": range(n)}[opts.frames]:
@@ -198,12 +196,9 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinica
             out.append(failed("corrupt", e))
         else:
             bands = text_bands(pixels) if search_text else []
-            # Fixed words only: the privacy check searches details for every identifier of the source.
-            out.append(fail(frame, "burned_in_text_suspected",
-                            f"text-like strokes in the {' and '.join(bands)} border band{'s' if len(bands) > 1 else ''}"
-                            " (option burned_in_text_detector: false keeps such images of a reviewed source)")
-                       if bands else replace(frame, image_bytes=encode_png(pixels),
-                                             meta={"dicom": {**tags, "frame": index, "frames": n}}))
+            out.append(fail(frame, "burned_in_text_suspected", suspected_detail(bands)) if bands
+                       else replace(frame, image_bytes=encode_png(pixels),
+                                    meta={"dicom": {**tags, "frame": index, "frames": n}}))
     return out
 
 

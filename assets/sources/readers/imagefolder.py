@@ -4,7 +4,8 @@ becomes a record, or an error record when its extension is not an image's. With 
 label is read from each file's name instead (PCam's `<id>_<label>.png`), and no class folder is needed.
 With `label_from` the label joins several folder levels ("abd/pancreatitis"); with `modality_folder` each
 file's modality is the one its folder at that level names (`modalities`), for a source that mixes them
-(RadImageNet's `CT/abd/pancreatitis/`, `MR/knee/...`, `US/...`)."""
+(RadImageNet's `CT/abd/pancreatitis/`, `MR/knee/...`, `US/...`). Images of a clinical source's
+ultrasound (option burned_in_text_detector) are searched for burned-in text at ingest, once decoded."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import get_args
 from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import Modality, SourceSpec
+from assets.sources.readers.burned_in_text import BurnedInTextOption
 from assets.sources.readers.records import (
     IMAGE_EXTENSIONS,
     LabelResolver,
@@ -31,7 +33,7 @@ from assets.sources.readers.records import (
 
 
 @dataclass(frozen=True)
-class ImageFolderOptions:
+class ImageFolderOptions(BurnedInTextOption):
     # File name endings (lower case) read as images.
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS
     # A regular expression searched in each file name; its first group (or its match) is the label.
@@ -46,6 +48,7 @@ class ImageFolderOptions:
     modalities: Mapping[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
+        super().validate()
         try:
             re.compile(self.label_pattern)
         except re.error as e:
@@ -102,4 +105,5 @@ def read_imagefolder(spec: SourceSpec, fs: AbstractFileSystem, location: str) ->
                 continue
             if named is not None:
                 record.modality = modalities[named.lower()]
+            record.search_text = opts.searches_decoded(spec.clinical, record.modality)
             yield record

@@ -18,7 +18,8 @@ study, `files/p{subject_id:.2}/p{subject_id}/s{study_id}.txt`, relative to the i
 is quarantined as `missing_caption`), and `join` adds columns from other CSVs by key (MIMIC-CXR's split
 and label CSVs; readers/joins.py), before the filter, the labels and the templates read the row. In JSON
 and JSONL rows (and JSON documents: readers/json_manifest.py) a column may be a dotted path into nested
-objects and lists (`conversations.1.value`: the second turn's text).
+objects and lists (`conversations.1.value`: the second turn's text). Images of a clinical source's
+ultrasound (option burned_in_text_detector) are searched for burned-in text at ingest, once decoded.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from assets.sources.catalog import SourceSpec
+from assets.sources.readers.burned_in_text import BurnedInTextOption
 from assets.sources.readers.joins import JoinSpec, JoinTable, parse_joins
 from assets.sources.readers.labels import Policy, UncertainLabel, onehot_findings
 from assets.sources.readers.records import (
@@ -54,7 +56,7 @@ _POLICIES = ("positive", "negative", "uncertain", "quarantine")
 
 
 @dataclass(frozen=True)
-class ManifestOptions:
+class ManifestOptions(BurnedInTextOption):
     # A column is named by its header, or (CSV/TSV) by its 0-based position.
     path_column: str | int = "path"
     label_column: str | int = "label"
@@ -95,6 +97,7 @@ class ManifestOptions:
     join: tuple[JoinSpec, ...] = ()
 
     def validate(self) -> None:
+        super().validate()
         for name in ("uncertain", "blank"):
             if getattr(self, name) not in _POLICIES:
                 raise SourceError(f"option {name} must be one of {list(_POLICIES)}, not {getattr(self, name)!r}")
@@ -350,6 +353,7 @@ class RowReader:
             return fail(record, "bad_label", str(e))
         if self.spec.kind == "classification" and not record.label:
             return fail(record, "missing_label", f"no {opts.label_column!r} value")
+        record.search_text = opts.searches_decoded(self.spec.clinical, record.modality)
         return record
 
     def _excluded(self, row: Mapping[str, Any]) -> str:

@@ -60,6 +60,9 @@ class SampleRecord:
     # Identifying values the reader saw in the input (DICOM identity tags), for the privacy check;
     # never written out.
     identifying: tuple[str, ...] = ()
+    # Ingest searches the decoded image for burned-in text (burned_in_text.BurnedInTextOption); never
+    # written out.
+    search_text: bool = False
 
     def to_row(self) -> dict[str, Any]:
         """The ingest row: 'path' is the record id (ingest reads it, or 'read_from' when given, when no
@@ -73,6 +76,8 @@ class SampleRecord:
         row.update({k: v for k, v in optional.items() if v not in (None, "", [], {})})
         if self.read_from and not self.error:
             row["read_from"] = self.read_from
+        if self.search_text and not self.error:
+            row["search_text"] = True
         return row
 
 

@@ -1,6 +1,7 @@
 """Burned-in text in ultrasound and secondary-capture frames: text drawn into the border of a real
 ultrasound frame is quarantined as burned_in_text_suspected (a clinical source's default), a clean one
-is not, and the detail names the band, never the file."""
+is not, and the detail names the band, never the file. The same frames as PNGs of an ImageFolder or a
+manifest are searched at ingest, once decoded."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import io
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 from data_store import DataStore
 from PIL import Image, ImageDraw, ImageFont
-from reader_helpers import make_spec
+from reader_helpers import make_spec, run_ingest
 
+from assets.ingest.chunked import ingest_if_changed
+from assets.ingest.parts import published_parts
 from assets.sources.catalog_yaml import CatalogError, load_catalog
 from assets.sources.readers import SourceError, read_source
 from assets.sources.readers.burned_in_text import text_bands, text_prone
+from assets.sources.readers.clinical import SALT_ENV
 from assets.sources.synthetic import draw_class
 
 DATA = DataStore().data_path
@@ -30,6 +35,13 @@ def _banner(pixels: np.ndarray, corner: str = "top", size: int = 10, fill: int =
     colour = (fill,) * 3 if im.mode == "RGB" else fill
     ImageDraw.Draw(im).text((3, y), "DOE^JANE 04/03/2021", fill=colour, font=ImageFont.load_default(size=size))
     return np.asarray(im)
+
+
+def _us_png(path, *, planted: bool) -> None:
+    """The real clean ultrasound frame as a PNG, with a banner burned into it when `planted`."""
+    pixels = pydicom.dcmread(DATA / CLEAN_US).pixel_array
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_banner(pixels) if planted else pixels).save(path)
 
 
 def _us_file(path, *, planted: bool, **tags):
@@ -96,12 +108,13 @@ def test_the_detector_is_off_when_asked_for_a_public_source_and_for_a_reviewed_t
     assert errors("b") == ["burned_in_annotation"]
 
 
+@pytest.mark.parametrize("fmt", ["dicom", "imagefolder", "csv", "json"])
 @pytest.mark.parametrize("value", ["on", 1, "false"])
-def test_the_option_takes_only_true_or_false(tmp_path, value):
+def test_the_option_takes_only_true_or_false(tmp_path, value, fmt):
     with pytest.raises(SourceError, match="burned_in_text_detector must be true or false"):
-        read_source(make_spec("dicom", tmp_path, burned_in_text_detector=value))
+        read_source(make_spec(fmt, tmp_path, burned_in_text_detector=value))
     catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(f"sources:\n  - {{name: us, modality: ultrasound, format: dicom, location: ., "
+    catalog.write_text(f"sources:\n  - {{name: us, modality: ultrasound, format: {fmt}, location: ., "
                        f"options: {{burned_in_text_detector: {json.dumps(value)}}}}}\n")
     with pytest.raises(CatalogError, match="burned_in_text_detector must be true or false"):
         load_catalog(str(catalog))
@@ -121,3 +134,64 @@ def test_on_pydicom_data_it_flags_the_frames_with_text_and_no_other():
     spec = make_spec("dicom", DATA, label_from="none", privacy="public", burned_in_text_detector=True)
     flagged = {r.record_id for r in read_source(spec).records if r.error == "burned_in_text_suspected"}
     assert flagged == PYDICOM_DATA_TEXT
+
+
+def _png_folder(root):
+    _us_png(root / "normal" / "Doe_Janet_7731942.png", planted=True)
+    _us_png(root / "normal" / "clean.png", planted=False)
+
+
+def _ingested(spec, out) -> tuple[dict, list[dict], list[dict]]:
+    return run_ingest(read_source(spec), out)
+
+
+def test_a_clinical_ultrasound_imagefolder_quarantines_the_png_with_a_banner_at_ingest(tmp_path, monkeypatch):
+    """Through raw_samples' ingest, its blocking search for the export's names included."""
+    monkeypatch.setenv(SALT_ENV, "test-salt")
+    _png_folder(tmp_path / "us")
+    spec = make_spec("imagefolder", tmp_path / "us", classes=["normal"], modality="ultrasound", privacy="clinical")
+    out, bad = tmp_path / "out" / "samples", tmp_path / "out" / "quarantine"
+    stats, _, _ = ingest_if_changed(spec, out_dir=str(out), quarantine_dir=str(bad), code_version="t")
+    assert stats["quarantine_reasons"] == {"burned_in_text_suspected": 1} and stats["ingested"] == 1
+    assert stats["privacy"]["identifiers_searched"] > 0
+    [quarantined] = pq.read_table(published_parts(str(bad))[0]).to_pylist()
+    assert "top" in quarantined["detail"] and "burned_in_text_detector" in quarantined["detail"]
+    assert not any(s in json.dumps(quarantined) for s in ("Doe", "Janet", "7731942", str(tmp_path)))
+    [kept] = pq.read_table(published_parts(str(out))[0]).to_pylist()
+    assert (kept["width"], kept["height"]) == (256, 120) and "search_text" not in kept["provenance"]
+
+
+def test_the_option_off_keeps_both_and_a_public_source_is_searched_only_when_asked(tmp_path):
+    _png_folder(tmp_path / "us")
+
+    def reasons(**settings):
+        spec = make_spec("imagefolder", tmp_path / "us", classes=["normal"], modality="ultrasound", **settings)
+        return _ingested(spec, tmp_path / "out")[0]["quarantine_reasons"]
+
+    assert reasons(privacy="clinical", burned_in_text_detector=False) == {}
+    assert reasons() == {}  # an ImageFolder is public by default
+    assert reasons(burned_in_text_detector=True) == {"burned_in_text_suspected": 1}
+
+
+def test_by_default_only_a_clinical_sources_ultrasound_is_searched(tmp_path):
+    """A radiograph exported as PNG holds its own pixels, no banner: searched only when the option says so."""
+    _us_png(tmp_path / "mixed" / "US" / "normal" / "a.png", planted=True)
+    _us_png(tmp_path / "mixed" / "CT" / "normal" / "a.png", planted=True)
+    spec = make_spec("imagefolder", tmp_path / "mixed", classes=["normal"], modality="ct", privacy="clinical",
+                     label_from=[1], modality_folder=0, modalities={"US": "ultrasound", "CT": "ct"})
+    stats, samples, _ = _ingested(spec, tmp_path / "out")
+    assert stats["quarantine_reasons"] == {"burned_in_text_suspected": 1}
+    assert [s["modality"] for s in samples] == ["ct"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_a_clinical_ultrasound_manifest_quarantines_the_png_with_a_banner(tmp_path, fmt):
+    _png_folder(tmp_path / "us")
+    rows = [{"path": f"normal/{name}", "label": "normal"} for name in ("Doe_Janet_7731942.png", "clean.png")]
+    manifest = tmp_path / "us" / f"index.{fmt}"
+    manifest.write_text({"csv": "path,label\n" + "".join(f"{r['path']},normal\n" for r in rows),
+                         "jsonl": "".join(json.dumps(r) + "\n" for r in rows), "json": json.dumps(rows)}[fmt])
+    spec = make_spec(fmt, manifest, classes=["normal"], modality="ultrasound", privacy="clinical")
+    stats, _, quarantine = _ingested(spec, tmp_path / "out")
+    assert stats["quarantine_reasons"] == {"burned_in_text_suspected": 1} and stats["ingested"] == 1
+    assert "top" in quarantine[0]["detail"] and "Doe" not in json.dumps(quarantine)
