@@ -32,8 +32,8 @@ SCHEMA = pa.schema([
     ("detail", pa.string()),  # the reason in words, or why a condensation was not used
     ("model_id", pa.string()),  # the condensing LLM, where one was asked
 ])
-# (modality, cleaned text) pairs -> {(modality, text): condense_texts row}; see condense_cache.py.
-Condense = Callable[[list[tuple[str, str]]], Mapping[tuple[str, str], dict]]
+# (modality, cleaned text) pairs -> ({(modality, text): condense_texts row}, stats); see condense_cache.py.
+Condense = Callable[[list[tuple[str, str]]], tuple[Mapping[tuple[str, str], dict], dict]]
 
 
 def image_text_samples(parts: list[str], storage_options: dict | None = None) -> list[dict]:
@@ -83,17 +83,18 @@ def caption_native_texts(samples: Sequence[Mapping], treatments: Mapping[str, st
     """One row (SCHEMA) per sample; `treatments` maps a source to its text treatment (native where
     unlisted). `condense` is called once, with the distinct (modality, cleaned text) pairs of the
     report_condensed sources, and only if there are any. Stats: samples, captioned, by_origin and
-    by_reason ({source: {key: n}})."""
+    by_reason ({source: {key: n}}), and condense (condense's own stats; empty when not called)."""
     rows = []
     for s in samples:
         treatment = treatments.get(s["source"], "native")
         rows.append({"sample_id": s["sample_id"], "source": s["source"], "modality": s["modality"],
                      "text": treatment, **clean_text(s["text"], treatment), "model_id": None})
     wanted = [r for r in rows if r["text"] == "report_condensed" and r["caption"]]
+    condense_stats: dict = {}
     if wanted:
         if condense is None:
             raise ValueError("a source asks for report_condensed but no condensation was given")
-        results = condense(list(dict.fromkeys((r["modality"], r["caption"]) for r in wanted)))
+        results, condense_stats = condense(list(dict.fromkeys((r["modality"], r["caption"]) for r in wanted)))
         for r in wanted:
             got = results[r["modality"], r["caption"]]
             accepted = got["origin"] == "llm"
@@ -108,4 +109,4 @@ def caption_native_texts(samples: Sequence[Mapping], treatments: Mapping[str, st
             by_reason.setdefault(r["source"], Counter())[r["reason"]] += 1
     return rows, {"samples": len(rows), "captioned": sum(bool(r["caption"]) for r in rows),
                   "by_origin": {s: dict(c) for s, c in sorted(by_origin.items())},
-                  "by_reason": {s: dict(c) for s, c in sorted(by_reason.items())}}
+                  "by_reason": {s: dict(c) for s, c in sorted(by_reason.items())}, "condense": condense_stats}

@@ -34,8 +34,8 @@ pleural effusion. The XXXX are intact.</AbstractText>
     ("  Axial CT of the\n abdomen showing a hepatic cyst. ", "native",
      "Axial CT of the abdomen showing a hepatic cyst.", "native", None),
     (" \n ", "native", None, None, "empty_caption"),
-    (MIMIC, "report", "No acute cardiopulmonary process. The cardiomediastinal silhouette is within normal limits. "
-     "No focal consolidation, pleural effusion or pneumothorax is seen.", "cleaned", None),
+    (MIMIC, "report", ("No acute cardiopulmonary process. The cardiomediastinal silhouette is within normal limits. "
+                       "No focal consolidation, pleural effusion or pneumothorax is seen."), "cleaned", None),
     (OPENI, "report", "The heart and mediastinum are within normal limits. No pleural effusion.", "cleaned", None),
     ("Heart size normal. Lungs are clear.", "report_condensed", "Heart size normal. Lungs are clear.", "cleaned", None),
     ("INDICATION: chest pain. COMPARISON: ___", "report", None, None, "report_without_findings"),
@@ -84,9 +84,8 @@ def test_condensed_reports_are_cached_by_text_and_a_rerun_asks_nothing(tmp_path)
     runs = []
 
     def condense(items):
-        results, stats = cached_condense(items, str(tmp_path / "cache"), model_id="condenser-1",
-                                         backend=lambda: runs.append(1) or backend, batch_size=1)
-        return results
+        return cached_condense(items, str(tmp_path / "cache"), model_id="condenser-1",
+                               backend=lambda: runs.append(1) or backend, batch_size=1)
 
     treatments = {"mimic": "report_condensed"}
     rows, stats = caption_native_texts(SAMPLES, treatments, condense=condense)
@@ -99,13 +98,15 @@ def test_condensed_reports_are_cached_by_text_and_a_rerun_asks_nothing(tmp_path)
     assert (by_id["s4"]["caption"], by_id["s4"]["reason"]) == (None, "report_without_findings")
     assert (by_id["s5"]["origin"], by_id["s5"]["model_id"]) == ("native", None)  # roco: native text
     assert len(backend.asked) == 2  # s1 and s2 clean to one text: condensed once
+    assert stats.pop("condense")["cache_misses"] == 2
     assert stats == {"samples": 5, "captioned": 4, "by_origin": {"mimic": {"condensed": 2, "cleaned": 1},
                                                                  "roco": {"native": 1}},
                      "by_reason": {"mimic": {"report_without_findings": 1}}}
     assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2  # one file per batch, written as it completes
 
-    again, _ = caption_native_texts(SAMPLES, treatments, condense=condense)
+    again, stats = caption_native_texts(SAMPLES, treatments, condense=condense)
     assert again == rows and len(backend.asked) == 2 and runs == [1]  # the backend was not even built again
+    assert (stats["condense"]["cache_hits"], stats["condense"]["cache_misses"]) == (2, 0)
 
 
 def test_no_condensation_is_asked_for_without_a_report_condensed_source():
