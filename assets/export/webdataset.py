@@ -22,6 +22,7 @@ import time
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.export.curated import (
@@ -63,6 +64,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("modality", pa.string()),
         ("label", pa.string()),
         ("bytes", pa.int64()),  # payload bytes of the sample in the tar: image + txt + json
+        ("caption_origin", pa.string()),  # where its captions came from (null: curated pairs without it)
     ]
 )
 _COUNTS = pa.map_(pa.string(), pa.int64())
@@ -116,7 +118,8 @@ def export_shards(
             meta = sample["json"]
             for column, value in (("sample_id", meta["sample_id"]), ("shard", shard), ("key", sample["key"]),
                                   ("offset", offset), ("source", meta["source"]), ("modality", meta["modality"]),
-                                  ("label", meta["label"]), ("bytes", payload)):
+                                  ("label", meta["label"]), ("bytes", payload),
+                                  ("caption_origin", meta.get("caption_origin"))):
                 manifest[column].append(value)
     shards = writer.shards
     manifest_table = pa.table(manifest, schema=MANIFEST_SCHEMA)
@@ -136,6 +139,8 @@ def export_shards(
         "shard_index": f"{out_dir}/{SHARDS_NAME}",
         "rows_read": counts["rows_read"],
         "skipped": {"no_image": counts["no_image"], "no_caption": counts["no_caption"]},
+        "by_caption_origin": {v["values"] or "none": v["counts"]
+                              for v in pc.value_counts(manifest_table.column("caption_origin")).to_pylist()},
         "bytes": num_bytes,
         "shards_written": sum(not s.reused for s in shards),
         "shards_reused": sum(s.reused for s in shards),
