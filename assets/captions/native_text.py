@@ -5,7 +5,9 @@
 - report_condensed: cleaned, then condensed by the caption LLM (condense.py); a condensation that
   fails its fidelity check falls back to the cleaned text: "condensed" or "cleaned".
 A sample whose text yields no caption keeps its row, with a reason code (curation drops it with
-that reason): every image-text sample has exactly one row.
+that reason): every image-text sample has exactly one row. The codes: empty_caption (no text),
+report_without_findings (neither an impression nor findings, nor text without headers),
+report_only_placeholders (every sentence masked or a comparison), report_too_short.
 """
 
 from __future__ import annotations

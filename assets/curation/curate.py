@@ -4,7 +4,9 @@ assignment. Every input sample is either kept or logged with one reason.
 
 Order of the steps (the first reason that applies is the one logged):
 1. screening on statistics stored at ingest: too_small, bad_aspect_ratio, blank_image, then
-   captions: empty_caption, caption_too_short, caption_too_long, no_valid_caption; then a
+   captions: an image-text sample whose text gave no caption (the reason native_text_captions
+   gives, e.g. empty_caption, report_without_findings; no_text_caption without a row there),
+   caption_too_short, caption_too_long, no_valid_caption; then a
    training sample whose patient (study, volume: the source's `group_id`) has a test image is an
    evaluation_patient;
 2. decontamination, across all sources: a training sample (any split but test) with the pixels
@@ -121,8 +123,8 @@ def curate(
     captions) to `out_pairs`, one row per dropped sample to `out_log` and, if given, the
     near-duplicate clusters to `out_clusters`. An image-text sample's caption is its row of
     `text_captions` (native_text_captions; None: there are none, so no image-text sample is kept).
-    `source_priority` lists sources, preferred first,
-    for the keep rule. Returns stats whose counts always balance: `samples_in == kept + dropped`.
+    `source_priority` lists sources, preferred first, for the keep rule. Returns stats whose counts
+    always balance: `samples_in == kept + dropped`.
     Paths may be local or fsspec URLs (`s3://...`); `storage_options` go to their filesystem.
     """
     started = time.perf_counter()
