@@ -27,7 +27,7 @@ REPORT_SECTIONS = ("impression", "findings", "text")
 _REPORT_REASONS = {"only placeholders or comparisons": "report_only_placeholders", "too short": "report_too_short"}
 SCHEMA = pa.schema([
     ("sample_id", pa.string()), ("source", pa.string()), ("modality", pa.string()),
-    ("text", pa.string()),  # the source's text treatment (native, report, report_condensed)
+    ("treatment", pa.string()),  # the source's catalog `text`: native, report or report_condensed
     ("caption", pa.string()),  # null when the text yields none
     ("origin", pa.string()),  # native, cleaned or condensed; null without a caption
     ("reason", pa.string()),  # why there is no caption (a reason code), else null
@@ -90,8 +90,8 @@ def caption_native_texts(samples: Sequence[Mapping], treatments: Mapping[str, st
     for s in samples:
         treatment = treatments.get(s["source"], "native")
         rows.append({"sample_id": s["sample_id"], "source": s["source"], "modality": s["modality"],
-                     "text": treatment, **clean_text(s["text"], treatment), "model_id": None})
-    wanted = [r for r in rows if r["text"] == "report_condensed" and r["caption"]]
+                     "treatment": treatment, **clean_text(s["text"], treatment), "model_id": None})
+    wanted = [r for r in rows if r["treatment"] == "report_condensed" and r["caption"]]
     condense_stats: dict = {}
     if wanted:
         if condense is None:
