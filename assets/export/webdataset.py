@@ -2,16 +2,16 @@
 
 `export_shards` streams the rows of one split of the curated pairs Parquet (`assets.export.curated`)
 through `ShardWriter`: the image bytes as stored (no re-encoding), the captions as `.txt`, the sample's
-metadata, all its captions and its provenance as `.json`.
+metadata, all its captions, where they came from (`caption_origin`) and its provenance as `.json`.
 
 `.txt` holds either every candidate caption, one per line (`captions="all"`, UniMed's multi-caption style:
 `models.clip.train_entry` draws one line at random each time the trainer loads the sample), or one caption
 picked by a seeded hash of the sample id (`captions="one"`, for consumers that read `.txt` as the caption).
 Whitespace inside a caption is collapsed to single spaces, here and in the `.json` caption list.
 
-Beside the shards it writes `manifest.parquet` (one row per sample: shard, key, offset), `shards.parquet`
-(one row per shard: size, sha256, samples per source and modality) and `sizes.json` (samples per shard,
-which open_clip reads). A re-run keeps every shard an earlier run completed with the same bytes.
+Beside the shards it writes `manifest.parquet` (one row per sample: shard, key, offset, caption origin),
+`shards.parquet` (one row per shard: size, sha256, samples per source and modality) and `sizes.json`
+(samples per shard, which open_clip reads). A re-run keeps every shard an earlier run completed with the same bytes.
 """
 
 from __future__ import annotations
