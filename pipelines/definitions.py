@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.captions.defs import class_captions
+from assets.captions.defs import class_captions, native_text_captions
 from assets.curation.defs import curation
 from assets.export.defs import webdataset_shards
 from assets.ingest.defs import raw_samples
@@ -20,6 +20,7 @@ all_assets = [
     synthetic_source,
     raw_samples,
     class_captions,
+    native_text_captions,
     curation,
     webdataset_shards,
     clip_model,

@@ -28,7 +28,8 @@ ingest_job = dg.define_asset_job(
 )
 medpairs_job = dg.define_asset_job(
     name="medpairs_job", selection=dg.AssetSelection.all() - SOURCES - INGEST - CONTROL,
-    description="From the ingested sources: caption classes with an LLM, curate in DuckDB, export "
+    description="From the ingested sources: caption classes with an LLM and image-text samples from "
+                "their own text, curate in DuckDB, export "
                 "WebDataset shards, train a CLIP with open_clip and write the benchmark report.",
 )
 shuffled_control_job = dg.define_asset_job(

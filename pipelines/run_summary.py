@@ -18,6 +18,9 @@ def reused(metadata: dict) -> str:
     hits, misses = _value(metadata, "cache_hits"), _value(metadata, "cache_misses")
     if hits:
         return f"{hits} of {hits + misses} labels from the caption cache" + ("" if misses else ", nothing generated")
+    hits, misses = _value(metadata, "condense_cache_hits"), _value(metadata, "condense_cache_misses")
+    if hits:
+        return f"{hits} of {hits + misses} reports condensed from the cache" + ("" if misses else ", nothing generated")
     kept, written = _value(metadata, "shards_reused"), _value(metadata, "shards_written")
     if kept:
         return f"{kept} of {kept + written} shards unchanged: kept"

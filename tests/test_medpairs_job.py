@@ -71,6 +71,10 @@ def test_counts_carry_through_every_stage(job_run):
     assert len(samples) == len(train_pairs)
     meta = json.loads(samples[0]["json"])
     assert samples[0]["txt"].decode().split("\n") == meta["captions"]  # every caption; training draws one
+    # Classification sources only: no image-text sample, every pair captioned by the LLM or templates.
+    assert by_key["native_text_captions"]["samples"] == 0
+    assert meta["caption_origin"] in ("llm", "template")
+    assert sum(by_key["webdataset_shards"]["by_caption_origin"].values()) == len(train_pairs)
 
 
 def test_model_is_trained_and_report_written(job_run):

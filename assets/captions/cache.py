@@ -45,10 +45,10 @@ log = logging.getLogger(__name__)
 _CODE = (prompts, validate, lexicon, templates, synthesize, targets_module)
 
 
-def code_hash() -> str:
+def code_hash(modules=_CODE) -> str:
     """sha256 of the caption code (any edit to how captions are asked for, checked or filled in)."""
     digest = hashlib.sha256()
-    for module in _CODE:
+    for module in modules:
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -118,7 +118,7 @@ def cached_synthesize(
             by_target.setdefault((r["source"], r["label"]), []).append(r)
         for t in done:
             if t.key not in written:
-                _write(fs, f"{root}/{keys[t.key]}.parquet",
+                write_rows(fs, f"{root}/{keys[t.key]}.parquet",
                        [{**r, "cache_key": keys[t.key]} for r in by_target.get((t.source.name, t.label), [])])
                 written.add(t.key)
 
@@ -166,5 +166,5 @@ def _write_json(fs, path: str, payload: dict) -> None:
     atomic_write(fs, path, json.dumps(payload).encode(), unique=True)
 
 
-def _write(fs, path: str, rows: list[dict]) -> None:
+def write_rows(fs, path: str, rows: list[dict]) -> None:
     atomic_write(fs, path, lambda f: pq.write_table(pa.Table.from_pylist(rows), f), unique=True)

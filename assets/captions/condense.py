@@ -81,11 +81,12 @@ def _polarity(text: str) -> tuple[set[str], set[str]]:
 
 
 def condense_texts(backend, texts: Sequence[str], modality: str, *, seed: int = 0, max_new_tokens: int = 64,
-                   temperature: float = 0.3, top_p: float = 0.9) -> list[dict]:
+                   temperature: float = 0.3, top_p: float = 0.9, on_done=None) -> list[dict]:
     """One row per text: {text, caption, origin ("llm" or "native"), reason (why the LLM caption
-    was not used), model_id, prompt_version}. One batched backend call."""
+    was not used), model_id, prompt_version}. One batched backend call (`on_done`: its progress)."""
+    reporting = {"on_done": on_done} if on_done is not None else {}
     outputs = backend.generate([condense_conversation(t, modality) for t in texts], max_new_tokens=max_new_tokens,
-                               temperature=temperature, top_p=top_p, seed=seed)
+                               temperature=temperature, top_p=top_p, seed=seed, **reporting)
     rows = []
     for text, raw in zip(texts, outputs, strict=True):
         caption = clean_caption(_ECHO_PREFIX.sub("", raw.strip()))

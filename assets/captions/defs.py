@@ -1,20 +1,25 @@
-"""Class captions: an LLM turns every label of every source (a class, a multi-label combination,
-"no finding") into several validated captions, cached per label."""
+"""Captions: an LLM turns every label of every source (a class, a multi-label combination, "no
+finding") into several validated captions, cached per label; an image-text sample's own text becomes
+its caption as its source's catalog entry says (as it is, a cleaned report, or a condensed one)."""
+
+from functools import partial
 
 import dagster as dg
 import pyarrow as pa
 
 from assets.captions.cache import cached_synthesize
-from assets.captions.resource import CaptionBackendResource
+from assets.captions.condense_cache import cached_condense
+from assets.captions.native_text import SCHEMA as NATIVE_TEXT_SCHEMA
+from assets.captions.native_text import caption_native_texts, image_text_samples
+from assets.captions.resource import CaptionBackendResource, retried_when_unavailable
 from assets.captions.targets import targets_for_labels
-from assets.ingest.parts import labels_in_data
+from assets.ingest.parts import labels_in_data, source_parts
 from assets.shared import layout
 from assets.shared.files import write_parquet_table
 from assets.shared.metadata import md_table
 from assets.shared.progress import StepProgress
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
-from models.captioning.http_backend import HTTPBackendError
 
 
 class ClassCaptionsConfig(dg.Config):
@@ -47,15 +52,12 @@ def class_captions(
     progress = StepProgress("class captions", unit="generations", log_line=context.log.info)
     # The backend is built (its model loaded) only when a label's caption set is not cached yet.
     try:
-        rows, stats = cached_synthesize(
-            targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
-            generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
-            max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
-        )
-    except (HTTPBackendError, ConnectionError, TimeoutError) as e:
-        # An LLM endpoint can be briefly unavailable (the http backend also retries each request): the
-        # step is tried again then, and only then (not after an interrupt or a wrong setting).
-        raise dg.RetryRequested(max_retries=2, seconds_to_wait=30 * 2**context.retry_number) from e
+        with retried_when_unavailable(context.retry_number):
+            rows, stats = cached_synthesize(
+                targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
+                generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
+                max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
+            )
     finally:
         progress.close()
     out_path = storage.path(layout.CLASS_CAPTIONS)
@@ -98,3 +100,55 @@ def class_captions(
             )
         ],
     )
+
+
+class NativeTextCaptionsConfig(dg.Config):
+    # Reports condensed per LLM call (report_condensed sources); the cache is written after each call.
+    condense_batch: int = 64
+    seed: int = 0
+
+
+@dg.asset(group_name="captions", deps=["source_catalog", "raw_samples"], kinds={"pytorch", "parquet"},
+          code_version="1", pool="gpu")
+def native_text_captions(
+    context: dg.AssetExecutionContext, config: NativeTextCaptionsConfig, storage: StorageResource,
+    caption_llm: CaptionBackendResource, catalog: SourceCatalogResource,
+) -> dg.MaterializeResult:
+    """For every image-text sample: the caption its own text gives (as it is, a cleaned report, or an LLM
+    condensation of one) with that origin, or the reason it gives none."""
+    specs = [s for s in catalog.sources() if s.kind == "image_text"]
+    parts, _ = source_parts(storage.path(layout.RAW_SAMPLES), [s.name for s in specs])
+    progress = StepProgress("report condensation", unit="reports", log_line=context.log.info)
+    # Called only where a source asks for condensation; the LLM loads only if some report's is not cached.
+    condense = partial(cached_condense, cache_dir=storage.dir(layout.CONDENSE_CACHE),
+                       model_id=caption_llm.caption_model_id(), backend=caption_llm.build,
+                       generation=caption_llm.caption_generation(), seed=config.seed,
+                       batch_size=config.condense_batch, step_progress=progress)
+    try:
+        with retried_when_unavailable(context.retry_number):
+            rows, stats = caption_native_texts(image_text_samples(parts), {s.name: s.text for s in specs},
+                                               condense=condense)
+    finally:
+        progress.close()
+    out_path = storage.path(layout.NATIVE_TEXT_CAPTIONS)
+    write_parquet_table(out_path, pa.Table.from_pylist(rows, schema=NATIVE_TEXT_SCHEMA))
+    clinical = {s.name for s in specs if s.clinical}  # its text may name a patient: never previewed
+    shown = [r for r in rows if r["caption"] and r["source"] not in clinical]
+    return dg.MaterializeResult(metadata={
+        "samples": stats["samples"],
+        "captioned": stats["captioned"],
+        "without_caption": stats["samples"] - stats["captioned"],
+        "by_origin": dg.MetadataValue.md(md_table(_per_source(stats["by_origin"]), ("source", "origin", "samples"))),
+        "by_reason": dg.MetadataValue.md(md_table(_per_source(stats["by_reason"]), ("source", "reason", "samples"))),
+        # Distinct reports condensed from the cache, and condensed in this run.
+        "condense_cache_hits": stats["condense"].get("cache_hits", 0),
+        "condense_cache_misses": stats["condense"].get("cache_misses", 0),
+        "path": dg.MetadataValue.path(out_path),
+        "preview": dg.MetadataValue.md(md_table([(r["source"], r["origin"], r["caption"])
+                                                 for r in shown[:: max(1, len(shown) // 12)]],
+                                                ("source", "origin", "caption"))),
+    })
+
+
+def _per_source(counts: dict[str, dict[str, int]]) -> list[tuple[str, str, int]]:
+    return [(source, key, n) for source, by_key in counts.items() for key, n in sorted(by_key.items())]

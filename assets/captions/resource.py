@@ -8,6 +8,8 @@ in the UI or the launchpad, not a silently ignored field. Only the chosen backen
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import dagster as dg
@@ -19,6 +21,7 @@ from models.captioning.backends import (
     backend_model_id,
     build_backend,
 )
+from models.captioning.http_backend import HTTPBackendError
 
 
 def _default(backend: str, option: str) -> Any:
@@ -111,3 +114,14 @@ class CaptionBackendResource(dg.ConfigurableResource):
 
     def build(self) -> CaptionBackend:
         return build_backend(self.backend, self.options())
+
+
+@contextmanager
+def retried_when_unavailable(retry_number: int) -> Iterator[None]:
+    """An LLM endpoint can be briefly unavailable (the http backend also retries each request): a step
+    whose LLM could not be reached is tried again then, and only then (not after an interrupt or a
+    wrong setting). `retry_number`: the step's (context.retry_number), for the backoff."""
+    try:
+        yield
+    except (HTTPBackendError, ConnectionError, TimeoutError) as e:
+        raise dg.RetryRequested(max_retries=2, seconds_to_wait=30 * 2**retry_number) from e

@@ -4,7 +4,9 @@ assignment. Every input sample is either kept or logged with one reason.
 
 Order of the steps (the first reason that applies is the one logged):
 1. screening on statistics stored at ingest: too_small, bad_aspect_ratio, blank_image, then
-   captions: empty_caption, caption_too_short, caption_too_long, no_valid_caption; then a
+   captions: an image-text sample whose text gave no caption (the reason native_text_captions
+   gives, e.g. empty_caption, report_without_findings; no_text_caption without a row there),
+   caption_too_short, caption_too_long, no_valid_caption; then a
    training sample whose patient (study, volume: the source's `group_id`) has a test image is an
    evaluation_patient;
 2. decontamination, across all sources: a training sample (any split but test) with the pixels
@@ -109,6 +111,7 @@ def curate(
     out_log: str,
     *,
     out_clusters: str | None = None,
+    text_captions: str | None = None,
     params: CurationParams | None = None,
     source_priority: list[str] | None = None,
     threads: int | None = None,
@@ -118,20 +121,25 @@ def curate(
 
     `raw_samples` is a Parquet path, glob or list of them. Writes the kept pairs (image bytes and
     captions) to `out_pairs`, one row per dropped sample to `out_log` and, if given, the
-    near-duplicate clusters to `out_clusters`. `source_priority` lists sources, preferred first,
-    for the keep rule. Returns stats whose counts always balance: `samples_in == kept + dropped`.
+    near-duplicate clusters to `out_clusters`. An image-text sample's caption is its row of
+    `text_captions` (native_text_captions; None: there are none, so no image-text sample is kept).
+    `source_priority` lists sources, preferred first, for the keep rule. Returns stats whose counts
+    always balance: `samples_in == kept + dropped`.
     Paths may be local or fsspec URLs (`s3://...`); `storage_options` go to their filesystem.
     """
     started = time.perf_counter()
     p = params or CurationParams()
     paths = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
-    con = connect([*paths, class_captions, out_pairs, out_log, *([out_clusters] if out_clusters else [])],
-                  storage_options)
+    con = connect([*paths, class_captions, out_pairs, out_log, *([out_clusters] if out_clusters else []),
+                   *([text_captions] if text_captions else [])], storage_options)
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     words = {"min_caption_words": p.min_caption_words, "max_caption_words": p.max_caption_words}
     steps: dict[str, float] = {}
     with _timed(steps, "load"):
+        con.execute(sql("load_text_captions"))
+        if text_captions:
+            con.execute(sql("insert_text_captions"), {"text_captions": text_captions})
         con.execute(sql("load_samples"), {"raw_samples": paths})
         con.execute(sql("load_groups"))
         if _has_column(con, paths, "group_id"):
@@ -193,6 +201,9 @@ def _stats(con: duckdb.DuckDBPyConnection, params: CurationParams, search: dict)
     decontamination: dict[str, dict[str, int]] = {}
     for r in _rows(con, "decontamination_summary"):
         decontamination.setdefault(r["evaluation_set"], {})[r["reason"]] = r["n"]
+    by_origin: dict[str, dict[str, int]] = {}
+    for r in _rows(con, "origin_summary"):
+        by_origin.setdefault(r["source"], {})[r["origin"]] = r["n"]
     n_clusters, clustered = con.execute("SELECT count(DISTINCT cluster_id), count(*) FROM clusters").fetchone()
     return {
         "samples_in": kept + sum(outcomes.values()),
@@ -201,6 +212,9 @@ def _stats(con: duckdb.DuckDBPyConnection, params: CurationParams, search: dict)
         "dropped_by_reason": dict(sorted(outcomes.items())),
         "kept_by_split": dict(sorted(kept_by_split.items())),
         "by_source": {s: dict(c) for s, c in sorted(by_source.items())},
+        # Kept pairs by source and caption origin (origin_summary.sql), and by origin alone.
+        "kept_by_caption_origin": by_origin,
+        "kept_by_origin": dict(sorted(sum((Counter(c) for c in by_origin.values()), Counter()).items())),
         # (source, modality, split, outcome, n) rows: the summary by source, modality and reason.
         "summary": summary,
         "decontamination": decontamination,
@@ -233,15 +247,25 @@ def check_invariants(
 
 
 def account(raw_samples: str | list[str], curated_pairs: str, curation_log: str,
-            storage_options: dict | None = None) -> dict[str, int]:
+            text_captions: str | None = None, storage_options: dict | None = None) -> dict[str, int]:
     """What the files hold, counted apart from the curation's stats: `raw_rows` (the raw samples'
     rows), `curated_rows`, `log_rows`, and `unaccounted_samples` (input samples not found exactly
-    once in the pairs or the log, plus output rows that are no input sample). They balance when
-    raw_rows == curated_rows + log_rows and no sample is unaccounted."""
+    once in the pairs or the log, plus output rows that are no input sample). With `text_captions`
+    (native_text_captions) also `unmatched_text_captions` (image-text samples without exactly one
+    row there, and rows of no such sample), `text_without_caption` and `text_drops_not_logged` (of
+    those, the ones the log does not hold with their reason). They balance when raw_rows ==
+    curated_rows + log_rows and no sample is unaccounted, unmatched or unlogged."""
     raw = [raw_samples] if isinstance(raw_samples, str) else list(raw_samples)
-    con = connect([*raw, curated_pairs, curation_log], storage_options)
-    cur = con.execute(sql("check_accounting"), {"raw_samples": raw, "pairs": curated_pairs, "log": curation_log})
-    out = {d[0]: int(v) for d, v in zip(cur.description, cur.fetchone())}
+    con = connect([*raw, curated_pairs, curation_log, *([text_captions] if text_captions else [])],
+                  storage_options)
+    queries = [("check_accounting", {"raw_samples": raw, "pairs": curated_pairs, "log": curation_log})]
+    if text_captions:
+        queries.append(("check_text_accounting", {"raw_samples": raw, "text_captions": text_captions,
+                                                  "log": curation_log}))
+    out: dict[str, int] = {}
+    for name, params in queries:
+        cur = con.execute(sql(name), params)
+        out.update({d[0]: int(v) for d, v in zip(cur.description, cur.fetchone())})
     con.close()
     return out
 
@@ -261,4 +285,5 @@ def training_patients_with_evaluation(curated_pairs: str, raw_samples: str | lis
 def balanced(accounts: dict[str, int]) -> bool:
     """Whether `account`'s counts balance: every raw row is one kept pair or one log row."""
     return (accounts["raw_rows"] == accounts["curated_rows"] + accounts["log_rows"]
-            and accounts["unaccounted_samples"] == 0)
+            and accounts["unaccounted_samples"] == 0 and accounts.get("unmatched_text_captions", 0) == 0
+            and accounts.get("text_drops_not_logged", 0) == 0)

@@ -25,8 +25,9 @@ CaptionMode = Literal["all", "one"]
 # image_format values seen in curated Parquet, mapped to the extension webdataset/open_clip decode by.
 FORMAT_TO_EXT = {"png": "png", "jpg": "jpg", "jpeg": "jpg"}
 REQUIRED = ["sample_id", "source", "modality", "label", "split", "image", "image_format", "captions"]
-# Copied into each sample's .json when the curated Parquet has them.
-PROVENANCE = ["pixel_sha256", "width", "height"]
+# Copied into each sample's .json when the curated Parquet has them (caption_origin: native, cleaned,
+# condensed, llm or template; see assets/curation/sql/screen.sql).
+PROVENANCE = ["pixel_sha256", "width", "height", "caption_origin"]
 _CACHE_LIMIT = 4096  # distinct caption lists remembered
 
 

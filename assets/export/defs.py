@@ -69,6 +69,8 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.Mate
             "shards_written": stats["shards_written"],
             "shards_reused": stats["shards_reused"],
             "skipped": dg.MetadataValue.json(stats["skipped"]),
+            # Exported samples by where their captions came from (native, cleaned, condensed, llm, template).
+            "by_caption_origin": dg.MetadataValue.json(stats["by_caption_origin"]),
             "splits": dg.MetadataValue.json(stats["splits"]),
             "preview": dg.MetadataValue.md(preview + ("\n\n(first 10 shards)" if len(shards) > 10 else "")),
         },

@@ -2,16 +2,16 @@
 
 `export_shards` streams the rows of one split of the curated pairs Parquet (`assets.export.curated`)
 through `ShardWriter`: the image bytes as stored (no re-encoding), the captions as `.txt`, the sample's
-metadata, all its captions and its provenance as `.json`.
+metadata, all its captions, where they came from (`caption_origin`) and its provenance as `.json`.
 
 `.txt` holds either every candidate caption, one per line (`captions="all"`, UniMed's multi-caption style:
 `models.clip.train_entry` draws one line at random each time the trainer loads the sample), or one caption
 picked by a seeded hash of the sample id (`captions="one"`, for consumers that read `.txt` as the caption).
 Whitespace inside a caption is collapsed to single spaces, here and in the `.json` caption list.
 
-Beside the shards it writes `manifest.parquet` (one row per sample: shard, key, offset), `shards.parquet`
-(one row per shard: size, sha256, samples per source and modality) and `sizes.json` (samples per shard,
-which open_clip reads). A re-run keeps every shard an earlier run completed with the same bytes.
+Beside the shards it writes `manifest.parquet` (one row per sample: shard, key, offset, caption origin),
+`shards.parquet` (one row per shard: size, sha256, samples per source and modality) and `sizes.json`
+(samples per shard, which open_clip reads). A re-run keeps every shard an earlier run completed with the same bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.export.curated import (
@@ -63,6 +64,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("modality", pa.string()),
         ("label", pa.string()),
         ("bytes", pa.int64()),  # payload bytes of the sample in the tar: image + txt + json
+        ("caption_origin", pa.string()),  # where its captions came from (null: curated pairs without it)
     ]
 )
 _COUNTS = pa.map_(pa.string(), pa.int64())
@@ -116,7 +118,8 @@ def export_shards(
             meta = sample["json"]
             for column, value in (("sample_id", meta["sample_id"]), ("shard", shard), ("key", sample["key"]),
                                   ("offset", offset), ("source", meta["source"]), ("modality", meta["modality"]),
-                                  ("label", meta["label"]), ("bytes", payload)):
+                                  ("label", meta["label"]), ("bytes", payload),
+                                  ("caption_origin", meta.get("caption_origin"))):
                 manifest[column].append(value)
     shards = writer.shards
     manifest_table = pa.table(manifest, schema=MANIFEST_SCHEMA)
@@ -136,6 +139,8 @@ def export_shards(
         "shard_index": f"{out_dir}/{SHARDS_NAME}",
         "rows_read": counts["rows_read"],
         "skipped": {"no_image": counts["no_image"], "no_caption": counts["no_caption"]},
+        "by_caption_origin": {v["values"] or "none": v["counts"]
+                              for v in pc.value_counts(manifest_table.column("caption_origin")).to_pylist()},
         "bytes": num_bytes,
         "shards_written": sum(not s.reused for s in shards),
         "shards_reused": sum(s.reused for s in shards),

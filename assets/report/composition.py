@@ -25,15 +25,21 @@ def _total(rows: list[dict], key: str) -> dict[str, int]:
 
 
 def data_composition(curated_pairs: str, curation_log: str | None = None) -> dict:
-    """Counts of kept pairs (by modality, source and split) and of dropped samples (by reason, and by
-    source and reason). `curation_log` may be None or missing: no drops are reported then."""
+    """Counts of kept pairs (by modality, source and split; by caption origin and split) and of dropped
+    samples (by reason, and by source and reason). `curation_log` may be None or missing: no drops are
+    reported then."""
     kept = _counts(curated_pairs, ["modality", "source", "split"])
+    origins = [{**r, "caption_origin": r["caption_origin"] or "none"}
+               for r in _counts(curated_pairs, ["caption_origin", "split"])]
     out = {
         "kept": kept,
         "kept_total": sum(r["count"] for r in kept),
         "kept_by_modality": _total(kept, "modality"),
         "kept_by_source": _total(kept, "source"),
         "kept_by_split": _total(kept, "split"),
+        # native, cleaned, condensed (an image-text sample's own text), llm, template (class captions)
+        "kept_by_caption_origin_and_split": origins,
+        "kept_by_caption_origin": _total(origins, "caption_origin"),
         "dropped": [],
         "dropped_total": 0,
         "dropped_by_reason": {},

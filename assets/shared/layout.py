@@ -12,6 +12,10 @@ IDENTIFIER_DIGESTS = "_identifiers.parquet"
 CLASS_CAPTIONS = "captions/class_captions.parquet"
 # One Parquet file per caption set, named by its cache key (see assets/captions/cache.py).
 CAPTION_CACHE = "captions/cache"
+# native_text_captions: one row per image-text sample; its LLM condensations cached by text (see
+# assets/captions/condense_cache.py).
+NATIVE_TEXT_CAPTIONS = "captions/native_text_captions.parquet"
+CONDENSE_CACHE = "captions/condense_cache"
 MODEL_CACHE = "models"  # converted model weights (a local storage root only)
 CURATED_PAIRS = "curated/curated_pairs.parquet"
 CURATION_LOG = "curated/curation_log.parquet"

@@ -35,6 +35,7 @@ STEP_K8S_CONFIG = {
     "synthetic_source": pod_resources("1", "2Gi"),
     "raw_samples": pod_resources("4", "8Gi"),
     "class_captions": pod_resources("4", "32Gi", gpus=1),
+    "native_text_captions": pod_resources("4", "32Gi", gpus=1),  # the LLM condenses reports
     "curation": pod_resources("4", "16Gi"),
     "webdataset_shards": pod_resources("2", "8Gi"),
     "clip_model": pod_resources("8", "64Gi", gpus=1),

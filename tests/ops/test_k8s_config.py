@@ -26,7 +26,7 @@ from deploy.k8s.definitions import STEP_K8S_CONFIG, defs
 
 K8S = ROOT / "deploy" / "k8s"
 JOBS = ("sources_job", "ingest_job", "medpairs_job", "shuffled_control_job")
-GPU_STEPS = {"class_captions", "clip_model", "shuffled_control"}
+GPU_STEPS = {"class_captions", "native_text_captions", "clip_model", "shuffled_control"}
 
 
 def test_k8s_location_has_the_same_assets_and_jobs_on_the_k8s_executor():

@@ -9,8 +9,8 @@ from pipelines.definitions import defs
 from pipelines.run import job_run_config
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = {"source_catalog", "synthetic_source", "raw_samples", "class_captions", "curated_pairs", "curation_log",
-          "webdataset_shards", "clip_model", "shuffled_control", "benchmark_report"}
+STAGES = {"source_catalog", "synthetic_source", "raw_samples", "class_captions", "native_text_captions",
+          "curated_pairs", "curation_log", "webdataset_shards", "clip_model", "shuffled_control", "benchmark_report"}
 
 
 def test_definitions_hold_every_stage_in_lineage_order():
@@ -20,7 +20,8 @@ def test_definitions_hold_every_stage_in_lineage_order():
     upstream = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
     assert upstream["raw_samples"] == {"source_catalog", "synthetic_source", "source_files"}
     assert upstream["class_captions"] == {"source_catalog", "raw_samples"}
-    assert upstream["curated_pairs"] == {"raw_samples", "class_captions"}
+    assert upstream["native_text_captions"] == {"source_catalog", "raw_samples"}
+    assert upstream["curated_pairs"] == {"raw_samples", "class_captions", "native_text_captions"}
     assert upstream["webdataset_shards"] == {"curated_pairs"}
     assert upstream["clip_model"] == {"webdataset_shards"}
     assert upstream["shuffled_control"] == {"curated_pairs", "clip_model"}

@@ -36,4 +36,6 @@ def test_lists_every_step_and_what_it_skipped():
 def test_partial_reuse_is_said_as_such():
     assert reused({"cache_hits": 20, "cache_misses": 2}) == "20 of 22 labels from the caption cache"
     assert reused({"shards_reused": 4, "shards_written": 1}) == "4 of 5 shards unchanged: kept"
+    assert reused({"condense_cache_hits": 7, "condense_cache_misses": 0}) == (
+        "7 of 7 reports condensed from the cache, nothing generated")
     assert reused({"cache_hits": 0, "cache_misses": 22}) == ""

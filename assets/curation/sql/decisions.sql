@@ -3,7 +3,7 @@
 CREATE OR REPLACE TEMP TABLE decisions AS
 WITH d AS (
     SELECT s.sample_id, s.source, s.modality, s.label, s.split, s.kind, s.orig_path, s.phash,
-           s.pixel_sha256, s.caption, s.patient_test_id,
+           s.pixel_sha256, s.caption, s.caption_origin, s.patient_test_id,
            CASE
                WHEN s.quality_reason IS NOT NULL THEN s.quality_reason
                WHEN NOT s.is_test AND ep.test_id IS NOT NULL THEN 'evaluation_duplicate'
@@ -20,7 +20,7 @@ WITH d AS (
     LEFT JOIN evaluation_nodes en ON en.node = n.node
     LEFT JOIN near_keep r USING (sample_id)
 )
-SELECT sample_id, source, modality, label, split, kind, orig_path, phash, pixel_sha256, caption, reason,
+SELECT sample_id, source, modality, label, split, kind, orig_path, phash, pixel_sha256, caption, caption_origin, reason,
        CASE reason WHEN 'evaluation_duplicate' THEN ep_id WHEN 'evaluation_near_duplicate' THEN en_id
                    WHEN 'exact_duplicate' THEN exact_survivor WHEN 'near_duplicate' THEN kept_id
                    WHEN 'evaluation_patient' THEN patient_test_id END AS duplicate_of,

@@ -92,12 +92,13 @@ def _composition(comp: Mapping) -> str:
     kept = comp["kept"]
     splits = sorted({r["split"] for r in kept})
 
-    def stacked(key: str) -> str:
-        cats = sorted({r[key] for r in kept})
-        stacks = {sp: [sum(r["count"] for r in kept if r[key] == c and r["split"] == sp) for c in cats] for sp in splits}
-        return svg.stacked_hbars(cats, stacks, title=f"Kept pairs by {key} and split")
+    def stacked(key: str, rows: list = kept, name: str = "") -> str:
+        cats = sorted({r[key] for r in rows})
+        stacks = {sp: [sum(r["count"] for r in rows if r[key] == c and r["split"] == sp) for c in cats] for sp in splits}
+        return svg.stacked_hbars(cats, stacks, title=f"Kept pairs by {name or key} and split")
 
-    plots = [stacked("modality"), stacked("source")]
+    plots = [stacked("modality"), stacked("source"),
+             stacked("caption_origin", comp["kept_by_caption_origin_and_split"], "caption origin")]
     reasons = comp["dropped_by_reason"]
     plots.append(svg.stacked_hbars(list(reasons), {"dropped": list(reasons.values())}, title="Dropped samples by reason")
                  if reasons else "<p>No sample was dropped in curation.</p>")

@@ -186,6 +186,7 @@ def render_markdown(report: Mapping) -> str:
     if comp:
         parts += ["", "## Data composition", "", md_table(
             [(k, v) for k, v in comp["kept_by_modality"].items()], ("modality", "kept pairs")), "",
+            md_table(list(comp["kept_by_caption_origin"].items()), ("caption origin", "kept pairs")), "",
             md_table(sorted(comp["dropped_by_reason"].items()) or [("(none)", 0)], ("drop reason", "samples"))]
     if report.get("notes"):
         parts += ["", "## Notes", "", *(f"- {n}" for n in report["notes"])]

@@ -3,6 +3,11 @@
 import hashlib
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets.captions.native_text import SCHEMA, caption_native_texts, image_text_samples
+
 
 def phash_of(pixel: str) -> int:
     """A well-spread 64-bit hash per pixel content, as signed int64."""
@@ -27,3 +32,10 @@ def sample_row(sample_id, pixel, *, source="src_a", label="normal", split="train
         "pixel_mean": 100.0, "pixel_std": std, "kind": kind, "orig_path": f"{sample_id}.png",
         "provenance": json.dumps({"row": row}),
     }
+
+
+def write_text_captions(raw_parts: list[str], out: str, treatments: dict[str, str] | None = None) -> str:
+    """native_text_captions for the image-text samples of `raw_parts`, made by the real functions."""
+    rows, _ = caption_native_texts(image_text_samples(raw_parts), treatments or {})
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), out)
+    return out

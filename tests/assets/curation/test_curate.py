@@ -5,7 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from curation_helpers import flip, phash_of, sample_row
+from curation_helpers import flip, phash_of, sample_row, write_text_captions
 
 from assets.curation.curate import (CurationParams, account, balanced, check_invariants, curate,
                                     training_patients_with_evaluation)
@@ -27,15 +27,16 @@ def captions_path(tmp_path):
     return str(path)
 
 
-def _run(tmp_path, rows, captions_path, **kwargs):
+def _run(tmp_path, rows, captions_path, treatments=None, **kwargs):
     raw = tmp_path / "raw.parquet"
     pq.write_table(pa.Table.from_pylist(rows), raw)
     pairs, log, clusters = (str(tmp_path / f"{n}.parquet") for n in ("pairs", "log", "clusters"))
-    stats = curate(str(raw), captions_path, pairs, log, out_clusters=clusters, **kwargs)
+    text = write_text_captions([str(raw)], str(tmp_path / "text_captions.parquet"), treatments)
+    stats = curate(str(raw), captions_path, pairs, log, out_clusters=clusters, text_captions=text, **kwargs)
     invariants = check_invariants(pairs, near_duplicate_radius=(kwargs.get("params") or CurationParams())
                                   .near_duplicate_radius)
     assert set(invariants.values()) == {0}, invariants
-    accounts = account(str(raw), pairs, log)
+    accounts = account(str(raw), pairs, log, text)
     assert balanced(accounts) and accounts["raw_rows"] == len(rows), accounts
     assert stats["samples_in"] == len(rows) == stats["kept"] + stats["dropped"]
     return stats, pq.read_table(pairs).to_pylist(), pq.read_table(log).to_pylist()
@@ -78,7 +79,57 @@ def test_image_text_sample_wins_over_classification_copy_and_keeps_its_own_capti
             sample_row("x1", "h1", size=64, kind="image_text", caption="PA chest radiograph with clear lungs.")]
     _, pairs, log = _run(tmp_path, rows, captions_path)
     assert [(r["sample_id"], r["captions"]) for r in pairs] == [("x1", ["PA chest radiograph with clear lungs."])]
+    assert (pairs[0]["caption_origin"], pairs[0]["caption_origins"]) == ("native", ["native"])
     assert log[0]["duplicate_of"] == "x1"
+
+
+REPORT = ("EXAMINATION: CHEST (PA AND LAT)\nINDICATION: ___ with cough\nFINDINGS: The lungs are clear. "
+          "No pleural effusion.\nIMPRESSION: No acute cardiopulmonary process. Please call Dr. ___ with questions.")
+
+
+def test_a_report_is_cleaned_and_one_that_cleans_to_nothing_is_logged_with_its_reason(tmp_path, captions_path):
+    rows = [sample_row("r1", "h1", kind="image_text", source="reports", caption=REPORT),
+            sample_row("r2", "h2", kind="image_text", source="reports", caption="INDICATION: cough. COMPARISON: ___"),
+            sample_row("a1", "h3")]
+    stats, pairs, log = _run(tmp_path, rows, captions_path, treatments={"reports": "report"})
+    by_id = {r["sample_id"]: r for r in pairs}
+    assert by_id["r1"]["captions"] == ["No acute cardiopulmonary process. The lungs are clear. No pleural effusion."]
+    assert by_id["r1"]["caption_origins"] == ["cleaned"]
+    assert by_id["a1"]["caption_origin"] == "llm" and by_id["a1"]["caption_origins"] == ["llm", "llm"]
+    assert _reasons(log) == {"r2": ("report_without_findings", None)}
+    assert stats["kept_by_caption_origin"] == {"reports": {"cleaned": 1}, "src_a": {"llm": 1}}
+    accounts = account(str(tmp_path / "raw.parquet"), str(tmp_path / "pairs.parquet"), str(tmp_path / "log.parquet"),
+                       str(tmp_path / "text_captions.parquet"))
+    assert accounts["text_without_caption"] == 1 and accounts["text_drops_not_logged"] == 0
+
+
+def test_text_accounting_fails_for_a_missing_row_or_an_unlogged_drop(tmp_path, captions_path):
+    rows = [sample_row("r1", "h1", kind="image_text", caption="A chest radiograph with clear lungs."),
+            sample_row("r2", "h2", kind="image_text", caption="   ")]
+    _run(tmp_path, rows, captions_path)
+    files = [str(tmp_path / f"{n}.parquet") for n in ("raw", "pairs", "log", "text_captions")]
+    text = pq.read_table(files[3])
+    pq.write_table(text.slice(0, 1), files[3])  # r2's row (no caption: empty_caption) lost
+    assert account(*files)["unmatched_text_captions"] == 1 and not balanced(account(*files))
+    pq.write_table(text, files[3])
+    pq.write_table(pq.read_table(files[2]).slice(0, 0), files[2])  # r2 no longer in the log
+    assert account(*files)["text_drops_not_logged"] == 1 and not balanced(account(*files))
+
+
+def test_without_text_captions_an_image_text_sample_is_logged_not_kept(tmp_path, captions_path):
+    raw = tmp_path / "raw.parquet"
+    pq.write_table(pa.Table.from_pylist([sample_row("x1", "h1", kind="image_text", caption="Clear lungs today.")]),
+                   raw)
+    stats = curate(str(raw), captions_path, str(tmp_path / "pairs.parquet"), str(tmp_path / "log.parquet"))
+    assert stats["dropped_by_reason"] == {"no_text_caption": 1}
+
+
+def test_a_class_whose_captions_are_all_templates_is_a_template_pair(tmp_path):
+    captions = tmp_path / "template_captions.parquet"
+    pq.write_table(pa.Table.from_pylist([{"source": "src_a", "label": "normal", "caption": "A normal chest X-ray.",
+                                          "status": "valid", "origin": "template"}]), captions)
+    _, pairs, _ = _run(tmp_path, [sample_row("a1", "h1")], str(captions))
+    assert (pairs[0]["caption_origin"], pairs[0]["caption_origins"]) == ("template", ["template"])
 
 
 @pytest.mark.parametrize("priority, kept", [(["src_b", "src_a"], "b1"), (["src_a"], "a1"), (None, "a1")])

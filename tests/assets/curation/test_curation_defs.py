@@ -3,7 +3,7 @@
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from curation_helpers import flip, phash_of, sample_row
+from curation_helpers import flip, phash_of, sample_row, write_text_captions
 
 from assets.curation import defs as curation_defs
 from assets.curation.curate import curate
@@ -16,15 +16,18 @@ CATALOG = "sources:\n" + "".join(
     for name in ("src_a", "src_b", "never_ingested"))
 
 
-def _materialize(tmp_path, rows, raise_on_error=True, **config):
-    """Curation of `rows` as ingest publishes them (one part per source), under a catalog that also
-    names a source never ingested."""
+def _materialize(tmp_path, rows, raise_on_error=True, text_captions=True, **config):
+    """Curation of `rows` as ingest publishes them (one part per source), with their native text
+    captions (unless not `text_captions`), under a catalog that also names a source never ingested."""
     storage = StorageResource(root=str(tmp_path / "store"))
+    parts = []
     for source in sorted({r["source"] for r in rows}):
-        part = storage.path(layout.RAW_SAMPLES, source, "part-00000.parquet")
-        pq.write_table(pa.Table.from_pylist([r for r in rows if r["source"] == source]), part)
+        parts.append(storage.path(layout.RAW_SAMPLES, source, "part-00000.parquet"))
+        pq.write_table(pa.Table.from_pylist([r for r in rows if r["source"] == source]), parts[-1])
         (tmp_path / "store" / layout.RAW_SAMPLES / source / layout.PARTS_MANIFEST).write_text(
             '{"parts": ["part-00000.parquet"]}')
+    if text_captions:
+        write_text_captions(parts, storage.path(layout.NATIVE_TEXT_CAPTIONS))
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     pq.write_table(pa.Table.from_pylist([{"source": "src_a", "label": "normal", "status": "valid", "origin": "llm",
                                           "caption": "A normal chest X-ray."}]), storage.path(layout.CLASS_CAPTIONS))
@@ -80,4 +83,12 @@ def test_counts_balance_fails_when_curation_loses_a_row(tmp_path, monkeypatch):
     check, = [c for c in result.get_asset_check_evaluations() if c.check_name == "counts_balance"]
     assert not check.passed
     counts = {k: v.value for k, v in check.metadata.items()}
-    assert counts == {"raw_rows": 3, "curated_rows": 2, "log_rows": 0, "unaccounted_samples": 1}
+    assert counts == {"raw_rows": 3, "curated_rows": 2, "log_rows": 0, "unaccounted_samples": 1,
+                      "unmatched_text_captions": 0, "text_without_caption": 0, "text_drops_not_logged": 0}
+
+
+def test_curation_waits_for_the_image_text_captions(tmp_path):
+    rows = [sample_row("x1", "px", kind="image_text", caption="A chest radiograph with clear lungs.")]
+    result = _materialize(tmp_path, rows, raise_on_error=False, text_captions=False)
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "native_text_captions has not been materialized" in failure.event_specific_data.error.message

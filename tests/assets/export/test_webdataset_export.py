@@ -45,6 +45,7 @@ CURATED_SCHEMA = pa.schema(
         ("image_format", pa.string()),
         ("pixel_sha256", pa.string()),
         ("captions", pa.list_(pa.string())),
+        ("caption_origin", pa.string()),
     ]
 )
 
@@ -72,6 +73,7 @@ def _curated_rows(n_train: int = 23, n_test: int = 7, seed: int = 0) -> list[dic
                 "image_format": fmt,
                 "pixel_sha256": f"{i:064x}",
                 "captions": [f"Chest X-ray {k} showing {label}." for k in range(4)],
+                "caption_origin": "template" if i % 5 == 0 else "llm",
             })
     return rows
 
@@ -271,9 +273,12 @@ def test_webdataset_reads_every_sample_with_all_its_captions(curated, tmp_path):
         assert sample["txt"].split("\n") == meta["captions"]
         assert {"sample_id", "source", "modality", "label", "split", "pixel_sha256", "path"} <= set(meta)
         assert by_key[sample["__key__"]]["sample_id"] == meta["sample_id"]
+        assert by_key[sample["__key__"]]["caption_origin"] == meta["caption_origin"] == (
+            "template" if int(meta["sample_id"][-4:]) % 5 == 0 else "llm")
         assert sample["__url__"].endswith(by_key[sample["__key__"]]["shard"])
         seen.add(meta["sample_id"])
     assert seen == {f"src/train/{i:04d}" for i in range(23)}
+    assert stats["by_caption_origin"] == {"llm": 18, "template": 5}  # train ids 0, 5, 10, 15, 20
 
 
 def test_one_caption_mode_writes_the_seeded_pick(curated, tmp_path):
@@ -303,7 +308,8 @@ def test_jpeg_rows_keep_their_bytes_as_jpg(curated, tmp_path):
 def test_manifests_in_pyarrow_and_duckdb(curated, tmp_path):
     stats = export_shards(curated, str(tmp_path), samples_per_shard=5, split="test")
     table = pq.read_table(tmp_path / MANIFEST_NAME)
-    assert table.column_names == ["sample_id", "shard", "key", "offset", "source", "modality", "label", "bytes"]
+    assert table.column_names == ["sample_id", "shard", "key", "offset", "source", "modality", "label", "bytes",
+                                  "caption_origin"]
     assert table.num_rows == stats["num_samples"] == 7
     per_shard = duckdb.execute(
         "SELECT shard, count(*) AS n, sum(bytes) AS b FROM read_parquet(?) GROUP BY shard ORDER BY shard",

@@ -131,6 +131,10 @@ COMPOSITION = {
              {"modality": "xray", "source": "toy_xray", "split": "test", "count": 12},
              {"modality": "ct", "source": "toy_ct", "split": "test", "count": 18}],
     "kept_total": 62, "kept_by_modality": {"ct": 18, "xray": 44}, "kept_by_source": {}, "kept_by_split": {},
+    "kept_by_caption_origin_and_split": [{"caption_origin": "llm", "split": "train", "count": 20},
+                                         {"caption_origin": "template", "split": "train", "count": 12},
+                                         {"caption_origin": "none", "split": "test", "count": 30}],
+    "kept_by_caption_origin": {"llm": 20, "none": 30, "template": 12},
     "dropped": [{"source": "toy_xray", "reason": "exact_duplicate", "count": 3}], "dropped_total": 3,
     "dropped_by_reason": {"exact_duplicate": 3},
 }

@@ -4,10 +4,13 @@ inline SVG plots; each says when the data is synthetic."""
 import json
 import xml.etree.ElementTree as ET
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from report_helpers import COMPOSITION, scored_evaluation
 
 from assets.report.benchmark import assemble_report
+from assets.report.composition import data_composition
 from assets.report.render import svg
 from assets.report.render.html import render_html
 from assets.report.render.markdown import render_markdown
@@ -50,7 +53,7 @@ def test_markdown_says_synthetic_and_shows_intervals_failures_and_provenance(rep
     lo, hi = trained["mean_top1_ci"]
     assert f"| trained | {trained['mean_top1']:.3f} [{lo:.3f}, {hi:.3f}] |" in md
     assert "(reported, not measured)" in md and "| xray | 2 datasets | 68.78 | 55.43 | 52.64 |" in md
-    assert "| code version | asset 2 |" in md and "| exact_duplicate | 3 |" in md
+    assert "| code version | asset 2 |" in md and "| exact_duplicate | 3 |" in md and "| template | 12 |" in md
     real = render_markdown({**report, "synthetic": False})
     assert "synthetic" not in real.split("## Models")[0].lower()
 
@@ -61,7 +64,8 @@ def test_html_is_self_contained_with_every_section_and_plot(report):
                 "composition", "suite", "provenance", "synthetic-note"):
         assert f'id="{sid}"' in page, sid
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
-    assert page.count("<svg") == 3 + 2 * 2 + 1 + 3  # bars x3, 2 confusions per model, loss, composition x3
+    assert page.count("<svg") == 3 + 2 * 2 + 1 + 4  # bars x3, 2 confusions per model, loss, composition x4
+    assert "Kept pairs by caption origin and split" in page
     assert "plot-confusion" in page and "plot-line" in page and "errorbar" in page
 
 
@@ -89,3 +93,13 @@ def test_bars_and_error_bars_scale_with_the_values():
     [err] = [p for p in root.iter(f"{ns}path") if p.get("class") == "errorbar"]
     assert "V" in err.get("d")
     assert svg.nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_composition_counts_kept_pairs_by_caption_origin(tmp_path):
+    pairs = tmp_path / "pairs.parquet"
+    pq.write_table(pa.table({"modality": ["xray"] * 4, "source": ["a", "a", "b", "b"],
+                             "split": ["train", "train", "train", "test"],
+                             "caption_origin": ["cleaned", "condensed", "llm", None]}), pairs)
+    comp = data_composition(str(pairs))
+    assert comp["kept_by_caption_origin"] == {"cleaned": 1, "condensed": 1, "llm": 1, "none": 1}
+    assert {"caption_origin": "none", "split": "test", "count": 1} in comp["kept_by_caption_origin_and_split"]

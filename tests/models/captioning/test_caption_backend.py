@@ -91,6 +91,41 @@ def test_condenses_real_reports_or_falls_back(backend):
         assert r["origin"] == "llm" or r["caption"] == r["text"]
 
 
+def test_real_open_i_reports_condensed_once_then_from_the_cache(backend, tmp_path):
+    """Open-i's own XML as an image-text sample's text (text: report_condensed), through cleaning, the
+    real model and the condensation cache; a re-run builds no model."""
+    import importlib.util
+    import tarfile
+    from pathlib import Path
+
+    from assets.captions.condense_cache import cached_condense
+    from assets.captions.native_text import caption_native_texts
+
+    spec = importlib.util.find_spec("torchxrayvision")
+    if spec is None:
+        pytest.skip("torchxrayvision is not installed (a dev dependency)")
+    with tarfile.open(Path(next(iter(spec.submodule_search_locations))) / "data" / "NLMCXR_reports.tgz") as tgz:
+        xml = [tgz.extractfile(m).read().decode() for m in tgz.getmembers()[:8] if m.isfile()][:3]
+    samples = [{"sample_id": f"s{i}", "source": "openi", "modality": "xray", "text": t} for i, t in enumerate(xml)]
+
+    def condense(items, engine):
+        return cached_condense(items, str(tmp_path), model_id=backend.model_id, backend=engine, max_new_tokens=40)
+
+    rows, stats = caption_native_texts(samples, {"openi": "report_condensed"},
+                                       condense=lambda items: condense(items, backend))
+    assert stats["samples"] == 3 and sum(stats["by_origin"]["openi"].values()) == stats["captioned"] > 0
+    for r in rows:
+        assert (r["origin"] in ("condensed", "cleaned")) == (r["caption"] is not None) and "XXXX" not in (r["caption"] or "")
+        assert r["origin"] != "cleaned" or r["detail"].startswith("not condensed: ")
+
+    def no_model():
+        raise AssertionError("a re-run must not build the model")
+
+    again, _ = caption_native_texts(samples, {"openi": "report_condensed"},
+                                    condense=lambda items: condense(items, no_model))
+    assert again == rows
+
+
 def test_reports_each_completion_as_it_comes(backend):
     conversations = [build_conversation("xray", c, i, SOURCE.classes) for c in SOURCE.classes for i in range(3)]
     done = []
