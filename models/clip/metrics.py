@@ -144,6 +144,25 @@ def mean_bootstrap_distribution(values, *, n_resamples: int = 1000, seed: int = 
     return v[bootstrap_indices(v.size, n_resamples, seed)].mean(axis=1)
 
 
+def clustered_mean_bootstrap_distribution(values, clusters, n_clusters: int, *, n_resamples: int = 1000,
+                                         seed: int = 0) -> np.ndarray:
+    """Bootstrap distribution of the mean of `values` when whole clusters are resampled: value j belongs to
+    cluster clusters[j] (of 0..n_clusters-1), a resample draws n_clusters clusters with replacement and
+    takes the mean over all their values. Retrieval resamples images, each with all of its captions, so a
+    caption-rich image counts once as a unit, as in the papers' test sets; the draws are bootstrap_indices',
+    the same for every model (paired)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    clusters = np.asarray(clusters).ravel()
+    if v.size == 0 or n_clusters == 0:
+        raise ValueError("no values")
+    sums = np.bincount(clusters, weights=v, minlength=n_clusters)
+    counts = np.bincount(clusters, minlength=n_clusters).astype(np.float64)
+    idx = bootstrap_indices(n_clusters, n_resamples, seed)
+    total = counts[idx].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, sums[idx].sum(axis=1) / total, np.nan)
+
+
 def percentile_interval(distribution, level: float = 0.95) -> tuple[float, float] | None:
     """The central `level` percentile interval of a bootstrap distribution, NaNs ignored; None if
     fewer than half the resamples were defined."""

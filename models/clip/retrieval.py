@@ -1,5 +1,5 @@
 """Image-text retrieval on an image-text test split: image-to-text and text-to-image recall@K with 95%
-bootstrap confidence intervals (queries resampled)."""
+bootstrap confidence intervals (images resampled, each with all of its captions, in both directions)."""
 
 from __future__ import annotations
 
@@ -47,16 +47,19 @@ def retrieval_metrics(similarity, owners, ks: Sequence[int] = KS, *, n_resamples
     sim = np.asarray(similarity, dtype=np.float64)
     owners = np.asarray(owners)
     relevant = owners[None, :] == np.arange(sim.shape[0])[:, None]
-    directions = {"image_to_text": metrics.retrieval_ranks(sim, relevant),
-                  "text_to_image": metrics.retrieval_ranks(sim.T, relevant.T)}
-    row: dict = {"num_images": int(sim.shape[0]), "num_texts": int(sim.shape[1])}
+    n_images = sim.shape[0]
+    # Each direction's queries with the image each belongs to: an image query is its own image.
+    directions = {"image_to_text": (metrics.retrieval_ranks(sim, relevant), np.arange(n_images)),
+                  "text_to_image": (metrics.retrieval_ranks(sim.T, relevant.T), owners)}
+    row: dict = {"num_images": int(n_images), "num_texts": int(sim.shape[1])}
     boot: dict[str, np.ndarray] = {}
-    for direction, ranks in directions.items():
+    for direction, (ranks, query_images) in directions.items():
         for k in ks:
             name = f"{direction}_R@{k}"
             hits = (ranks < k).astype(np.float64)
             row[name] = float(hits.mean())
-            boot[name] = metrics.mean_bootstrap_distribution(hits, n_resamples=n_resamples, seed=seed)
+            boot[name] = metrics.clustered_mean_bootstrap_distribution(hits, query_images, n_images,
+                                                                       n_resamples=n_resamples, seed=seed)
             ci = metrics.percentile_interval(boot[name])
             row[f"{name}_ci"] = list(ci) if ci else None
     return Scored(row, boot)

@@ -40,6 +40,21 @@ def test_recall_both_ways_matches_brute_force(seed):
     assert row["num_images"] == counts.size and row["num_texts"] == owners.size
 
 
+def test_the_bootstrap_resamples_images_with_all_their_captions():
+    """Image 0 has four captions, all found; images 1 and 2 one each, both missed. A resample is a draw of
+    three images: text-to-image recall is then (hits of the drawn images' captions) / (their captions)."""
+    owners = np.array([0, 0, 0, 0, 1, 2])
+    sim = np.zeros((3, 6))
+    sim[0, :4] = 1.0  # image 0's captions find it first
+    sim[1, 4], sim[0, 5] = -1.0, 1.0  # image 1's caption ranks image 1 last; image 2's ranks image 0 first
+    scored = retrieval_metrics(sim, owners, ks=(1,), n_resamples=400, seed=3)
+    assert scored.row["text_to_image_R@1"] == pytest.approx(4 / 6)
+    draws = np.random.default_rng(3).integers(0, 3, size=(400, 3))  # metrics.bootstrap_indices' draws
+    hits, counts = np.array([4.0, 0.0, 0.0]), np.array([4.0, 1.0, 1.0])
+    expected = hits[draws].sum(1) / counts[draws].sum(1)
+    assert np.allclose(scored.bootstrap["text_to_image_R@1"], expected)
+
+
 def test_caption_owners_flatten_captions():
     texts, owners = caption_owners([["a", "b"], ["c"], ["d", "e", "f"]])
     assert texts == list("abcdef") and owners.tolist() == [0, 0, 1, 2, 2, 2]
