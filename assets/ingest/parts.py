@@ -46,13 +46,14 @@ def source_parts(samples_dir: str, sources: list[str], storage_options: dict | N
 
 
 def labels_by_source(parts: list[str], storage_options: dict | None = None) -> dict[str, list[tuple[str, str]]]:
-    """{source: sorted (modality, label) pairs} of the classification samples in the given raw-sample parts."""
+    """{source: sorted (modality, label) pairs} of the training classification samples in the given
+    raw-sample parts (the pairs a CLIP trains on; an evaluation set's labels need no captions)."""
     if not parts:
         return {}
     con = connect(parts, storage_options)
     rows = con.execute(
         "SELECT DISTINCT source, modality, label FROM read_parquet($parts) "
-        "WHERE kind = 'classification' AND label IS NOT NULL ORDER BY source, label, modality",
+        "WHERE kind = 'classification' AND label IS NOT NULL AND split = 'train' ORDER BY source, label, modality",
         {"parts": parts}).fetchall()
     con.close()
     out: dict[str, list[tuple[str, str]]] = {}
@@ -63,8 +64,8 @@ def labels_by_source(parts: list[str], storage_options: dict | None = None) -> d
 
 def labels_in_data(specs: list[SourceSpec], samples_dir: str, storage_options: dict | None = None
                    ) -> list[tuple[SourceSpec, str]]:
-    """(catalog entry, label) for every label the ingested classification samples of each catalog
-    source carry: a catalog class, a multi-label combination, "no finding", or a label the catalog
+    """(catalog entry, label) for every label the ingested training classification samples of each
+    catalog source carry: a catalog class, a multi-label combination, "no finding", or a label the catalog
     does not list (ImageFolder folders, MedMNIST): what class captions are written for. The entry
     has the modality of the label's samples (a source may mix modalities, as RadImageNet's folders
     do). ValueError when samples of two modalities share a label: captions are kept per (source,

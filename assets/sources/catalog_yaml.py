@@ -1,5 +1,6 @@
 """Load a YAML source catalog into SourceSpecs, with every problem reported at once.
 
+    include: [unimed_eval.yaml]             # further catalogs (relative to this file): their sources follow
     sources:
       - name: chexpert                      # letters, digits, _ . - (it becomes a partition key)
         modality: xray                      # xray ct mri ultrasound pathology fundus
@@ -94,15 +95,31 @@ class CatalogError(ValueError):
     """The catalog is invalid; the message lists every problem found."""
 
 
-def load_catalog(url: str) -> list[SourceSpec]:
-    """The sources of the YAML catalog at `url` (local path or any fsspec URL)."""
+def load_catalog(url: str, _including: tuple[str, ...] = ()) -> list[SourceSpec]:
+    """The sources of the YAML catalog at `url` (local path or any fsspec URL), then those of the
+    catalogs its `include` list names (relative to it; a training recipe includes its evaluation
+    suite's catalog, so the evaluation sets are ingested as test sources and decontaminate training)."""
     with fsspec.open(url, "rt", encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise CatalogError(f"{url}: not valid YAML: {e}") from None
     base = str(Path(url).resolve().parent) if "://" not in url else posixpath.dirname(url)
-    return parse_catalog(data, base_dir=base, origin=url)
+    this = str(Path(url).resolve()) if "://" not in url else url
+    specs = parse_catalog(data, base_dir=base, origin=url)
+    includes = data.get("include") or [] if isinstance(data, dict) else []
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise CatalogError(f"{url}: include must be a list of catalog paths")
+    for included in includes:
+        path = _resolve(_expand_env(included), base)
+        if path in (*_including, this):
+            raise CatalogError(f"{url}: include {included!r} includes a catalog that includes it")
+        specs += load_catalog(path, (*_including, this))
+    names = [s.name for s in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CatalogError(f"{url}: source name(s) {repeated} appear in it and in a catalog it includes")
+    return specs
 
 
 def parse_catalog(data: Any, *, base_dir: str, origin: str = "catalog") -> list[SourceSpec]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 from assets.captions.targets import targets_for_labels
 from assets.ingest.chunked import ingest_source
 from assets.ingest.parts import labels_in_data
-from assets.sources.catalog import ClassInfo, SourceSpec
+from assets.sources.catalog import ClassInfo, SourceSpec, SplitRule
 from assets.sources.readers import read_source
 
 MODALITIES = {"CT": "ct", "MR": "mri", "US": "ultrasound"}
@@ -52,3 +53,14 @@ def test_a_label_shared_by_two_modalities_is_refused(tmp_path):
     spec, samples = _ingest(tmp_path, ["CT/abd/normal/1.png", "MR/abd/normal/2.png"], label_from=[2])
     with pytest.raises(ValueError, match="'radimagenet': label 'normal' is carried by ct and mri samples"):
         labels_in_data([spec], samples)
+
+
+def test_only_training_samples_need_captions(tmp_path):
+    """An evaluation set's labels (a fixed test split, as the UniMed suite's entries) get no class captions."""
+    spec, samples = _ingest(tmp_path, ["CT/abd/pancreatitis/1.png"], label_from=[1, 2])
+    assert [label for _, label in labels_in_data([spec], samples)] == ["abd/pancreatitis"]
+    test_only = dataclasses.replace(spec, name="radimagenet_test", split=SplitRule(by="fixed", default="test"))
+    read = read_source(test_only)
+    ingest_source(read.rows(), root=read.root, out_dir=str(tmp_path / "samples" / test_only.name),
+                  quarantine_dir=str(tmp_path / "quarantine" / test_only.name))
+    assert [label for _, label in labels_in_data([spec, test_only], samples)] == ["abd/pancreatitis"]

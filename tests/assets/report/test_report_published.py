@@ -34,7 +34,8 @@ def test_published_file_holds_cited_percentages_and_the_datasets_they_average():
     # the 21 datasets, named as the evaluation-suite recipe names its sources
     names = [n for group in entry["datasets"].values() for n in group]
     assert len(names) == len(set(names)) == 21
-    assert set(names) == set(yaml.safe_load(UNIMED_SUITE.read_text())["sources"])
+    # (the suite's other two sources are retrieval splits, which the paper's zero-shot table leaves out)
+    assert set(names) == set(yaml.safe_load(UNIMED_SUITE.read_text())["sources"]) - {"rocov2_test", "mimic_cxr"}
     assert set(entry["datasets"]) == set(COLUMNS) - {"average"}
 
 

@@ -121,6 +121,25 @@ sources:
     assert "bad redistribution 'maybe'" in str(e.value)
 
 
+def test_a_catalog_includes_others_after_its_own_sources(tmp_path):
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "suite.yaml").write_text(
+        "sources:\n  - {name: test_set, modality: ct, format: imagefolder, location: ct, split: {fixed: test}}\n")
+    (tmp_path / "train.yaml").write_text("include: [eval/suite.yaml]\nsources:\n"
+                                         "  - {name: train_set, modality: ct, format: imagefolder, location: ct}\n")
+    specs = load_catalog(str(tmp_path / "train.yaml"))
+    assert [s.name for s in specs] == ["train_set", "test_set"]
+    assert specs[1].location == str(tmp_path / "eval" / "ct")  # relative to the included file
+    (tmp_path / "eval" / "suite.yaml").write_text("include: [../train.yaml]\nsources:\n"
+                                                  "  - {name: test_set, modality: ct, format: imagefolder, location: ct}\n")
+    with pytest.raises(CatalogError, match="includes a catalog that includes it"):
+        load_catalog(str(tmp_path / "train.yaml"))
+    (tmp_path / "eval" / "suite.yaml").write_text(
+        "sources:\n  - {name: train_set, modality: ct, format: imagefolder, location: ct}\n")
+    with pytest.raises(CatalogError, match=r"source name\(s\) \['train_set'\] appear in it and in a catalog"):
+        load_catalog(str(tmp_path / "train.yaml"))
+
+
 def test_all_mistakes_are_reported_together(tmp_path):
     (tmp_path / "bad.yaml").write_text("""\
 sources:

@@ -77,6 +77,20 @@ def _read(name: str) -> tuple[Counter, Counter, list]:
     return Counter(r.label for r in good), Counter(r.split for r in good), sorted(r.error for r in records if r.error)
 
 
+def test_an_evaluation_sets_training_rows_are_kept_out(tmp_path, monkeypatch):
+    """organs_axial/annotations.csv (path, split, organ index) holds train and test rows; UniMed scores the
+    test rows: only they are read, as test images, and the others are counted as excluded_by_filter."""
+    root = tmp_path / "unimed"
+    rows = [[f"images/{i}.png", split, organ] for i, (split, organ) in
+            enumerate([("train", 0), ("test", 3), ("val", 5), ("test", 10)])]
+    for i, (path, _, _) in enumerate(rows):
+        _png(root / "organs_axial" / path, i)
+    _csv(root / "organs_axial" / "annotations.csv", ["path", "split", "label"], rows)
+    monkeypatch.setenv("MEDPAIRS_DATA_ROOT", str(root))
+    labels, splits, errors = _read("CT_axial")
+    assert splits == {"test": 2} and errors == ["excluded_by_filter"] * 2 and sum(labels.values()) == 2
+
+
 def test_class_folders_are_the_classes(data_root):
     labels, splits, errors = _read("NCK_CRC")
     assert labels == {c: 2 for c in ("ADI", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")}
@@ -121,7 +135,9 @@ def test_the_suite_names_prompts_for_every_class_and_a_metric_for_every_entry(tm
     assert set(suite.class_prompts) == set(suite.metrics) == {s.name for s in specs}
     for spec in specs:
         assert list(suite.class_prompts[spec.name]) == spec.class_names(), spec.name
-    assert set(suite.sources) == {s.name for s in specs} - {"radimagenet"}
+    # every entry but radimagenet_test (UniMed skips it), and two image-text test splits of the training recipe
+    # that includes this catalog, for retrieval
+    assert set(suite.sources) == {s.name for s in specs} - {"radimagenet_test"} | {"rocov2_test", "mimic_cxr"}
     assert {n for n, m in suite.metrics.items() if m == "auc"} == {
         "acl_mri", "meniscal_mri", "breast_us", "thyroid_us", "rsna_pneumonia", "refuge_retina"}
     assert all(len(p) == 1 for p in suite.class_prompts["rsna_pneumonia"].values())
