@@ -87,7 +87,8 @@ class SignalWatch:
 
 def job_run_config(job: dg.JobDefinition, run_config: dict) -> dict:
     """The part of a whole-pipeline run config that belongs to `job`'s assets."""
-    names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    # `ops` is keyed by op name: a multi-asset's (curation) is none of its assets' keys.
+    names = {node.name for node in job.graph.nodes}
     ops = {name: cfg for name, cfg in (run_config.get("ops") or {}).items() if name in names}
     return {**{k: v for k, v in run_config.items() if k != "ops"}, **({"ops": ops} if ops else {})}
 

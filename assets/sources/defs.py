@@ -77,9 +77,11 @@ def source_catalog(context: dg.AssetExecutionContext, config: SourceCatalogConfi
 
 @dg.asset(group_name="sources", kinds={"python", "png"}, code_version="5")
 def synthetic_source(context: dg.AssetExecutionContext, config: SyntheticSourceConfig,
-                     storage: StorageResource) -> dg.MaterializeResult:
+                     storage: StorageResource, catalog: SourceCatalogResource) -> dg.MaterializeResult:
     """The embedded default dataset: synthetic X-ray, CT, MRI, ultrasound, pathology and fundus
     images of real clinical classes, with train and test splits (plainly synthetic)."""
+    if not any(spec.synthetic for spec in catalog.sources()):  # e.g. a recipe of real sources: nothing reads them
+        return dg.MaterializeResult(metadata={"num_images": 0, "not_drawn": "the catalog names no synthetic source"})
     out_dir = storage.dir(layout.SYNTHETIC_SOURCE)
     rows, stats, skipped = ensure_synthetic_dataset(
         out_dir, code_version=context.assets_def.code_versions_by_key[context.asset_key],

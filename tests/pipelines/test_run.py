@@ -130,13 +130,13 @@ def test_a_source_removed_from_the_catalog_loses_its_partition(project):
 def test_one_run_config_is_split_between_the_jobs(project):
     defs, _, _ = project
     config = {"ops": {"synthetic_source": {"config": {"seed": 3}}, "raw_samples": {"config": {"workers": 2}},
-                      "clip_model": {"config": {"epochs": 1}}}}
+                      "clip_model": {"config": {"epochs": 1}}, "curation": {"config": {"min_side": 16}}}}
     assert job_run_config(defs.resolve_job_def("sources_job"), config) == {
         "ops": {"synthetic_source": {"config": {"seed": 3}}}}
     assert job_run_config(defs.resolve_job_def("ingest_job"), config) == {
         "ops": {"raw_samples": {"config": {"workers": 2}}}}
     assert job_run_config(defs.resolve_job_def("medpairs_job"), config) == {
-        "ops": {"clip_model": {"config": {"epochs": 1}}}}
+        "ops": {"clip_model": {"config": {"epochs": 1}}, "curation": {"config": {"min_side": 16}}}}  # a multi-asset's op
 
 
 def test_a_rerun_with_nothing_changed_ingests_nothing_and_a_changed_source_alone_is_redone(project):

@@ -47,13 +47,20 @@ def model_rows(report: Mapping) -> list[tuple]:
     return rows
 
 
+def scored_images(row: Mapping) -> str:
+    """The images a dataset was scored on, and its split's images left out because their label is not one
+    of its classes (a multi-label finding such as "mass and pleural thickening"): counted, not hidden."""
+    skipped = row.get("skipped_samples") or 0
+    return f"{row['num_samples']} (+{skipped} not scored: no single class)" if skipped else str(row["num_samples"])
+
+
 def per_dataset_rows(report: Mapping, metric: str) -> list[tuple]:
     """(dataset, modality, classes, test images, chance, one `value [CI]` per model) for every dataset."""
     models = ok_models(report)
     if not models:
         return []
     by_model = {m: {r["source"]: r for r in report["results"][m]} for m in models}
-    return [(r["source"], r["modality"], r["num_classes"], r["num_samples"], fmt(r["chance"]),
+    return [(r["source"], r["modality"], r["num_classes"], scored_images(r), fmt(r["chance"]),
              *(fmt_ci(by_model[m][r["source"]].get(metric), by_model[m][r["source"]].get(f"{metric}_ci"))
                for m in models))
             for r in report["results"][models[0]]]

@@ -58,6 +58,15 @@ def test_markdown_says_synthetic_and_shows_intervals_failures_and_provenance(rep
     assert "synthetic" not in real.split("## Models")[0].lower()
 
 
+def test_a_datasets_test_images_without_a_single_class_are_counted_in_its_row(report):
+    trained = [{**r, "skipped_samples": 3 if i == 0 else 0} for i, r in enumerate(report["results"]["trained"])]
+    md = render_markdown({**report, "results": {**report["results"], "trained": trained}})
+    first, second = trained[0], trained[1]
+    assert f"| {first['source']} | {first['modality']} | {first['num_classes']} | {first['num_samples']} (+3 not " \
+           "scored: no single class) |" in md
+    assert f"| {second['source']} | {second['modality']} | {second['num_classes']} | {second['num_samples']} |" in md
+
+
 def test_html_is_self_contained_with_every_section_and_plot(report):
     page = render_html(report)
     for sid in ("models", "summary", "datasets", "retrieval", "checks", "published", "confusion", "training",

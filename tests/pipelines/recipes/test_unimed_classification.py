@@ -5,16 +5,12 @@ image layout, RadImageNet's CT/MR/US tree, FLAIR's per-dataset dataframes of lis
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
 from assets.captions.synthesize import validate_for_target
 from assets.captions.targets import label_target, targets_for_labels
@@ -24,29 +20,10 @@ from assets.ingest.parts import labels_in_data
 from assets.sources.catalog_yaml import load_catalog
 from assets.sources.readers import SourceError, read_source
 from pipelines.environment import load_environment
+from tests.pipelines.recipes import miniatures
 
 CATALOG = str(Path(__file__).resolve().parents[3] / "pipelines" / "recipes" / "unimed.yaml")
-CHEXPERT_FINDINGS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
-                     "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
-                     "Fracture", "Support Devices"]
 RADIMAGENET_MODALITY = {"CT": "ct", "MRI": "mri", "ultrasound": "ultrasound"}  # its class names' first word
-NIH_HEADER = ["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
-              "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]"]
-
-
-def _image(path: Path, seed: int) -> None:
-    """A tiny noise image in the format its name says (JPEG for .jpg, PNG otherwise)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    pixels = np.random.default_rng(seed).integers(0, 256, (24, 24), dtype=np.uint8)
-    Image.fromarray(pixels).save(buf, format="JPEG" if path.suffix == ".jpg" else "PNG")
-    path.write_bytes(buf.getvalue())
-
-
-def _csv(path: Path, header: list[str], rows: list[list]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([header, *rows])
 
 
 @pytest.fixture
@@ -74,30 +51,8 @@ def _ingest(name: str, out: Path) -> tuple[list, dict, list[dict]]:
     return records, stats, samples
 
 
-def _chexpert_row(path: str, view: str, cells: dict[str, str]) -> list:
-    return [path, "Female", 61, view, "AP" if view == "Frontal" else "", *(cells.get(f, "") for f in CHEXPERT_FINDINGS)]
-
-
 def test_chexpert_frontal_views_with_findings_and_the_valid_split(data_root, tmp_path):
-    base = data_root / "CheXpert-v1.0-small"
-    train = [
-        _chexpert_row("CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg", "Frontal",
-                      {"Cardiomegaly": "1.0", "Pleural Effusion": "1.0", "Edema": "0.0"}),
-        _chexpert_row("CheXpert-v1.0-small/train/patient00001/study1/view2_lateral.jpg", "Lateral", {"Cardiomegaly": "1.0"}),
-        _chexpert_row("CheXpert-v1.0-small/train/patient00002/study1/view1_frontal.jpg", "Frontal",
-                      {"No Finding": "1.0", "Support Devices": "1.0"}),
-        _chexpert_row("CheXpert-v1.0-small/train/patient00003/study2/view1_frontal.jpg", "Frontal",
-                      {"Atelectasis": "-1.0", "Lung Opacity": "1.0"}),  # an uncertain atelectasis
-        _chexpert_row("CheXpert-v1.0-small/train/patient00004/study1/view1_frontal.jpg", "Frontal", {"No Finding": "1.0"}),
-    ]
-    valid = [_chexpert_row("CheXpert-v1.0-small/valid/patient64541/study1/view1_frontal.jpg", "Frontal",
-                           {"Edema": "1.0"}),
-             _chexpert_row("CheXpert-v1.0-small/valid/patient64541/study1/view2_lateral.jpg", "Lateral", {})]
-    header = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *CHEXPERT_FINDINGS]
-    _csv(base / "train.csv", header, train)
-    _csv(base / "valid.csv", header, valid)
-    for i, row in enumerate(train + valid):
-        _image(data_root / row[0], i)
+    miniatures.chexpert(data_root)
     records, stats, samples = _ingest("chexpert", tmp_path / "out")
     assert sorted((s["orig_path"].split("/")[2], s["label"], s["split"]) for s in samples) == [
         ("patient00001", "cardiomegaly and pleural effusion", "train"), ("patient00002", "support devices", "train"),
@@ -113,16 +68,7 @@ def test_chexpert_frontal_views_with_findings_and_the_valid_split(data_root, tmp
 @pytest.mark.parametrize("layout", ["unimed_docs", "kaggle"])
 def test_chestxray14_official_lists_patient_groups_and_either_image_layout(data_root, tmp_path, layout):
     """UniMed's docs: every image in chest_xray8/images/; the Kaggle copy: images_001/images/, images_002/images/..."""
-    base = data_root / "chest_xray8"
-    rows = [("00000001_000.png", "Cardiomegaly", 1), ("00000001_001.png", "Cardiomegaly|Effusion", 1),
-            ("00000002_000.png", "No Finding", 2), ("00000003_000.png", "Pleural_Thickening|Mass", 3),
-            ("00000003_001.png", "Hernia", 3), ("00000004_000.png", "Nodule", 4), ("00000005_000.png", "Edema", 5)]
-    _csv(base / "Data_Entry_2017_v2020.csv", NIH_HEADER,
-         [[name, labels, name[9:12], pid, 50, "M", "PA", 2500, 2048, 0.14, 0.14] for name, labels, pid in rows])
-    for i, (name, _, pid) in enumerate(rows[:-1]):  # the last row's image is missing from the download
-        _image(base / ("images" if layout == "unimed_docs" else f"images_00{1 + pid % 2}/images") / name, i)
-    (base / "train_val_list.txt").write_text("00000001_000.png\n00000001_001.png\n00000002_000.png\n00000005_000.png\n")
-    (base / "test_list.txt").write_text("00000003_000.png\n00000003_001.png\n")  # 00000004_000 in neither list
+    miniatures.chestxray14(data_root, layout)
     records, stats, samples = _ingest("chestxray14", tmp_path / "out")
     assert sorted((s["orig_path"].rsplit("/", 1)[-1], s["label"], s["split"]) for s in samples) == [
         ("00000001_000.png", "cardiomegaly", "train"), ("00000001_001.png", "cardiomegaly and effusion", "train"),
@@ -134,12 +80,7 @@ def test_chestxray14_official_lists_patient_groups_and_either_image_layout(data_
 
 
 def test_radimagenet_takes_the_modality_from_its_folder_and_the_class_from_two(data_root, tmp_path):
-    base = data_root / "radimagenet" / "radiology_ai"
-    files = ["CT/abd/pancreatic lesion/ct-1.png", "CT/lung/Nodule/ct-2.png", "MR/knee/acl_pathology/mr-1.png",
-             "MR/mriabd/normal/mr-2.png", "US/gb/gb/us-1.png", "US/thyroid/thyroid/us-2.png", "CT/abd/unlisted/ct-3.png"]
-    for i, rel in enumerate(files):
-        _image(base / rel, i)
-    _csv(base / "radimagenet_with_captions_training_set.csv", ["filename", "label", "captions"], [])
+    miniatures.radimagenet(data_root)
     _, stats, samples = _ingest("radimagenet", tmp_path / "out")
     assert sorted((s["modality"], s["label"], s["split"]) for s in samples) == [
         ("ct", "CT abdomen pancreatic lesion", "train"), ("ct", "CT lung nodule", "train"),
@@ -153,27 +94,8 @@ def test_radimagenet_takes_the_modality_from_its_folder_and_the_class_from_two(d
         ("ultrasound gallbladder", "ultrasound")}
 
 
-def _flair(base: Path, name: str, rows: list[tuple[str, str]], seed: int) -> None:
-    """A FLAIR pretraining dataframe as prepare_partitions.py writes it (pandas index, image, atributes,
-    categories), with the images it names under Retina-Datasets/."""
-    _csv(base / "pretraining" / f"{name}.csv", ["", "image", "atributes", "categories"],
-         [[i, image, "[]", categories] for i, (image, categories) in enumerate(rows)])
-    for i, (image, _) in enumerate(rows):
-        _image(base / image, seed + i)
-
-
 def test_flair_dataframes_give_multi_label_fundus_samples(data_root, tmp_path):
-    base = data_root / "Retina-Datasets"
-    grading = "03_IDRID/B.%20Disease%20Grading/B. Disease Grading/1. Original Images/a. Training Set/"
-    _flair(base, "03_IDRID", [
-        (grading + "IDRiD_001.jpg", "['moderate diabetic retinopathy', 'diabetic macular edema']"),
-        (grading + "IDRiD_002.jpg", "['no diabetic retinopathy', 'no referable diabetic macular edema']"),
-        ("03_IDRID/A.%20Segmentation/A. Segmentation/1. Original Images/a. Training Set/IDRiD_03.jpg",
-         "['microaneurysms', 'haemorrhages', 'hard exudates']"),
-        (grading + "IDRiD_004.jpg", "['retinitis pigmentosa']"),  # no class of this entry: counted, not dropped
-    ], seed=0)
-    _flair(base, "23_HRF", [("23_HRF/documents/01_dr.jpg", "['diabetic retinopathy']"),
-                            ("23_HRF/Noise/01_bad.jpg", "[]")], seed=10)
+    miniatures.flair(data_root)  # an IDRiD category of no class of its entry is counted, not dropped
     _, stats, samples = _ingest("flair_idrid", tmp_path / "out")
     assert sorted((s["label"], s["modality"]) for s in samples) == [
         ("diabetic macular edema and moderate diabetic retinopathy", "fundus"),
@@ -192,7 +114,7 @@ def test_flair_dataframes_give_multi_label_fundus_samples(data_root, tmp_path):
 def test_a_split_medpairs_makes_keeps_both_eyes_of_a_patient_on_one_side(data_root, tmp_path, name, csv_name, image):
     eyes = ("OD", "OS") if name == "flair_papila" else ("left", "right")
     rows = [(image.format(p, eye), "['glaucoma']" if p % 3 else "['normal']") for p in range(1, 81) for eye in eyes]
-    _flair(data_root / "Retina-Datasets", csv_name, rows, seed=100)
+    miniatures.flair_dataframe(data_root, csv_name, rows, seed=100)
     records = [r for r in read_source(_spec(name)).records if not r.error]
     assert len(records) == 160
     sides: dict[str, set] = {}
