@@ -5,6 +5,7 @@ from typing import Literal
 import dagster as dg
 
 from assets.export.identifier_check import check_no_identifiers, digest_files
+from assets.export.mixture import mixture_markdown
 from assets.export.shard_writer import DEFAULT_MAX_SHARD_BYTES
 from assets.export.webdataset import export_shards
 from assets.shared import layout
@@ -12,6 +13,7 @@ from assets.shared.metadata import md_table
 from assets.shared.storage import StorageResource
 from assets.sources.readers.clinical import privacy_salt
 from assets.sources.readers.identifiers import IdentifierLeak
+from assets.sources.resource import SourceCatalogResource
 
 
 class ExportConfig(dg.Config):
@@ -22,19 +24,24 @@ class ExportConfig(dg.Config):
     # all: every caption of the sample in .txt, one per line (the trainer draws one per load);
     # one: a single caption picked by a seeded hash of the sample id.
     captions: Literal["all", "one"] = "all"
-    # Seed of the caption pick when captions is "one".
+    # Seed of the caption pick when captions is "one", and of the source mixture's draws (which pairs a
+    # cap keeps, which get a weight's fractional extra copy).
     seed: int = 0
     # Keep shards an earlier run completed with the same bytes.
     resume: bool = True
 
 
-@dg.asset(group_name="export", deps=["curated_pairs"], kinds={"webdataset", "parquet"}, code_version="2",
+# source_catalog: each source's mixture (weight or cap) is read from its entry.
+@dg.asset(group_name="export", deps=["curated_pairs", "source_catalog"], kinds={"webdataset", "parquet"},
+          code_version="3",
           # No identifier of a clinical source in any shard member or manifest; a hit removes the shards
           # and fails the step, naming file and member.
           check_specs=[dg.AssetCheckSpec("no_identifiers", asset="webdataset_shards", blocking=True)])
-def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.MaterializeResult:
+def webdataset_shards(config: ExportConfig, storage: StorageResource,
+                      catalog: SourceCatalogResource) -> dg.MaterializeResult:
     """Training pairs as `train-{000000..}.tar` WebDataset shards (.png/.jpg, .txt, .json per sample),
-    Parquet manifests of every sample and shard, and sizes.json for open_clip."""
+    each source weighted or capped as its catalog entry says; Parquet manifests of every sample and shard,
+    a log of the pairs not exported, the mixture applied, and sizes.json for open_clip."""
     out_dir = storage.dir(layout.SHARDS)
     stats = export_shards(
         storage.path(layout.CURATED_PAIRS),
@@ -43,13 +50,14 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.Mate
         max_shard_bytes=config.max_shard_bytes,
         captions=config.captions,
         seed=config.seed,
+        mixture={spec.name: spec.mixture for spec in catalog.sources()},
         resume=config.resume,
     )
     try:
         privacy = check_no_identifiers(
             digest_files(storage.path(layout.RAW_SAMPLES), layout.IDENTIFIER_DIGESTS),
             [f"{out_dir.rstrip('/')}/{name}" for name in stats["shard_sha256"]],
-            [stats["manifest"], stats["shard_index"]],
+            [stats["manifest"], stats["shard_index"], stats["export_log"]],
             salt=privacy_salt)
     except IdentifierLeak as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None
@@ -58,6 +66,7 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.Mate
     return dg.MaterializeResult(
         metadata={
             "num_samples": stats["num_samples"],
+            "num_pairs": stats["num_pairs"],
             "num_shards": stats["num_shards"],
             "shards": stats["shards"],
             "manifest": dg.MetadataValue.path(stats["manifest"]),
@@ -68,6 +77,8 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource) -> dg.Mate
             "shards_reused": stats["shards_reused"],
             "skipped": dg.MetadataValue.json(stats["skipped"]),
             "splits": dg.MetadataValue.json(stats["splits"]),
+            "export_log": dg.MetadataValue.path(stats["export_log"]),
+            "mixture": dg.MetadataValue.md(mixture_markdown(stats["mixture"])),
             "preview": dg.MetadataValue.md(preview + ("\n\n(first 10 shards)" if len(shards) > 10 else "")),
         },
         check_results=[dg.AssetCheckResult(check_name="no_identifiers", passed=True, metadata=privacy)],
