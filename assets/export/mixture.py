@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import posixpath
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
@@ -21,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assets.shared import layout
 from assets.shared.metadata import md_table
 from assets.sources.catalog import SourceMixture
 
-MIXTURE_NAME = "mixture.json"
+MIXTURE_NAME = posixpath.basename(layout.SHARDS_MIXTURE)
 # The only split a mixture changes: evaluation (test) and validation pairs are never weighted or capped.
 MIXED_SPLIT = "train"
 # Reasons a training pair is not exported because of the mixture (beside no_image and no_caption).

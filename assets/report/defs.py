@@ -82,7 +82,8 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
         "run id": context.run.run_id, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     report = run_benchmark(entries, load_suite(config.suite), catalog.sources(), pairs, report_dir,
-                           curation_log=storage.path(layout.CURATION_LOG), provenance=provenance,
+                           curation_log=storage.path(layout.CURATION_LOG), mixture=storage.path(layout.SHARDS_MIXTURE),
+                           provenance=provenance,
                            n_resamples=config.bootstrap_resamples, seed=config.bootstrap_seed,
                            screenshot=config.screenshot, notes=control_notes(run, control))
     summary, paths = report["summary"], report["paths"]

@@ -133,6 +133,8 @@ COMPOSITION = {
     "kept_total": 62, "kept_by_modality": {"ct": 18, "xray": 44}, "kept_by_source": {}, "kept_by_split": {},
     "dropped": [{"source": "toy_xray", "reason": "exact_duplicate", "count": 3}], "dropped_total": 3,
     "dropped_by_reason": {"exact_duplicate": 3},
+    "mixture": {"toy_xray": {"weight": 2.0, "cap": None, "train_pairs": 32, "exported_pairs": 32, "samples": 64,
+                             "dropped": {}}},
 }
 
 
