@@ -1,13 +1,21 @@
-"""Export: curated training pairs as WebDataset shards with Parquet manifests."""
+"""Export: curated training pairs as WebDataset shards with Parquet manifests, and the data card of the
+exported dataset."""
 
 from typing import Literal
 
 import dagster as dg
 
+from assets.export.data_card import (
+    build_data_card,
+    card_table,
+    read_mixture,
+    write_data_card,
+)
 from assets.export.identifier_check import check_no_identifiers, digest_files
 from assets.export.mixture import mixture_markdown
 from assets.export.shard_writer import DEFAULT_MAX_SHARD_BYTES
-from assets.export.webdataset import export_shards
+from assets.export.webdataset import EXPORT_LOG_NAME, MANIFEST_NAME, export_shards
+from assets.ingest.parts import source_parts
 from assets.shared import layout
 from assets.shared.metadata import md_table
 from assets.shared.storage import StorageResource
@@ -82,4 +90,40 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource,
             "preview": dg.MetadataValue.md(preview + ("\n\n(first 10 shards)" if len(shards) > 10 else "")),
         },
         check_results=[dg.AssetCheckResult(check_name="no_identifiers", passed=True, metadata=privacy)],
+    )
+
+
+@dg.asset(group_name="export", kinds={"json", "markdown"}, code_version="1",
+          deps=["webdataset_shards", "curated_pairs", "curation_log", "class_captions", "raw_samples", "source_catalog"],
+          check_specs=[dg.AssetCheckSpec("counts_balance", asset="data_card",
+                                         description="Per source and modality, every input read is counted once: "
+                                                     "dropped at a stage, held out, or exported.")])
+def data_card(storage: StorageResource, catalog: SourceCatalogResource) -> dg.MaterializeResult:
+    """The data card of the exported dataset: per source and modality, inputs read, kept and dropped by
+    reason at ingest, curation and export, license and redistribution, caption origins and the mixture
+    (data_card.json and data_card.md beside the shards)."""
+    specs = catalog.sources()
+    names = [s.name for s in specs]
+    shards = storage.path(layout.SHARDS)
+    card = build_data_card(
+        specs, raw_parts=source_parts(storage.path(layout.RAW_SAMPLES), names)[0],
+        quarantine_parts=source_parts(storage.path(layout.QUARANTINE), names)[0],
+        curated_pairs=storage.path(layout.CURATED_PAIRS), curation_log=storage.path(layout.CURATION_LOG),
+        class_captions=storage.path(layout.CLASS_CAPTIONS), manifest=f"{shards}/{MANIFEST_NAME}",
+        export_log=f"{shards}/{EXPORT_LOG_NAME}", mixture=read_mixture(storage.path(layout.SHARDS_MIXTURE)))
+    json_path, md_path = storage.path(layout.DATA_CARD_JSON), storage.path(layout.DATA_CARD_MD)
+    write_data_card(card, json_path, md_path)
+    unbalanced = [f"{r['source']}/{r['modality']}" for r in card["rows"] if not r["balanced"]]
+    return dg.MaterializeResult(
+        metadata={
+            "read": card["totals"].get("read", 0),
+            "exported_pairs": card["totals"].get("exported_pairs", 0),
+            "samples": card["totals"].get("samples", 0),
+            "dropped": dg.MetadataValue.json(card["totals"]["dropped"]),
+            "json": dg.MetadataValue.path(json_path),
+            "markdown": dg.MetadataValue.path(md_path),
+            "data_card": dg.MetadataValue.md(card_table(card)),
+        },
+        check_results=[dg.AssetCheckResult(check_name="counts_balance", passed=card["balanced"],
+                                           metadata={"unbalanced": dg.MetadataValue.json(unbalanced)})],
     )

@@ -39,4 +39,4 @@ def test_ingest_triggers_captions_eagerly_but_not_training(tmp_path):
     assert _requested(before) == set()
     # Captions follow the ingest, and curation and shards after them in the same run; training and
     # the report wait for a request (no MEDPAIRS_TRAINING_CRON here).
-    assert _requested(after) == {"class_captions", "curated_pairs", "curation_log", "webdataset_shards"}
+    assert _requested(after) == {"class_captions", "curated_pairs", "curation_log", "webdataset_shards", "data_card"}

@@ -4,6 +4,7 @@ training pair written or logged with its reason."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 
@@ -39,13 +40,13 @@ def test_weights_and_caps_in_the_shards_read_back(curated, tmp_path):
     # weight 2.5: every pair twice, about half of them a third time (a seeded draw per pair)
     assert len(up) == 20 and set(up) == {2, 3} and 4 <= up.count(3) <= 16
     assert per_source["up"] == sum(up)
-    assert per_source["capped"] == 5 and set(n for sid, n in copies.items() if sid.startswith("capped/")) == {1}
+    assert per_source["capped"] == 5 and {n for sid, n in copies.items() if sid.startswith("capped/")} == {1}
     assert per_source["plain"] == 6
     assert stats["num_samples"] == len(samples) == per_source.total()
     assert stats["num_pairs"] == 20 + 5 + 6
     # A pair's copies are written in later passes, so they are never neighbours in a shard.
     order = [s["sample_id"] for s in samples]
-    assert all(a != b for a, b in zip(order, order[1:]))
+    assert all(a != b for a, b in itertools.pairwise(order))
     manifest = pq.read_table(stats["manifest"]).to_pylist()
     assert Counter(r["copy"] for r in manifest) == Counter({0: 31, 1: 20, 2: up.count(3)})
     assert [r["sample_id"] for r in manifest] == order
