@@ -179,10 +179,3 @@ def write_data_card(card: Mapping, json_url: str, md_url: str) -> None:
     for url, data in ((json_url, json.dumps(card, indent=1, sort_keys=True)), (md_url, card_markdown(card))):
         fs, path = url_to_fs(url)
         atomic_write(fs, path, data.encode())
-
-
-def read_mixture(url: str) -> dict:
-    """The export's mixture.json, or {} when there is none."""
-    fs, path = url_to_fs(url)
-    return json.loads(fs.cat_file(path)) if fs.exists(path) else {}
-

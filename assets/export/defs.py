@@ -8,11 +8,10 @@ import dagster as dg
 from assets.export.data_card import (
     build_data_card,
     card_table,
-    read_mixture,
     write_data_card,
 )
 from assets.export.identifier_check import check_no_identifiers, digest_files
-from assets.export.mixture import mixture_markdown
+from assets.export.mixture import mixture_markdown, read_mixture
 from assets.export.shard_writer import DEFAULT_MAX_SHARD_BYTES
 from assets.export.webdataset import EXPORT_LOG_NAME, MANIFEST_NAME, export_shards
 from assets.ingest.parts import source_parts

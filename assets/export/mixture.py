@@ -12,6 +12,7 @@ and the same curated pairs give the same plan on every run and machine.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import posixpath
 from collections import Counter, defaultdict
@@ -23,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.shared import layout
+from assets.shared.files import url_to_fs
 from assets.shared.metadata import md_table
 from assets.sources.catalog import SourceMixture
 
@@ -106,3 +108,14 @@ def mixture_markdown(sources: Mapping[str, dict]) -> str:
                       ", ".join(f"{r} {n}" for r, n in m["dropped"].items()))
                      for name, m in sources.items()],
                     ("source", "weight", "cap", "train pairs", "exported pairs", "samples", "dropped"))
+
+
+def read_mixture(url: str) -> dict:
+    """A mixture.json the export wrote, or {} when there is none."""
+    fs, path = url_to_fs(url)
+    return json.loads(fs.cat_file(path)) if fs.exists(path) else {}
+
+
+def mixture_from_record(record: Mapping) -> dict[str, SourceMixture]:
+    """The {source: SourceMixture} a mixture.json was written with (to write another copy the same way)."""
+    return {name: SourceMixture(weight=m["weight"], cap=m["cap"]) for name, m in record.get("sources", {}).items()}
