@@ -34,18 +34,23 @@ def _by_key(counts: Counter) -> dict[tuple, Counter]:
     return out
 
 
-def _class_caption_sets(curated_pairs: str) -> dict[tuple[str, str], list[str]]:
+def _class_caption_sets(curated_pairs: str, batch_rows: int = 8192) -> dict[tuple[str, str], list[str]]:
     """{(source, label): captions} of the classification training pairs (every pair of a class carries the
-    same list), read from one pair per class."""
+    same list), taken from the first pair of each class, batch by batch (caption lists are not all read)."""
+    sets: dict[tuple[str, str], list[str]] = {}
     fs, path = url_to_fs(curated_pairs)
     with fs.open(path, "rb") as f:
-        table = pq.read_table(f, columns=["source", "label", "kind", "split", "captions"])
-    table = table.filter(pc.and_(pc.equal(table.column("kind"), "classification"),
-                                 pc.equal(table.column("split"), MIXED_SPLIT)))
-    keys = pc.binary_join_element_wise(table.column("source"), pc.fill_null(table.column("label"), ""), "\x00")
-    first = pc.index_in(pc.unique(keys), value_set=keys)  # the first row of each class
-    picked = table.take(first).to_pylist()
-    return {(r["source"], r["label"]): r["captions"] for r in picked}
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows,
+                                                    columns=["source", "label", "kind", "split", "captions"]):
+            batch = batch.filter(pc.and_(pc.equal(batch.column("kind"), "classification"),
+                                         pc.equal(batch.column("split"), MIXED_SPLIT)))
+            keys = pc.binary_join_element_wise(batch.column("source"), pc.fill_null(batch.column("label"), ""), "\x00")
+            # The batch's first row of each class.
+            for i in pc.index_in(pc.unique(keys), value_set=keys).to_pylist():
+                key = (batch.column("source")[i].as_py(), batch.column("label")[i].as_py())
+                if key not in sets:
+                    sets[key] = batch.column("captions")[i].as_py()
+    return sets
 
 
 def _origin_of(class_captions: str) -> dict[tuple[str, str, str], str]:

@@ -93,7 +93,8 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource,
 
 
 @dg.asset(group_name="export", kinds={"json", "markdown"}, code_version="1",
-          deps=["webdataset_shards", "curated_pairs", "curation_log", "class_captions", "raw_samples", "source_catalog"],
+          deps=["webdataset_shards", "curated_pairs", "curation_log", "class_captions", "raw_samples",
+                "source_catalog"],
           check_specs=[dg.AssetCheckSpec("counts_balance", asset="data_card",
                                          description="Per source and modality, every input read is counted once: "
                                                      "dropped at a stage, held out, or exported.")])

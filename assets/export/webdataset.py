@@ -120,9 +120,10 @@ def export_shards(
     Shards are named `{split}-{000000}.tar`, keys are numbered in write order, and a shard closes at
     `samples_per_shard` samples or before passing `max_shard_bytes`. `mixture` ({source: SourceMixture},
     drawn with `seed`) sets how many copies of a source's training pairs are written (another split is
-    written as it is); a source it does not name is written once. With `resume`, shards an earlier run completed with identical bytes are kept
-    (`shards_reused`); files of the same prefix this run does not produce are removed. Rows without image
-    bytes or without any non-empty caption, and pairs the mixture drops, are logged and counted.
+    written as it is); a source it does not name is written once. With `resume`, shards an earlier run
+    completed with identical bytes are kept (`shards_reused`); files of the same prefix this run does not
+    produce are removed. Rows without image bytes or without any non-empty caption, and pairs the mixture
+    drops, are logged (export_log.parquet) and counted.
     One `out_dir` holds one split (the manifests and sizes.json are per folder).
     """
     t0 = time.perf_counter()
