@@ -71,6 +71,11 @@ def test_counts_carry_through_every_stage(job_run):
     assert len(samples) == len(train_pairs)
     meta = json.loads(samples[0]["json"])
     assert samples[0]["txt"].decode().split("\n") == meta["captions"]  # every caption; training draws one
+    # The data card counts every drawn image once, and the captions of every exported sample by origin.
+    card = json.loads((data / "shards/data_card.json").read_text())
+    assert card["balanced"] and card["totals"]["read"] == 22 * 24 and len(card["rows"]) == 6
+    assert card["totals"]["exported_pairs"] == card["totals"]["samples"] == len(train_pairs)
+    assert all(set(r["caption_origins"]) <= {"llm", "template"} and r["caption_origins"] for r in card["rows"])
 
 
 def test_model_is_trained_and_report_written(job_run):
