@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup lock-check lock lock-upgrade audit chromium system-packages demo test ui bench clean
+.PHONY: setup lock-check lock lock-upgrade audit chromium system-packages demo check-catalog test ui bench clean
 
 # The environment is the lock (requirements/, made from pyproject.toml's ranges by `make lock`):
 # every package at its pinned version, checked against its hashes, nothing resolved at install time.
@@ -59,6 +59,10 @@ audit: $(TOOLS)/.installed
 demo: setup chromium
 	$(BIN)/python -m pipelines.run
 	$(BIN)/python -m assets.report.summary data/report
+
+# Whether every source of the catalog (MEDPAIRS_CATALOG, MEDPAIRS_DATA_ROOT) is there and readable.
+check-catalog: setup
+	$(BIN)/python -m pipelines.check
 
 # Debian's packages $(1) (named $(2) in the note), installed when the test $(3) fails and apt-get can
 # run (as root); else, or if apt-get fails, a note says what is skipped without them.

@@ -33,6 +33,7 @@ STAGES: dict[str, tuple[list[str], list[str]]] = {
     "captions": ([], ["--per-class", "1", "--quality-per-class", "1"]),
     "curation": ([], ["--quick"]),
     "keep_set": ([], []),
+    "burned_in_text": ([], ["--synthetic-per-class", "2"]),
     "caption_validation": ([], []),
     "export_training": ([], ["--per-class", "10", "--image-size", "64", "--repeats", "1", "--train-per-class", "4",
                              "--epochs", "1", "--train-repeats", "1"]),

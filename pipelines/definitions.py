@@ -27,15 +27,16 @@ all_assets = [
     shuffled_control,
     benchmark_report,
 ]
-all_sensors = [make_source_catalog_sensor(ingest_job), automation_sensor, make_stale_runs_sensor()]
 
 
-def build_definitions(resources: dict, cron: str | None = None) -> dg.Definitions:
-    """The code location with the given resources (tests swap in their own) and, when `cron` is
-    set, training and the report on that schedule (see pipelines/automation.py)."""
-    return dg.Definitions(assets=with_automation(all_assets, cron), jobs=all_jobs, sensors=all_sensors,
+def build_definitions(resources: dict, cron: str | None = None, catalog_poll_s: int = 60) -> dg.Definitions:
+    """The code location with the given resources (tests swap in their own), the source catalog
+    sensor looking every `catalog_poll_s` seconds and, when `cron` is set, training and the report on
+    that schedule (see pipelines/automation.py)."""
+    sensors = [make_source_catalog_sensor(ingest_job, catalog_poll_s), automation_sensor, make_stale_runs_sensor()]
+    return dg.Definitions(assets=with_automation(all_assets, cron), jobs=all_jobs, sensors=sensors,
                           resources=resources)
 
 
 environment = load_environment()
-defs = build_definitions(environment.resources, environment.training_cron)
+defs = build_definitions(environment.resources, environment.training_cron, environment.catalog_poll_s)

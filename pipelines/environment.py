@@ -11,7 +11,8 @@ process environment is read here, when the definitions load.
   resolved in each run's process and shown by name, never by value, in the UI and the run config.
 
 In both, `MEDPAIRS_TRAINING_CRON` (e.g. "0 3 * * 0") puts training and the report on a schedule
-(pipelines/automation.py); unset, they run on request only.
+(pipelines/automation.py); unset, they run on request only. `MEDPAIRS_CATALOG_POLL_S` (default 60) is
+how many seconds the source catalog sensor waits between looks at the catalog and its files.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class Environment:
     name: Literal["local", "prod"]
     resources: dict
     training_cron: str | None
+    catalog_poll_s: int = 60
+
+
+def catalog_and_storage_root(environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """(catalog, storage root) that `environ` names, else `local`'s defaults (`prod` requires both)."""
+    return environ.get("MEDPAIRS_CATALOG") or DEFAULT_CATALOG, environ.get("MEDPAIRS_STORAGE_ROOT") or "data"
 
 
 def load_environment(environ: Mapping[str, str] = os.environ) -> Environment:
@@ -62,12 +69,15 @@ def load_environment(environ: Mapping[str, str] = os.environ) -> Environment:
                 api_key=dg.EnvVar("MEDPAIRS_LLM_API_KEY") if environ.get("MEDPAIRS_LLM_API_KEY") else "")),
         }
     else:
-        root = environ.get("MEDPAIRS_STORAGE_ROOT") or "data"
+        catalog, root = catalog_and_storage_root(environ)
         resources = {
             "storage": StorageResource(root=root),
-            "catalog": SourceCatalogResource(path=environ.get("MEDPAIRS_CATALOG") or DEFAULT_CATALOG),
+            "catalog": SourceCatalogResource(path=catalog),
             "caption_llm": CaptionBackendResource(transformers=TransformersOptions(
                 cache_dir="" if "://" in root else os.path.join(os.path.abspath(root), layout.MODEL_CACHE))),
         }
     resources["pipes_subprocess_client"] = dg.PipesSubprocessClient()
-    return Environment(name, resources, environ.get("MEDPAIRS_TRAINING_CRON") or None)
+    poll = environ.get("MEDPAIRS_CATALOG_POLL_S") or "60"
+    if not poll.isdigit() or int(poll) < 1:
+        raise ValueError(f"MEDPAIRS_CATALOG_POLL_S must be a whole number of seconds (1 or more), not {poll!r}")
+    return Environment(name, resources, environ.get("MEDPAIRS_TRAINING_CRON") or None, int(poll))

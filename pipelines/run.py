@@ -2,8 +2,10 @@
 Dagster instance ($DAGSTER_HOME), as the web UI would launch it:
 
 1. sources_job (catalog validated, one ingest partition per source, synthetic data drawn);
-2. ingest_job once per source partition; a source that fails is reported and the others go on;
-3. medpairs_job (captions, curation, shards, training, report) on the sources ingested.
+2. ingest_job once per source partition; a source that fails is reported and the others go on; a
+   source whose location does not exist is ingested as empty and reported as missing, by name;
+3. medpairs_job (captions, curation, shards, training, report) on the sources ingested (when at
+   least one was found).
 
     python -m pipelines.run [-c pipelines/configs/small.yaml] [--only-sources a,b] [--ingest-only]
 
@@ -12,7 +14,9 @@ The terminal shows Dagster's log from INFO up: the steps' own lines (caption and
 the trainer's output through Pipes) and failures; `--debug` adds Dagster's step events (starts,
 outputs, materializations), as the UI shows them.
 At the end it prints every step's seconds and what a step kept from an earlier run rather than
-redo (pipelines/run_summary.py). Exits 1 if any run failed (after running everything that could run).
+redo (pipelines/run_summary.py), and each missing source. Exits 1 if any run failed (after running
+everything that could run) or if every source it tried was missing; some missing sources are no
+failure (`python -m pipelines.check` is the strict test of a catalog before a run).
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class PipelineOutcome:
     sources_ok: bool = False
-    ingested: list[str] = field(default_factory=list)
+    ingested: list[str] = field(default_factory=list)  # the sources found and ingested
     failed_sources: dict[str, str] = field(default_factory=dict)
+    # Sources whose location does not exist, ingested as empty: {source: why, and where to get it}.
+    missing_sources: dict[str, str] = field(default_factory=dict)
     medpairs_ok: bool | None = None  # None: not run
     interrupted: bool = False  # Ctrl-C (SIGINT) or SIGTERM stopped a run: nothing after it ran
     # Every run's result, by job name ("ingest_job[<source>]" for an ingest partition).
@@ -46,7 +52,10 @@ class PipelineOutcome:
 
     @property
     def success(self) -> bool:
-        return self.sources_ok and not self.failed_sources and self.medpairs_ok is not False and not self.interrupted
+        # Some sources missing is no failure; every source that was tried missing is (nothing was built).
+        found = bool(self.ingested) or not self.missing_sources
+        return (self.sources_ok and not self.failed_sources and found and self.medpairs_ok is not False
+                and not self.interrupted)
 
 
 class SignalWatch:
@@ -99,6 +108,15 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
+def _missing_source(result: dg.ExecuteInProcessResult) -> str:
+    """The `missing_source` note of an ingest run's materialization ("" when its source was found)."""
+    for event in result.get_asset_materialization_events():
+        note = event.materialization.metadata.get("missing_source")
+        if note is not None:
+            return note.value
+    return ""
+
+
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict | None = None,
                  only_sources: list[str] | None = None, ingest_only: bool = False,
                  stop_requested: Callable[[], bool] = lambda: False) -> PipelineOutcome:
@@ -131,7 +149,11 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config:
         if outcome.interrupted:
             return outcome
         if result.success:
-            outcome.ingested.append(name)
+            missing = _missing_source(result)
+            if missing:
+                outcome.missing_sources[name] = missing
+            else:
+                outcome.ingested.append(name)
         else:
             outcome.failed_sources[name] = _failure(result)
             log.error("source %s failed, the others go on: %s", name, outcome.failed_sources[name])
@@ -172,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ingested: {', '.join(outcome.ingested) or 'none'}")
     for name, reason in outcome.failed_sources.items():
         print(f"FAILED source {name}: {reason}")
-    print(f"medpairs_job: {({None: 'not run', True: 'ok', False: 'FAILED'})[outcome.medpairs_ok]}")
+    for name, note in outcome.missing_sources.items():
+        print(f"MISSING source {name} (ingested as empty): {note}")
+    not_run = "not run" + ("" if outcome.ingested or not outcome.missing_sources else " (no source found)")
+    print(f"medpairs_job: {({None: not_run, True: 'ok', False: 'FAILED'})[outcome.medpairs_ok]}")
     if outcome.interrupted:
         print("interrupted: the interrupted run is marked failed in the instance; run again to go on")
         return 130

@@ -23,7 +23,8 @@ def make_source_catalog_sensor(job: dg.UnresolvedAssetJobDefinition, minimum_int
     """A sensor that keeps raw_samples' partitions equal to the catalog's sources and requests an
     ingest run of `job` for every source that is new or whose entry or files changed (its
     source_fingerprint). A source whose location cannot be listed gets one run per state of its
-    entry, which fails with the reason. The embedded synthetic sources have no files until
+    entry, which ingests it as empty if its location does not exist (and again once its files are
+    there), or fails with the reason. The embedded synthetic sources have no files until
     synthetic_source has materialized: until the instance records that, the sensor requests one
     run of `draw_job` (which draws them) instead of their ingests, and leaves them out of the
     cursor, so the first tick after it ingests them. The cursor is the JSON {source: fingerprint}

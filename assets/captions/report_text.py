@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 import tarfile
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from assets.shared.nlmcxr import Report, parse_nlmcxr
 
 PLACEHOLDER = r"(?:\bX{3,}(?:[-/]X{3,})*(?:'s)?\b|_{2,}|\[\*\*[^\]]*\*\*\])"
 _PLACEHOLDER = re.compile(PLACEHOLDER)
@@ -48,13 +49,6 @@ _COMPARISON = re.compile(r"\b(?:compared (?:to|with)|comparison (?:to|with|is ma
 _SENTENCE_END = re.compile(r"[.!?]\s+")
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "vs", "approx", "dr", "fig", "no", "cf", "incl", "st"})
 DEFAULT_SECTIONS = ("impression", "findings")
-
-
-@dataclass
-class Report:
-    report_id: str
-    sections: dict[str, str]  # lower-case section name -> raw text
-    image_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -163,15 +157,6 @@ def split_sections(text: str) -> dict[str, str]:
         name = m.group(1).strip().lower()
         out[name] = (out[name] + " " + body).strip() if name in out else body
     return out
-
-
-def parse_nlmcxr(xml: bytes | str) -> Report:
-    """A report of the Indiana University chest X-ray collection (NLMCXR XML)."""
-    root = ET.fromstring(xml)
-    uid = root.find("uId")
-    sections = {(a.get("Label") or "text").lower(): (a.text or "").strip() for a in root.iter("AbstractText")}
-    images = [p.get("id") for p in root.iter("parentImage") if p.get("id")]
-    return Report(uid.get("id") if uid is not None else "", sections, images)
 
 
 def iter_nlmcxr_reports(tgz_path: str) -> Iterator[Report]:

@@ -111,7 +111,8 @@ def label_target(source: SourceSpec, label: str) -> CaptionTarget:
 
 def targets_for_labels(pairs: Iterable[tuple[SourceSpec, str]]) -> list[CaptionTarget]:
     """One target per distinct (source, label) pair, in first-seen order: the labels samples carry
-    (e.g. from raw_samples), with each source's catalog entry. A label that is neither a catalog
+    (e.g. from raw_samples), with each source's catalog entry (its modality the label's samples' own;
+    where a source mixes modalities, the classes another modality's samples carry are no siblings). A label that is neither a catalog
     class, nor a combination of classes, nor "no finding" (a source the catalog lists no classes
     for, such as ImageFolder folders) becomes a class of its own; a source's classes, catalog and
     such, are each other's siblings."""
@@ -121,10 +122,18 @@ def targets_for_labels(pairs: Iterable[tuple[SourceSpec, str]]) -> list[CaptionT
         spec = specs.setdefault(source.name, source)
         if not _known(spec, label):
             specs[source.name] = dataclasses.replace(spec, classes=(*spec.classes, ClassInfo(label)))
+    modality_of = {(source.name, label): source.modality for source, label in pairs}
     seen: dict[tuple[str, str], CaptionTarget] = {}
     for source, label in pairs:
         if (source.name, label) not in seen:
-            seen[source.name, label] = label_target(specs[source.name], label)
+            spec = specs[source.name]  # with the label's own modality, where a source mixes them
+            spec = spec if spec.modality == source.modality else dataclasses.replace(spec, modality=source.modality)
+            target = label_target(spec, label)
+            # A class that only another modality's samples carry is no rival: a CT caption may say "liver"
+            # though the source's ultrasound has a class of that name.
+            rivals = tuple(c for c in target.siblings
+                           if modality_of.get((source.name, c.name), source.modality) == source.modality)
+            seen[source.name, label] = target if rivals == target.siblings else dataclasses.replace(target, siblings=rivals)
     return list(seen.values())
 
 

@@ -64,7 +64,9 @@ def webdataset_shards(config: ExportConfig, storage: StorageResource,
         privacy = check_no_identifiers(
             digest_files(storage.path(layout.RAW_SAMPLES), layout.IDENTIFIER_DIGESTS),
             [f"{out_dir.rstrip('/')}/{name}" for name in stats["shard_sha256"]],
-            [stats["manifest"], stats["shard_index"], stats["export_log"]],
+            # the export's manifests and log, and what curation wrote beside the pairs (its log and clusters)
+            [stats["manifest"], stats["shard_index"], stats["export_log"], storage.path(layout.CURATED_PAIRS),
+             storage.path(layout.CURATION_LOG), storage.path(layout.NEAR_DUPLICATE_CLUSTERS)],
             salt=privacy_salt)
     except IdentifierLeak as e:
         raise dg.Failure(description=str(e), allow_retries=False) from None

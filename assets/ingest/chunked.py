@@ -32,7 +32,7 @@ from assets.shared.files import atomic_write
 from assets.shared.progress import StepProgress
 from assets.sources.catalog import SourceSpec
 from assets.sources.fingerprint import source_fingerprint
-from assets.sources.readers import read_source
+from assets.sources.readers import MissingSource, SourceError, read_source
 from assets.sources.readers.clinical import keyed_id, privacy_salt
 from assets.sources.readers.identifiers import Identifiers
 
@@ -47,7 +47,8 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
                   chunk_rows: int = 20000, workers: int = 1, max_side: int = 512,
                   output_format: str = "png", batch_size: int = 512,
                   storage_options: dict | None = None, version: str = "",
-                  identifiers: Identifiers | None = None, progress: StepProgress | None = None) -> dict:
+                  identifiers: Identifiers | None = None, progress: StepProgress | None = None,
+                  missing_source: str = "") -> dict:
     """`ingest_rows` over a source of any size: chunk i of `chunk_rows` rows (fewer if its rows
     carry CHUNK_BYTES of images) becomes one part in `out_dir` and one in `quarantine_dir`.
     `rows` is read lazily; chunks run on `workers` processes (in this one when 1), at most
@@ -59,8 +60,10 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
     the parts written (no total: `rows` is read lazily). `identifiers` (a clinical source's, filled while `rows` is read): the
     parts are searched for them before publishing, and a hit raises IdentifierLeak, publishing
     nothing; else their keyed digests are kept in `out_dir`/_identifiers.parquet for the export's
-    check. The provenance then holds no `root` either. Returns ingest_rows' stats summed over the
-    parts, plus `parts`, `workers`, `chunk_rows` and `privacy` (what the check searched)."""
+    check. The provenance then holds no `root` either. `missing_source`: why a source has no rows
+    (its location does not exist), kept in the stats. Returns ingest_rows' stats summed over the
+    parts, plus `parts`, `workers`, `chunk_rows`, `privacy` (what the check searched) and
+    `missing_source` when given."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format must be one of {sorted(OUTPUT_FORMATS)}, not {output_format!r}")
     if chunk_rows < 1 or workers < 1:
@@ -114,7 +117,7 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
             per_source.setdefault(source, Counter()).update(counts)
     result = {**ingest_summary(stats, reasons, per_source, time.perf_counter() - started), "out_dir": dirs[0],
               "quarantine_dir": dirs[1], "parts": len(parts), "workers": workers, "chunk_rows": chunk_rows,
-              "privacy": privacy}
+              "privacy": privacy, **({"missing_source": missing_source} if missing_source else {})}
     names = sorted(posixpath.basename(p["out_path"]) for p in parts)
     _keep_digests(dirs[0], identifiers, storage_options)
     for directory in dirs:
@@ -129,21 +132,50 @@ def ingest_if_changed(spec: SourceSpec, *, out_dir: str, quarantine_dir: str, co
                       max_side: int = 512, storage_options: dict | None = None, **settings) -> tuple[dict, bool, str]:
     """Ingest catalog source `spec` with ingest_source(**settings) unless the last complete ingest
     into `out_dir` had the same version: the same entry and files (source_fingerprint), the same
-    max_side and `code_version`. Returns (stats, whether it was skipped, the version)."""
+    max_side and `code_version`. A source whose location does not exist is published as an empty
+    ingest whose stats say why (`missing_source`). Returns (stats, whether it was skipped, the version)."""
     # A clinical source's ids depend on the salt: a new salt re-ingests it (keyed_id never shows the salt).
     salt_version = keyed_id(privacy_salt(), "salt version") if spec.clinical else ""
-    version = hashlib.sha256(json.dumps(
-        [source_fingerprint(spec, storage_options), max_side, code_version, salt_version]).encode()
-    ).hexdigest()
+
+    def version_of(files: str) -> str:
+        return hashlib.sha256(json.dumps([files, max_side, code_version, salt_version]).encode()).hexdigest()
+
+    missing = ""
+    try:
+        version = version_of(source_fingerprint(spec, storage_options))
+        previous = _published_stats(out_dir, quarantine_dir, version, storage_options)
+        if previous is None:
+            read = read_source(spec, storage_options=storage_options)
+    except MissingSource as e:
+        earlier = (parts_manifest(out_dir, storage_options) or {}).get("stats") or {}
+        if earlier.get("ingested") and not earlier.get("missing_source"):
+            # A source that was there and is gone (an unmounted drive, a moved folder) keeps its last
+            # ingest: replacing it with nothing would drop it from the next dataset unasked.
+            raise SourceError(f"{e}, but it was ingested before ({earlier['ingested']} samples): that ingest is "
+                              "kept; restore the location, or remove the source from the catalog to drop it") from None
+        # Published as an empty ingest, so that the sources that are there go on downstream (and
+        # declarative automation, which waits for every partition, too); once its location exists,
+        # its files give it another version, and it is ingested.
+        log.info("%s: ingested as empty", e)
+        missing, version = str(e), version_of(f"missing:{spec.fingerprint()}")
+        previous = _published_stats(out_dir, quarantine_dir, version, storage_options)
+    if previous is not None:
+        log.info("source %s is unchanged since its last ingest: nothing to do", spec.name)
+        return previous, True, version
+    rows, root, identifiers = (([], spec.location, Identifiers() if spec.clinical else None) if missing
+                               else (read.rows(), read.root, read.identifiers))
+    stats = ingest_source(rows, root=root, out_dir=out_dir, quarantine_dir=quarantine_dir, max_side=max_side,
+                          storage_options=storage_options, version=version, identifiers=identifiers,
+                          missing_source=missing, **settings)
+    return stats, False, version
+
+
+def _published_stats(out_dir: str, quarantine_dir: str, version: str, storage_options: dict | None) -> dict | None:
+    """The stats of the last complete ingest into the two folders if it had `version`, else None."""
     previous = parts_manifest(out_dir, storage_options)
     if previous and previous.get("version") == version and parts_manifest(quarantine_dir, storage_options):
-        log.info("source %s is unchanged since its last ingest: nothing to do", spec.name)
-        return previous["stats"], True, version
-    read = read_source(spec, storage_options=storage_options)
-    stats = ingest_source(read.rows(), root=read.root, out_dir=out_dir, quarantine_dir=quarantine_dir,
-                          max_side=max_side, storage_options=storage_options, version=version,
-                          identifiers=read.identifiers, **settings)
-    return stats, False, version
+        return previous["stats"]
+    return None
 
 
 def _mark_repeats(rows: Iterable[dict]) -> Iterator[dict]:

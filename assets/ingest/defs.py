@@ -32,7 +32,11 @@ class IngestConfig(dg.Config):
     check_specs=[dg.AssetCheckSpec("counts_balance", asset="raw_samples", blocking=True),
                  # No folder or file name and no DICOM identity value of a clinical source in any output
                  # column (an ingest with a hit publishes nothing and fails, naming file and column).
-                 dg.AssetCheckSpec("no_identifiers", asset="raw_samples", blocking=True)],
+                 dg.AssetCheckSpec("no_identifiers", asset="raw_samples", blocking=True),
+                 # A source whose location does not exist is ingested as empty and warned of here (not
+                 # blocking: the sources that are there go on downstream).
+                 dg.AssetCheckSpec("source_found", asset="raw_samples",
+                                   description="The source's location exists (a missing one is ingested as empty).")],
 )
 def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage: StorageResource,
                 catalog: SourceCatalogResource) -> dg.MaterializeResult:
@@ -59,6 +63,10 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
         # then, and only then (a missing source, a wrong setting or an interrupt is not retried).
         raise dg.RetryRequested(max_retries=2, seconds_to_wait=5 * 2**context.retry_number) from e
     counts = {k: stats[k] for k in ("rows_read", "ingested", "quarantined")}
+    missing = stats.get("missing_source", "")
+    if missing:
+        missing += f"; get it: {spec.download}" if spec.download else ""
+        context.log.warning(f"ingested as empty, the other sources go on: {missing}")
     return dg.MaterializeResult(
         metadata={
             **counts,
@@ -69,6 +77,7 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
             "images_per_s": stats["images_per_s"],
             **({} if spec.clinical else {"location": spec.location}),
             "privacy": spec.privacy,
+            **({"missing_source": missing} if missing else {}),
             "path": dg.MetadataValue.path(out_dir),
             "quarantine_path": dg.MetadataValue.path(quarantine_dir),
             "quarantine_reasons": dg.MetadataValue.md(md_counts(stats["quarantine_reasons"], "reason")),
@@ -78,5 +87,7 @@ def raw_samples(context: dg.AssetExecutionContext, config: IngestConfig, storage
             check_name="counts_balance", passed=stats["rows_read"] == stats["ingested"] + stats["quarantined"],
             metadata=counts),
             dg.AssetCheckResult(check_name="no_identifiers", passed="privacy" in stats,
-                                metadata=stats.get("privacy", {}))],
+                                metadata=stats.get("privacy", {})),
+            dg.AssetCheckResult(check_name="source_found", passed=not missing, severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"missing_source": missing} if missing else {})],
     )

@@ -16,7 +16,7 @@ from assets.report.render import browser
 from assets.report.render.html import render_html
 from assets.report.render.markdown import SYNTHETIC_NOTE, render_markdown
 
-__all__ = ["SYNTHETIC_NOTE", "file_sha256", "write_report"]
+__all__ = ["SYNTHETIC_NOTE", "file_sha256", "kept_report", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,17 @@ def _write(path: str, data: str | bytes) -> None:
         f.write(data.encode() if isinstance(data, str) else data)
 
 
+def _paths(out_dir: str) -> dict[str, str]:
+    out_dir = out_dir.rstrip("/")
+    return {kind: f"{out_dir}/report.{ext}" for kind, ext in
+            (("json", "json"), ("markdown", "md"), ("html", "html"), ("png", "png"))}
+
+
 def write_report(report: Mapping, out_dir: str, *, screenshot: bool = True) -> dict:
     """Write report.json, report.md, report.html and (when `screenshot` and Chromium is installed)
     report.png under `out_dir` (local or fsspec URL). Returns the report with `paths`, `markdown` and
     `screenshot` (its size, or why there is none)."""
-    out_dir = out_dir.rstrip("/")
-    paths = {kind: f"{out_dir}/report.{ext}" for kind, ext in
-             (("json", "json"), ("markdown", "md"), ("html", "html"), ("png", "png"))}
+    paths = _paths(out_dir)
     markdown = render_markdown(report)
     page = render_html(report)
     _write(paths["json"], json.dumps(report, indent=2, sort_keys=True, default=str))
@@ -50,6 +54,29 @@ def write_report(report: Mapping, out_dir: str, *, screenshot: bool = True) -> d
     shot = _screenshot(page, paths["png"]) if screenshot else {"skipped": "screenshot turned off"}
     if "skipped" in shot:
         paths.pop("png")
+    return {**report, "paths": paths, "markdown": markdown, "screenshot": shot}
+
+
+def kept_report(out_dir: str, inputs: str, *, screenshot: bool = True) -> dict | None:
+    """The report an earlier run wrote under `out_dir` from the same `inputs` (its provenance's digest of
+    everything the report depends on), as `write_report` returned it; None when there is none, its inputs
+    differ, a file is missing, or a screenshot is wanted, possible and missing."""
+    paths = _paths(out_dir)
+    fs = fsspec.core.url_to_fs(paths["json"])[0]
+    if not all(fs.exists(paths[kind]) for kind in ("json", "markdown", "html")):
+        return None
+    with fsspec.open(paths["json"], "rt") as f:
+        report = json.load(f)
+    if (report.get("provenance") or {}).get("inputs") != inputs:
+        return None
+    has_png = fs.exists(paths["png"])
+    if screenshot and not has_png and browser.find_chromium() is not None:
+        return None
+    if not (screenshot and has_png):
+        paths.pop("png")
+    with fsspec.open(paths["markdown"], "rt") as f:
+        markdown = f.read()
+    shot = {"kept": paths["png"]} if "png" in paths else {"skipped": "no screenshot kept"}
     return {**report, "paths": paths, "markdown": markdown, "screenshot": shot}
 
 

@@ -124,29 +124,45 @@ def build_tasks(suite: Suite, sources: Sequence[SourceSpec], curated_pairs: str)
             continue
         d, spec = data[name], specs.get(name)
         kind = spec.kind if spec else (d["kind"] or "classification")
-        if kind == "image_text":
-            _add_retrieval(tasks, name, d)
-        else:
-            _add_zero_shot(tasks, suite, name, d, spec)
+        for task_name, part in by_modality(name, d):
+            if kind == "image_text":
+                _add_retrieval(tasks, task_name, part)
+            else:
+                _add_zero_shot(tasks, suite, name, part, spec, task_name=task_name)
     return tasks
 
 
-def _add_zero_shot(tasks: Tasks, suite: Suite, name: str, d: dict, spec: SourceSpec | None) -> None:
+def by_modality(name: str, d: dict) -> list[tuple[str, dict]]:
+    """(task name, samples) of one source's split: the source as one task, or where its samples mix
+    modalities (RadImageNet) one task per modality, `name/modality`, each scored against every class
+    of the source, as UniMed scores RadImageNet and reports it by modality."""
+    modalities = sorted(set(d["modalities"]))
+    if len(modalities) < 2:
+        return [(name, d)]
+    per_sample = ("sample_ids", "modalities", "labels", "images", "captions")
+    return [(f"{name}/{m}", {**d, "modality": m, **{k: [v for v, x in zip(d[k], d["modalities"], strict=True) if x == m]
+                                                      for k in per_sample}})
+            for m in modalities]
+
+
+def _add_zero_shot(tasks: Tasks, suite: Suite, name: str, d: dict, spec: SourceSpec | None, *,
+                   task_name: str = "") -> None:
+    shown = task_name or name
     classes = list(spec.classes) if spec and spec.classes else \
         [ClassInfo(label) for label in sorted({x for x in d["labels"] if x is not None})]
     if len(classes) < 2:
-        tasks.notes.append(f"{name}: fewer than two classes, nothing to classify")
+        tasks.notes.append(f"{shown}: fewer than two classes, nothing to classify")
         return
     index = {c.name: i for i, c in enumerate(classes)}
     keep = [i for i, label in enumerate(d["labels"]) if label in index]
     if not keep:
-        tasks.notes.append(f"{name}: no sample's label is one of its classes")
+        tasks.notes.append(f"{shown}: no sample's label is one of its classes")
         return
     if name in suite.class_prompts:
         own = suite.class_prompts[name]
         missing = [c.name for c in classes if c.name not in own]
         if missing:
-            tasks.notes.append(f"{name}: the suite's class_prompts name no prompts for class(es) {missing}")
+            tasks.notes.append(f"{shown}: the suite's class_prompts name no prompts for class(es) {missing}")
             return
         prompts = [list(own[c.name]) for c in classes]
     else:
@@ -154,7 +170,7 @@ def _add_zero_shot(tasks: Tasks, suite: Suite, name: str, d: dict, spec: SourceS
         prompts = [prompts_for_class(c, templates, synonyms=suite.synonyms, descriptions=suite.descriptions)
                    for c in classes]
     tasks.zero_shot.append(ZeroShotTask(
-        source=name, modality=d["modality"], class_names=[c.name for c in classes], prompts=prompts,
+        source=shown, modality=d["modality"], class_names=[c.name for c in classes], prompts=prompts,
         headline_metric=suite.metric_for(name),
         images=[d["images"][i] for i in keep],
         labels=np.array([index[d["labels"][i]] for i in keep], dtype=np.int64),

@@ -13,12 +13,17 @@ class StorageResource(dg.ConfigurableResource):
 
     root: str = "data"
 
-    def path(self, *parts: str) -> str:
-        """A path under the root; for a local root, absolute and with its parent folder made."""
+    def location(self, *parts: str) -> str:
+        """A path under the root (absolute for a local root), nothing made: for reading."""
         if "://" in self.root:
             return "/".join([self.root.rstrip("/"), *parts])
-        full = os.path.abspath(os.path.join(self.root, *parts))
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        return os.path.abspath(os.path.join(self.root, *parts))
+
+    def path(self, *parts: str) -> str:
+        """A path under the root; for a local root, absolute and with its parent folder made."""
+        full = self.location(*parts)
+        if "://" not in self.root:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
         return full
 
     def dir(self, *parts: str) -> str:

@@ -74,15 +74,21 @@ class SplitRule:
     each sample as a hash, `group_id`: curation drops a training sample whose group has a test
     image (`evaluation_patient`), which matters where the data states the split.
     by="fixed": every sample gets `default`.
+    by="lists": `lists` pairs a split with a file (relative to the folder holding the location: beside a
+    manifest, or beside an image folder) naming one sample per line, by its id, its path within the source,
+    or its file name (NIH ChestX-ray14's train_val_list.txt and test_list.txt); a sample in no list gets
+    `default`, or with no default is quarantined as `not_in_split_list`; one in lists of two splits is
+    quarantined as `ambiguous_split`.
     """
 
-    by: Literal["given", "ratio", "fixed"] = "given"
+    by: Literal["given", "ratio", "fixed", "lists"] = "given"
     column: str = "split"
     ratios: tuple[tuple[str, float], ...] = (("train", 0.8), ("test", 0.2))
     seed: int = 0
     default: str = "train"
     group_column: str = ""
     group_pattern: str = ""
+    lists: tuple[tuple[str, str], ...] = ()  # (split, list file) pairs of by="lists"
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,41 @@
         split: {column: split}              # given | folder | {column: c} | {fixed: test}
                                             # | {ratio: {train: 0.9, test: 0.1}, seed: 0,
                                             #    group: {column: patient} | {path: 'patient[0-9]+'}}
+                                            # | {lists: {train: train_val_list.txt, test: test_list.txt},
+                                            #    default: train}: files beside the location (a manifest or
+                                            #    a folder) naming a sample per line by id, path or file
+                                            #    name; without a default a sample in no list is
+                                            #    quarantined (not_in_split_list)
         classes:
           - cardiomegaly
           - {name: pleural effusion, description: Fluid around the lung., synonyms: [effusion]}
         options: {label_columns: [Cardiomegaly, Pleural Effusion], uncertain: negative, image_root: ..}
+                                            # (imagefolder mixing modalities, as RadImageNet's CT/abd/...:
+                                            #  {modality_folder: 0, modalities: {CT: ct, MR: mri}, label_from: [1, 2]})
         privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
         redistribution: forbidden           # allowed | forbidden | unknown (default): may derived data be shared
         download: https://stanfordmlgroup.github.io/competitions/chexpert/  # where to get it
         mixture: {weight: 2.0}              # or {cap: 100000}: its training pairs in the shards, written
                                             # weight times (a seeded draw for the fraction) or a seeded
                                             # sample of at most cap (default: each once)
-      - name: mimic_cxr
+      - name: mimic_cxr                     # a table that is not one row per image with path and caption:
         kind: image_text
         text: report                        # image-text only: native (default) | report | report_condensed
+        format: csv
+        location: ${MEDPAIRS_DATA_ROOT}/mimic-cxr-jpg/2.0.0/mimic-cxr-2.0.0-metadata.csv.gz
+        split: {column: split, group: {column: subject_id}}
+        options:                            # (readers/manifest.py, templates.py, joins.py)
+          path_template: "files/p{subject_id:.2}/p{subject_id}/s{study_id}/{dicom_id}.jpg"  # path from columns
+          caption_file: "files/p{subject_id:.2}/p{subject_id}/s{study_id}.txt"  # caption from a file (missing:
+                                            # missing_caption), relative to the image root
+          join: [{file: mimic-cxr-2.0.0-split.csv.gz, key: [dicom_id], columns: [split]}]  # columns by key,
+                                            # from a CSV beside the manifest; no match: unmatched_join
+          filter: {ViewPosition: [PA, AP]}  # rows kept; the others are excluded_by_filter
+      - name: llava_med                     # format json: one document; records: "" | key | "*"; any column
+        format: json                        # of a JSON/JSONL row may be a dotted path (conversations.1.value)
+        ...
+      - name: openi                         # format openi_xml: NLMCXR XML reports (a folder or the .tgz), one
+        format: openi_xml                   # sample per <parentImage>, caption FINDINGS + IMPRESSION
         ...
       - {name: synthetic, format: synthetic}  # the embedded default: its six sources
 """
@@ -61,7 +83,7 @@ KINDS = get_args(SourceKind)
 PRIVACIES = get_args(Privacy)
 TEXT_TREATMENTS = get_args(TextTreatment)
 REDISTRIBUTIONS = get_args(Redistribution)
-MANIFEST_FORMATS = ("csv", "tsv", "jsonl")
+MANIFEST_FORMATS = ("csv", "tsv", "jsonl", "json")
 MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": "xray", "dx": "xray",
                     "mr": "mri", "us": "ultrasound", "histopathology": "pathology", "histology": "pathology",
                     "retina": "fundus"}
@@ -235,8 +257,9 @@ def _mixture(raw: Any) -> SourceMixture:
 
 
 def _split(raw: Any) -> SplitRule:
-    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}; a given or
-    ratio split may add `group` ({column: c} or {path: regex}): the patient or study of each sample."""
+    """given | folder | {column: c} | {ratio: {split: weight}, seed: n} | {fixed: split}
+    | {lists: {split: file}, default: split}; a given, ratio or lists split may add `group` ({column: c}
+    or {path: regex}): the patient or study of each sample."""
     if raw in ("given", "folder", None):
         return SplitRule(by="given")
     if isinstance(raw, dict) and set(raw) == {"group"}:
@@ -257,9 +280,20 @@ def _split(raw: Any) -> SplitRule:
         column, pattern = _group(raw.get("group"))
         return SplitRule(by="ratio", ratios=tuple((_split_name(str(k)), float(v)) for k, v in ratios.items()),
                          seed=raw.get("seed", 0), group_column=column, group_pattern=pattern)
+    if isinstance(raw, dict) and "lists" in raw and set(raw) <= {"lists", "default", "group"}:
+        lists = raw["lists"]
+        if (not isinstance(lists, dict) or not lists
+                or not all(isinstance(f, str) and f.strip() for f in lists.values())):
+            raise CatalogError(f"split lists must map split names to list files, not {lists!r}")
+        default = raw.get("default")
+        if default is not None and not isinstance(default, str):
+            raise CatalogError(f"split default must be a split name, not {default!r}")
+        column, pattern = _group(raw.get("group"))
+        return SplitRule(by="lists", lists=tuple((_split_name(str(k)), f.strip()) for k, f in lists.items()),
+                         default=_split_name(default) if default else "", group_column=column, group_pattern=pattern)
     raise CatalogError(f"bad split {raw!r}: given | folder | {{column: c}} | {{fixed: s}} "
-                       "| {ratio: {split: weight, ...}, seed: n}, where given, column and ratio may add "
-                       "group: {column: c} | {path: regex}")
+                       "| {ratio: {split: weight, ...}, seed: n} | {lists: {split: file, ...}, default: s}, "
+                       "where given, column, ratio and lists may add group: {column: c} | {path: regex}")
 
 
 def _split_name(name: str) -> str:

@@ -9,6 +9,7 @@ from assets.shared.files import atomic_write, url_to_fs
 from assets.shared.metadata import md_table
 from assets.shared.storage import StorageResource
 from assets.sources.catalog import catalog_version, partition_changes
+from assets.sources.check import check_catalog, check_markdown
 from assets.sources.fingerprint import source_fingerprint
 from assets.sources.readers import SourceError
 from assets.sources.resource import SourceCatalogResource
@@ -28,12 +29,22 @@ class SyntheticSourceConfig(dg.Config):
     seed: int = 0
 
 
+class SourceCatalogConfig(dg.Config):
+    # The check in metadata (assets/sources/check.py): rows read per source (0: all), and how many of
+    # the image files they name are looked for.
+    check_rows: int = 200
+    check_images: int = 20
+
+
 @dg.asset(group_name="sources", kinds={"yaml", "json"}, code_version="1")
-def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogResource,
+def source_catalog(context: dg.AssetExecutionContext, config: SourceCatalogConfig, catalog: SourceCatalogResource,
                    storage: StorageResource) -> dg.MaterializeResult:
     """The validated source catalog: every dataset to ingest with its modality, kind, format,
-    location, classes, split rule, license and fingerprint; its sources are raw_samples' partitions."""
+    location, classes, split rule, license and fingerprint, and whether each is there and readable;
+    its sources are raw_samples' partitions."""
     specs = catalog.sources()
+    checks = check_catalog(specs, synthetic_dir=storage.location(layout.SYNTHETIC_SOURCE),
+                           rows=config.check_rows, images=config.check_images)
     # A clinical source's location may name a patient or a ward: neither the snapshot nor the UI shows it.
     snapshot = [{**spec.to_dict(), "fingerprint": spec.fingerprint(),
                  **({"location": spec.shown_location()} if spec.clinical else {})} for spec in specs]
@@ -56,6 +67,9 @@ def source_catalog(context: dg.AssetExecutionContext, catalog: SourceCatalogReso
                 [(s.name, s.modality, s.kind, s.format, len(s.classes),
                   s.shown_location() if s.clinical else s.location, s.privacy, s.license) for s in specs],
                 ("source", "modality", "kind", "format", "classes", "location", "privacy", "license"))),
+            # Found or missing, rows read and what ingest would quarantine, the first problems.
+            "check": dg.MetadataValue.md(check_markdown(checks)),
+            "sources_not_ready": dg.MetadataValue.json([c.source for c in checks if not c.ready]),
         },
         data_version=dg.DataVersion(catalog_version(specs)),
     )

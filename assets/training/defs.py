@@ -13,6 +13,7 @@ from assets.shared.storage import StorageResource
 from assets.training.control import export_shuffled_shards
 from assets.training.runs import (
     ShardIndex,
+    finished_run,
     read_run_pointer,
     read_shard_index,
     write_run_pointer,
@@ -24,6 +25,7 @@ from models.clip.train import (
     prepare_run_dir,
     train_command,
 )
+from models.clip.train_log import run_metadata
 
 
 class TrainingConfig(config_from_params(TrainSettings)):
@@ -46,6 +48,12 @@ def _train_through_pipes(context: dg.AssetExecutionContext, client: dg.PipesSubp
     the UI), resuming when `prepare_run_dir` allows, then write its run pointer."""
     data = {"shards": shards.pattern, "num_samples": shards.num_samples, "digest": shards.digest}
     resuming = prepare_run_dir(logs_dir, name, settings, data, resume=resume)
+    done = finished_run(logs_dir, name, settings) if resuming else None
+    if done is not None:
+        context.log.info(f"{name}: already trained {settings.epochs} epoch(s) on these shards with these settings; "
+                         "checkpoint kept, trainer not started")
+        return dg.MaterializeResult(metadata={**_typed(run_metadata(done, resumed=False, processes=settings.processes * settings.nodes)),
+                                              "unchanged": True})
     argv = build_train_argv(shards.pattern, shards.num_samples, logs_dir, name, settings, resume=resuming)
     pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     result = client.run(
@@ -53,6 +61,12 @@ def _train_through_pipes(context: dg.AssetExecutionContext, client: dg.PipesSubp
     ).get_materialize_result()
     write_run_pointer(logs_dir, name, settings)
     return result
+
+
+def _typed(pipes_metadata: dict) -> dict:
+    """Pipes-style metadata ({"raw_value", "type"} entries) as Dagster metadata values."""
+    kinds = {"path": dg.MetadataValue.path, "json": dg.MetadataValue.json}
+    return {k: kinds[v["type"]](v["raw_value"]) if isinstance(v, dict) else v for k, v in pipes_metadata.items()}
 
 
 @dg.asset(group_name="training", deps=["webdataset_shards"], kinds={"pytorch"}, code_version="2", pool="gpu")

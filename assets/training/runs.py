@@ -45,6 +45,18 @@ def write_run_pointer(logs_dir: str, name: str, settings: TrainSettings) -> dict
     return pointer
 
 
+def finished_run(logs_dir: str, name: str, settings: TrainSettings) -> dict | None:
+    """The summary of run `name` when it already trained all of `settings.epochs` with `settings` (its
+    pointer names its last checkpoint), else None. Call after `prepare_run_dir` kept the folder (same
+    settings and data): then nothing is left to train."""
+    pointer = read_run_pointer(logs_dir, name, missing_ok=True)
+    summary = summarize_run(logs_dir, name)
+    same_settings = pointer is not None and pointer["settings"] == json.loads(json.dumps(asdict(settings)))
+    if same_settings and summary["epochs_completed"] == settings.epochs and pointer["checkpoint"] == summary["checkpoint"]:
+        return summary
+    return None
+
+
 def read_run_pointer(logs_dir: str, name: str, *, missing_ok: bool = False) -> dict | None:
     """The run pointer `write_run_pointer` left for run `name`; with `missing_ok`, None when it never ran."""
     path = Path(logs_dir) / name / POINTER_NAME

@@ -8,6 +8,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import fsspec
 import numpy as np
@@ -15,7 +16,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models.clip import metrics
-from models.clip.zeroshot import ClipBundle, classifier_from_prompts, encode_images
+
+if TYPE_CHECKING:
+    from models.clip.zeroshot import ClipBundle
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,8 @@ CLASSIFICATION_METRICS = ("top1", "balanced_accuracy", "auc")
 
 
 def read_split(curated_parquet: str, split: str = "test") -> dict[str, dict]:
-    """Per source of `split`, in file order: modality, kind (when the file records it), sample ids,
-    labels, image bytes and captions."""
+    """Per source of `split`, in file order: modality (its first sample's), kind (when the file records
+    it), and per sample: ids, modalities, labels, image bytes and captions."""
     with fsspec.open(curated_parquet, "rb") as f:
         names = pq.ParquetFile(f).schema_arrow.names
         wanted = [c for c in ("sample_id", "source", "modality", "label", "split", "image", "captions", "kind")
@@ -34,8 +37,10 @@ def read_split(curated_parquet: str, split: str = "test") -> dict[str, dict]:
     out: dict[str, dict] = {}
     for row in table.to_pylist():
         src = out.setdefault(row["source"], {"modality": row["modality"], "kind": row.get("kind"),
-                                             "sample_ids": [], "labels": [], "images": [], "captions": []})
+                                             "sample_ids": [], "modalities": [], "labels": [], "images": [],
+                                             "captions": []})
         src["sample_ids"].append(row.get("sample_id"))
+        src["modalities"].append(row["modality"])
         src["labels"].append(row["label"])
         src["images"].append(row["image"]["bytes"])
         src["captions"].append(list(row.get("captions") or []))
@@ -83,6 +88,10 @@ class Scored:
 
 def zero_shot_scores(bundle: ClipBundle, task: ZeroShotTask, batch_size: int = 64) -> np.ndarray:
     """Cosine similarity [N, num_classes] of every image to every class's prompt-ensemble embedding."""
+    # torch is imported here, not with the module: the code location's definitions import this module
+    # (for its result types), and every run, step and CLI process loads them.
+    from models.clip.zeroshot import classifier_from_prompts, encode_images
+
     classifier = classifier_from_prompts(bundle.model, bundle.tokenizer, task.prompts)
     if not task.images:
         return np.zeros((0, len(task.class_names)), dtype=np.float32)

@@ -95,27 +95,6 @@ class _PipesProgress(logging.Handler):
             self.pipes.log.info(format_progress(p))
 
 
-def _metadata(summary: dict, argv: list[str]) -> dict:
-    curve = summary["loss_curve"]
-    # Keep the metadata small: at most ~50 points of the curve, always the last one.
-    step = max(1, len(curve) // 50)
-    thinned = curve[::step] + ([curve[-1]] if curve and (len(curve) - 1) % step else [])
-    return {
-        "checkpoint": {"raw_value": summary["checkpoint"], "type": "path"},
-        "epochs_completed": summary["epochs_completed"],
-        "resumed": "--resume" in argv,
-        "processes": int(os.environ.get("WORLD_SIZE", "1")),
-        "samples_seen": summary["samples_seen"],
-        "first_loss": summary["first_loss"],
-        "final_loss": summary["final_loss"],
-        "samples_per_second": summary.get("samples_per_second"),
-        "seconds_per_epoch": summary.get("seconds_per_epoch"),
-        "train_loop_seconds": summary.get("train_loop_seconds"),
-        "loss_curve": {"raw_value": [{"samples_seen": n, "loss": v} for n, v in thinned], "type": "json"},
-        "run_dir": {"raw_value": summary["run_dir"], "type": "path"},
-    }
-
-
 def main(argv: list[str]) -> None:
     from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
@@ -124,7 +103,7 @@ def main(argv: list[str]) -> None:
     if not (rank0 and PipesEnvVarParamsLoader().is_dagster_pipes_process()):
         _train(options, trainer_argv)
         return
-    from models.clip.train_log import TrainProgress, summarize_run
+    from models.clip.train_log import TrainProgress, run_metadata, summarize_run
 
     args = _trainer_args(trainer_argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -139,7 +118,8 @@ def main(argv: list[str]) -> None:
         summary = summarize_run(args.logs, args.name)
         if summary["checkpoint"] is None:
             raise RuntimeError(f"training wrote no checkpoint under {summary['run_dir']}")
-        pipes.report_asset_materialization(metadata=_metadata(summary, trainer_argv))
+        pipes.report_asset_materialization(metadata=run_metadata(summary, resumed="--resume" in trainer_argv,
+                                                                 processes=world))
 
 
 if __name__ == "__main__":

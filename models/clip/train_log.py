@@ -124,3 +124,25 @@ def summarize_run(logs_dir: str, name: str) -> dict:
         out["samples_per_second"] = round(trained / last[-1]["time"], 1)
         out["seconds_per_epoch"] = round(last[-1]["time"] * last[-1]["per_epoch"] / trained, 2)
     return out
+
+
+def run_metadata(summary: dict, *, resumed: bool, processes: int) -> dict:
+    """A run's summary as Pipes materialization metadata (raw values, typed where Dagster renders them)."""
+    curve = summary["loss_curve"]
+    # Keep the metadata small: at most ~50 points of the curve, always the last one.
+    step = max(1, len(curve) // 50)
+    thinned = curve[::step] + ([curve[-1]] if curve and (len(curve) - 1) % step else [])
+    return {
+        "checkpoint": {"raw_value": summary["checkpoint"], "type": "path"},
+        "epochs_completed": summary["epochs_completed"],
+        "resumed": resumed,
+        "processes": processes,
+        "samples_seen": summary["samples_seen"],
+        "first_loss": summary["first_loss"],
+        "final_loss": summary["final_loss"],
+        "samples_per_second": summary.get("samples_per_second"),
+        "seconds_per_epoch": summary.get("seconds_per_epoch"),
+        "train_loop_seconds": summary.get("train_loop_seconds"),
+        "loss_curve": {"raw_value": [{"samples_seen": n, "loss": v} for n, v in thinned], "type": "json"},
+        "run_dir": {"raw_value": summary["run_dir"], "type": "path"},
+    }

@@ -1,18 +1,32 @@
 """Re-execution from failure, as the UI's "Re-execute from failure" does it: an ingest run fails
-because its source folder is missing; once the folder is there, Dagster re-executes the failed run
-from its failed step (same partition, same config) in a new run linked to the first."""
+because its source's manifest lacks the path column; once the manifest is fixed, Dagster re-executes
+the failed run from its failed step (same partition, same config) in a new run linked to the first."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pyarrow.parquet as pq
-from ops_helpers import CATALOG, write_chest_folder
+from ops_helpers import write_chest_folder
 
 from tests.ops.reconstructable_jobs import ingest_job_from_environment
 
+# A manifest beside the chest folder (a missing location would not fail: it is ingested as empty).
+CATALOG = """\
+sources:
+  - {name: chest_folder, modality: xray, format: csv, location: chest/list.csv, classes: [normal, pneumonia],
+     split: {fixed: train}}
+"""
 
-def test_failed_ingest_is_reexecuted_from_failure_once_the_source_is_there(tmp_path, monkeypatch):
-    (tmp_path / "catalog.yaml").write_text(CATALOG.format(location=tmp_path / "chest"))  # not written yet
+
+def _manifest(folder, path_column: str) -> None:
+    lines = [f"{label}/{i}.png,{label}" for label in ("normal", "pneumonia") for i in range(6)]
+    (folder / "list.csv").write_text("\n".join([f"{path_column},label", *lines]) + "\n")
+
+
+def test_failed_ingest_is_reexecuted_from_failure_once_the_source_is_fixed(tmp_path, monkeypatch):
+    write_chest_folder(tmp_path / "chest")
+    _manifest(tmp_path / "chest", "file")  # the reader looks for a `path` column
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
     monkeypatch.setenv("MEDPAIRS_CATALOG", str(tmp_path / "catalog.yaml"))
     monkeypatch.setenv("MEDPAIRS_STORAGE_ROOT", str(tmp_path / "data"))
     job = dg.reconstructable(ingest_job_from_environment)
@@ -22,9 +36,9 @@ def test_failed_ingest_is_reexecuted_from_failure_once_the_source_is_there(tmp_p
         with dg.execute_job(job, instance, tags={"dagster/partition": "chest_folder"}) as failed:
             assert not failed.success
             failure = next(e for e in failed.all_events if e.is_step_failure)
-            assert "does not exist" in failure.step_failure_data.error.message, failure.step_failure_data.error
+            assert "lacks column(s) ['path']" in failure.step_failure_data.error.message, failure.step_failure_data.error
 
-        write_chest_folder(tmp_path / "chest")
+        _manifest(tmp_path / "chest", "path")
         options = dg.ReexecutionOptions.from_failure(failed.run_id, instance)
         parent = instance.get_run_by_id(failed.run_id)
         # Unlike the UI's re-execute, execute_job takes the parent's tags (the partition) and config

@@ -31,8 +31,9 @@ def fresh_project(tmp_path) -> dict[str, str]:
     home.mkdir()
     (home / "dagster.yaml").write_text(TELEMETRY_OFF)
     env = {k: v for k, v in os.environ.items() if k not in ("MEDPAIRS_CATALOG", "MEDPAIRS_ENV")}
+    # The sensor looks every 5 s (60 by default): the test waits for its second tick.
     return {**env, "DAGSTER_HOME": str(home), "MEDPAIRS_STORAGE_ROOT": str(tmp_path / "data"),
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+            "MEDPAIRS_CATALOG_POLL_S": "5", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def _wait_for_ingests(instance: dg.DagsterInstance, daemon: subprocess.Popen, log: Path, timeout: float

@@ -6,6 +6,7 @@ import pytest
 
 from assets.captions.resource import CaptionBackendResource
 from assets.shared.storage import StorageResource
+from pipelines.definitions import build_definitions
 from pipelines.environment import DEFAULT_CATALOG, PROD_REQUIRED, load_environment
 
 PROD = {"MEDPAIRS_ENV": "prod", "MEDPAIRS_STORAGE_ROOT": "s3://bucket/medpairs",
@@ -23,6 +24,15 @@ def test_local_is_the_demo_unless_told_otherwise():
     # The model's converted weights are kept beside local data, not under an object store's root.
     assert env.resources["caption_llm"].transformers.cache_dir == "/mnt/x/models"
     assert load_environment({"MEDPAIRS_STORAGE_ROOT": "s3://b/p"}).resources["caption_llm"].transformers.cache_dir == ""
+
+
+def test_the_catalog_sensor_looks_as_often_as_told():
+    assert load_environment({}).catalog_poll_s == 60
+    assert load_environment({"MEDPAIRS_CATALOG_POLL_S": "5"}).catalog_poll_s == 5
+    with pytest.raises(ValueError, match="MEDPAIRS_CATALOG_POLL_S must be a whole number"):
+        load_environment({"MEDPAIRS_CATALOG_POLL_S": "0.5"})
+    sensor = build_definitions(load_environment({}).resources, catalog_poll_s=5).get_sensor_def("source_catalog_sensor")
+    assert sensor.minimum_interval_seconds == 5
 
 
 def test_prod_refuses_to_load_without_its_settings():

@@ -1,16 +1,20 @@
 """The command-line pipeline through Dagster: one ingest partition per catalog source; a source whose
-location is missing fails its own partition with a clear error and leaves the others alone."""
+location is missing is ingested as empty and named, and the others go on, downstream too."""
 
 from __future__ import annotations
 
 import io
+import shutil
 
 import dagster as dg
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from assets.curation.defs import curation
+from assets.shared import layout
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
 from pipelines.definitions import build_definitions
@@ -55,17 +59,21 @@ def project(tmp_path):
         yield build_definitions(resources), instance, tmp_path
 
 
-def test_each_source_is_a_partition_and_a_missing_one_fails_alone(project):
+def test_each_source_is_a_partition_and_a_missing_one_is_ingested_empty_and_named(project):
     defs, instance, tmp_path = project
     outcome = run_pipeline(defs, instance, SMALL_SYNTHETIC, ingest_only=True)
     assert outcome.sources_ok
     assert sorted(instance.get_dynamic_partitions("sources")) == sorted(
         ["synthetic_xray", "synthetic_ct", "synthetic_mri", "synthetic_ultrasound", "synthetic_pathology",
          "synthetic_fundus", "chest_folder", "lost_source"])
-    assert list(outcome.failed_sources) == ["lost_source"]
-    assert "does not exist" in outcome.failed_sources["lost_source"]
-    assert "lost_source" in outcome.failed_sources["lost_source"]
-    assert len(outcome.ingested) == 7 and not outcome.success
+    assert not outcome.failed_sources and list(outcome.missing_sources) == ["lost_source"]
+    assert outcome.missing_sources["lost_source"] == f"source 'lost_source': location '{tmp_path}/not-here' does not exist"
+    assert len(outcome.ingested) == 7 and "lost_source" not in outcome.ingested and outcome.success
+    lost = outcome.results["ingest_job[lost_source]"]
+    assert (_meta(outcome, "lost_source")["rows_read"], _meta(outcome, "lost_source")["ingested"]) == (0, 0)
+    found = {c.check_name: c for c in lost.get_asset_check_evaluations()}["source_found"]
+    assert not found.passed and found.severity == dg.AssetCheckSeverity.WARN
+    assert pq.read_table(tmp_path / "data/raw_samples/samples/lost_source").num_rows == 0
 
     chest = pq.read_table(tmp_path / "data/raw_samples/samples/chest_folder").to_pylist()
     quarantine = pq.read_table(tmp_path / "data/raw_samples/quarantine/chest_folder").to_pylist()
@@ -76,9 +84,38 @@ def test_each_source_is_a_partition_and_a_missing_one_fails_alone(project):
     assert len(ct) == 4 * 3 and {r["label"] for r in ct} == {"normal", "cyst", "stone", "tumor"}
 
     checks = outcome.results["ingest_job[chest_folder]"].get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in checks] == [("counts_balance", True), ("no_identifiers", True)]
+    assert [(c.check_name, c.passed) for c in checks] == [("counts_balance", True), ("no_identifiers", True),
+                                                          ("source_found", True)]
     meta = outcome.results["ingest_job[chest_folder]"].get_asset_materialization_events()[0].materialization.metadata
     assert (meta["rows_read"].value, meta["ingested"].value, meta["quarantined"].value) == (5, 4, 1)
+
+
+def test_curation_goes_on_with_the_sources_found_and_a_missing_source_is_ingested_once_it_is_there(project):
+    defs, instance, tmp_path = project
+    assert not run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["lost_source"]).success  # nothing found
+    outcome = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["chest_folder", "lost_source"],
+                           ingest_only=True)
+    assert outcome.success and outcome.ingested == ["chest_folder"] and list(outcome.missing_sources) == ["lost_source"]
+    storage = StorageResource(root=str(tmp_path / "data"))
+    pq.write_table(pa.Table.from_pylist([{"source": "chest_folder", "label": label, "status": "valid", "origin": "llm",
+                                          "caption": f"A chest X-ray, {label}."} for label in ("normal", "pneumonia")]),
+                   storage.path(layout.CLASS_CAPTIONS))
+    curated = dg.materialize([curation], instance=instance, resources={
+        "storage": storage, "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))})
+    assert all(c.passed for c in curated.get_asset_check_evaluations())
+    assert curated.asset_materializations_for_node("curation")[0].metadata["samples_in"].value == 4
+
+    for i, label in enumerate(["normal", "normal", "pneumonia"]):
+        (tmp_path / "not-here" / label).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "not-here" / label / f"{i}.png").write_bytes(_png(20 + i))
+    again = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["lost_source"], ingest_only=True)
+    assert again.ingested == ["lost_source"] and not again.missing_sources
+    assert (_meta(again, "lost_source")["unchanged"], _meta(again, "lost_source")["ingested"]) == (False, 3)
+
+    shutil.rmtree(tmp_path / "not-here")  # gone again (an unmounted drive): its last ingest is kept, and said so
+    gone = run_pipeline(defs, instance, SMALL_SYNTHETIC, only_sources=["lost_source"], ingest_only=True)
+    assert "it was ingested before (3 samples): that ingest is kept" in gone.failed_sources["lost_source"]
+    assert pq.read_table(storage.path(layout.RAW_SAMPLES, "lost_source")).num_rows == 3
 
 
 def test_a_source_removed_from_the_catalog_loses_its_partition(project):

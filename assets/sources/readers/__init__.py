@@ -4,7 +4,7 @@
     ingest_rows(src.rows(), root=src.root, ...)
 """
 
-from assets.sources.readers.records import SampleRecord, SourceError
+from assets.sources.readers.records import MissingSource, SampleRecord, SourceError
 from assets.sources.readers.registry import (
     READERS,
     Reader,
@@ -13,4 +13,4 @@ from assets.sources.readers.registry import (
     validate_options,
 )
 
-__all__ = ["READERS", "Reader", "SampleRecord", "SourceError", "SourceRead", "read_source", "validate_options"]
+__all__ = ["READERS", "MissingSource", "Reader", "SampleRecord", "SourceError", "SourceRead", "read_source", "validate_options"]

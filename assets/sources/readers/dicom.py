@@ -1,8 +1,9 @@
 """DICOM folders: every file under the location (DICOMDIR index files aside) becomes one record
 per chosen frame, its pixels made display-ready (dicom_pixels.py) and encoded as 8-bit PNG.
 Labels come from class folders (`[split/]class/.../file.dcm`) or are left empty. Only the
-allow-listed tags of dicom_privacy.py are kept; error details are scrubbed like descriptions. DICOM
-sources are clinical by default, so read_source replaces their paths by keyed hashes (exports often
+allow-listed tags of dicom_privacy.py are kept; error details are scrubbed like descriptions. A frame of
+an ultrasound or secondary-capture image showing text in its borders (burned_in_text.py) is quarantined
+when the source is clinical or asks for it. DICOM sources are clinical by default, so read_source replaces their paths by keyed hashes (exports often
 name folders after patients, clinical.py).
 """
 
@@ -27,6 +28,7 @@ from pydicom.uid import (
 
 from assets.shared.images import MAX_PIXELS, encode_png
 from assets.sources.catalog import SourceSpec
+from assets.sources.readers.burned_in_text import text_bands, text_prone
 from assets.sources.readers.dicom_pixels import (
     WindowMode,
     decode_frame,
@@ -77,6 +79,10 @@ class DicomOptions:
     # Keep images whose BurnedInAnnotation or RecognizableVisualFeatures is YES (text or a face in the
     # pixels); only for a source whose images someone has reviewed. Quarantined otherwise.
     keep_burned_in: bool = False
+    # Search ultrasound and secondary-capture frames (burned_in_text.text_prone) for text in their border
+    # bands and quarantine those with some (burned_in_text_suspected); None: on for a clinical source,
+    # off for a public one. false for a clinical source whose images someone has reviewed.
+    burned_in_text_detector: bool | None = None
 
     def validate(self) -> None:
         for name, allowed in (("frames", ("middle", "first", "all")), ("window", ("auto", "minmax", "percentile")),
@@ -86,6 +92,9 @@ class DicomOptions:
         unknown = sorted(set(self.text_tags) - set(FREE_TEXT_TAGS))
         if unknown:
             raise SourceError(f"option text_tags: {unknown} are not free-text tags; valid: {list(FREE_TEXT_TAGS)}")
+        if not (self.burned_in_text_detector is None or isinstance(self.burned_in_text_detector, bool)):
+            raise SourceError("option burned_in_text_detector must be true or false (or left out: on for a "
+                              f"clinical source), not {self.burned_in_text_detector!r}")
 
 
 def read_dicom(spec: SourceSpec, fs: AbstractFileSystem, location: str) -> Iterator[SampleRecord]:
@@ -162,7 +171,7 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinica
     flagged = [k for k in _IDENTIFYING_PIXELS if str(ds.get(k) or "").strip().upper() == "YES"]
     if flagged and not opts.keep_burned_in:
         return [fail(record, _IDENTIFYING_PIXELS[flagged[0]],
-                     f"{' and '.join(flagged)} is YES: the pixels may show who the patient is "
+                     f"{' and '.join(flagged)} is YES: the pixels may show who was imaged "
                      "(option keep_burned_in keeps them for a reviewed source)")]
     rows, cols, n = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0), frame_count(ds)
     if rows * cols > opts.max_pixels:
@@ -173,16 +182,34 @@ def _file_records(record: SampleRecord, data: bytes, opts: DicomOptions, clinica
     syntax = ds.file_meta.get("TransferSyntaxUID")
     tags["TransferSyntax"] = getattr(syntax, "name", "unknown")
     fix_palette_byte_order(ds)
+    detector = clinical if opts.burned_in_text_detector is None else opts.burned_in_text_detector
+    # An image kept by keep_burned_in was reviewed as showing text: not searched again.
+    search_text = detector and not flagged and text_prone(
+        str(ds.get("Modality") or ""), str(ds.get("SOPClassUID") or ""), _values(ds.get("ImageType")))
     out = []
     for index in {"middle": [n // 2], "first": [0], "all": range(n)}[opts.frames]:
         frame = replace(record, record_id=record.record_id + (f"#frame{index}" if n > 1 else ""))
         try:
             pixels = to_display(decode_frame(ds, index), ds, window=opts.window, percentiles=opts.percentiles)
-            out.append(replace(frame, image_bytes=encode_png(pixels),
-                               meta={"dicom": {**tags, "frame": index, "frames": n}}))
         except (NotImplementedError, RuntimeError) as e:
             missing = any(m in str(e).lower() for m in _MISSING_DECODER)
             out.append(failed("unsupported_transfer_syntax" if missing else "corrupt", e))
         except Exception as e:  # noqa: BLE001 - undecodable pixel data is the file's fault
             out.append(failed("corrupt", e))
+        else:
+            bands = text_bands(pixels) if search_text else []
+            # Fixed words only: the privacy check searches details for every identifier of the source.
+            out.append(fail(frame, "burned_in_text_suspected",
+                            f"text-like strokes in the {' and '.join(bands)} border band{'s' if len(bands) > 1 else ''}"
+                            " (option burned_in_text_detector: false keeps such images of a reviewed source)")
+                       if bands else replace(frame, image_bytes=encode_png(pixels),
+                                             meta={"dicom": {**tags, "frame": index, "frames": n}}))
     return out
+
+
+def _values(value) -> list[str]:
+    """A multi-valued element's values as strings (one value, or none, as a list too)."""
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" \
+        else [str(value)]

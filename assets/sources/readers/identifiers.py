@@ -170,7 +170,7 @@ def text_values(value: str | None) -> list[str]:
 
 def parquet_hits(urls: list[str], identifiers: Identifiers | KeyedIdentifiers,
                  storage_options: dict | None = None, batch_rows: int = 4096) -> list[tuple[str, str]]:
-    """(file name, column) for each string column (struct fields as `column.field`) of the Parquet
+    """(file name, column) for each string column (struct fields as `column.field`, lists of strings) of the Parquet
     files at `urls` where a value holds one of `identifiers`, in file order. `reason` is not
     searched: it holds codes the code writes ("burned_in_annotation"), never input."""
     hits: list[tuple[str, str]] = []
@@ -193,5 +193,11 @@ def _string_columns(batch: pa.RecordBatch) -> Iterator[tuple[str, list]]:
         name, array = stack.pop(0)
         if pa.types.is_struct(array.type):
             stack += [(f"{name}.{array.type.field(i).name}", array.field(i)) for i in range(array.type.num_fields)]
-        elif (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)) and name != "reason":
+        elif _is_text(array.type) and name != "reason":
             yield name, array.to_pylist()
+        elif (pa.types.is_list(array.type) or pa.types.is_large_list(array.type)) and _is_text(array.type.value_type):
+            yield name, array.flatten().to_pylist()  # a sample's captions
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)

@@ -17,13 +17,18 @@ from assets.sources.catalog import SourceSpec
 
 NO_FINDING = "no finding"
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-               "dev": "val", "test": "test", "testing": "test"}
+               "validate": "val", "dev": "val", "test": "test", "testing": "test"}
 SPLITS = ("train", "val", "test")  # the split names samples carry (SPLIT_NAMES' values)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class SourceError(Exception):
-    """The source as a whole cannot be read (missing location, bad options): its partition fails."""
+    """The source as a whole cannot be read (no permission, bad options): its partition fails."""
+
+
+class MissingSource(SourceError):
+    """The source's location does not exist: ingest publishes it as empty (a `missing_source` note),
+    so the sources that are there go on downstream."""
 
 
 @dataclass

@@ -19,12 +19,14 @@ from assets.sources.readers.identifiers import Identifiers
 from assets.sources.readers.records import (
     SPLIT_NAMES,
     SPLITS,
+    MissingSource,
     SampleRecord,
     SourceError,
     fail,
     parse_options,
 )
 
+_AMBIGUOUS = "\x00ambiguous"  # listed_split's answer for a sample in the lists of two splits
 ReadFn = Callable[[SourceSpec, AbstractFileSystem, str], Iterator[SampleRecord]]
 RootFn = Callable[[SourceSpec, AbstractFileSystem, str], str]
 
@@ -44,12 +46,14 @@ class Reader:
     """A reader in module assets.sources.readers.`module`, imported on first use (so pydicom and
     nibabel load only where a catalog holds a DICOM or NIfTI source): its read function and options
     dataclass by name, and what record paths (and ingest's `root`) are relative to, a function of
-    this module or a name in that one."""
+    this module or a name in that one; and, by name in that module, the further files it reads outside
+    that root and its location (a manifest's join files), which a source's fingerprint covers too."""
 
     module: str
     read_name: str
     options_name: str
     root_spec: RootFn | str = container_root
+    inputs_name: str = ""
 
     def _attr(self, name: str):
         return getattr(importlib.import_module(f"assets.sources.readers.{self.module}"), name)
@@ -66,17 +70,22 @@ class Reader:
     def root(self) -> RootFn:
         return self._attr(self.root_spec) if isinstance(self.root_spec, str) else self.root_spec
 
+    def inputs(self, spec: SourceSpec, fs: AbstractFileSystem, location: str) -> list[str]:
+        return self._attr(self.inputs_name)(spec, fs, location) if self.inputs_name else []
+
 
 READERS: dict[str, Reader] = {
     "imagefolder": Reader("imagefolder", "read_imagefolder", "ImageFolderOptions", location_root),
-    "csv": Reader("manifest", "read_csv", "ManifestOptions", "manifest_root"),
-    "tsv": Reader("manifest", "read_tsv", "ManifestOptions", "manifest_root"),
-    "jsonl": Reader("manifest", "read_jsonl", "ManifestOptions", "manifest_root"),
+    "csv": Reader("manifest", "read_csv", "ManifestOptions", "manifest_root", "manifest_inputs"),
+    "tsv": Reader("manifest", "read_tsv", "ManifestOptions", "manifest_root", "manifest_inputs"),
+    "jsonl": Reader("manifest", "read_jsonl", "ManifestOptions", "manifest_root", "manifest_inputs"),
+    "json": Reader("json_manifest", "read_json", "JsonManifestOptions", "manifest_root", "manifest_inputs"),
     "medmnist_npz": Reader("medmnist_npz", "read_medmnist_npz", "MedMNISTOptions"),
     "hf_parquet": Reader("hf_parquet", "read_hf_parquet", "HFParquetOptions"),
     "webdataset": Reader("webdataset_tar", "read_webdataset", "WebDatasetOptions"),
     "dicom": Reader("dicom", "read_dicom", "DicomOptions"),
     "nifti": Reader("nifti", "read_nifti", "NiftiOptions"),
+    "openi_xml": Reader("openi_xml", "read_openi_xml", "OpenIOptions", "openi_root"),
 }
 
 
@@ -107,8 +116,8 @@ class SourceRead:
 
 def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = None) -> SourceRead:
     """Open `spec.location` (local or any fsspec URL) with the reader its format names.
-    Raises SourceError when the source as a whole cannot be read; bad samples become records
-    with an `error` instead."""
+    Raises SourceError when the source as a whole cannot be read (MissingSource when its location
+    does not exist); bad samples become records with an `error` instead."""
     reader = reader_for(spec.format)
     validate_options(spec.format, spec.options)
     if not spec.location:
@@ -121,9 +130,10 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
         detail = type(e).__name__ if spec.clinical else str(e)
         raise SourceError(f"source {spec.name!r}: cannot reach {shown}: {detail}") from (None if spec.clinical else e)
     if not found:
-        raise SourceError(spec.missing_location())
+        raise MissingSource(spec.missing_location())
     root = reader.root(spec, fs, location)
-    records = (with_split(r, spec.split) for r in reader.read(spec, fs, location))
+    listed = split_lists(spec, fs, posixpath.dirname(location)) if spec.split.by == "lists" else {}
+    records = (with_split(r, spec.split, listed) for r in reader.read(spec, fs, location))
     if not spec.clinical:
         return SourceRead(root=fs.unstrip_protocol(root), records=records)
     guard = ClinicalGuard(spec, root, privacy_salt())
@@ -131,21 +141,64 @@ def read_source(spec: SourceSpec, *, storage_options: dict[str, Any] | None = No
                       identifiers=guard.identifiers)
 
 
-def with_split(record: SampleRecord, rule: SplitRule) -> SampleRecord:
-    """`record` with the split its source's rule gives it, and the hash of its group (if it has one)."""
+def split_list_file(fs: AbstractFileSystem, folder: str, name: str) -> tuple[AbstractFileSystem, str]:
+    """(filesystem, path) of a split list named `name` in a catalog: a URL, an absolute path, or a path
+    relative to `folder` (the one holding the source's location)."""
+    if "://" in name:
+        return fsspec.core.url_to_fs(name)
+    return fs, name if name.startswith("/") else posixpath.join(folder, name)
+
+
+def split_lists(spec: SourceSpec, fs: AbstractFileSystem, folder: str) -> dict[str, str | None]:
+    """{entry: split} of a by="lists" rule's files (each relative to `folder` unless absolute or a URL);
+    an entry listed under two splits maps to None. SourceError naming the file when one is missing."""
+    listed: dict[str, str | None] = {}
+    for split, name in spec.split.lists:
+        list_fs, path = split_list_file(fs, folder, name)
+        if not list_fs.isfile(path):
+            shown = "its file (hidden: a clinical source)" if spec.clinical else repr(name)
+            raise SourceError(f"source {spec.name!r}: split list {shown} of split {split!r} does not exist")
+        with list_fs.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                if entry := line.strip():
+                    listed[entry] = split if listed.get(entry, split) == split else None
+    return listed
+
+
+def with_split(record: SampleRecord, rule: SplitRule, listed: dict[str, str | None] | None = None) -> SampleRecord:
+    """`record` with the split its source's rule gives it, and the hash of its group (if it has one).
+    listed: the entries of a by="lists" rule's files (split_lists)."""
     group = sample_group(record, rule)
+    found = listed_split(record, listed or {}) if rule.by == "lists" else ""
     if rule.by == "fixed":
         split = rule.default
     elif rule.by == "ratio":
         split = ratio_split(group or record.record_id, rule)
+    elif rule.by == "lists":
+        split = (found if found != _AMBIGUOUS else "") or rule.default
     else:
         split = record.split or rule.default
     group_id = hashlib.sha256(f"{record.source}\x00{group}".encode()).hexdigest()[:32] if group else None
-    record = replace(record, split=split, group_id=group_id)
+    record = replace(record, split=split or None, group_id=group_id)
+    if record.error is None and found == _AMBIGUOUS:
+        return fail(record, "ambiguous_split", "named in the split lists of two splits")
+    if record.error is None and rule.by == "lists" and not split:
+        return fail(record, "not_in_split_list", f"named in none of the split lists ({', '.join(s for s, _ in rule.lists)})"
+                                                 " and the split rule has no default")
     if record.error is None and split not in SPLITS:  # a split the data states: the rule's are checked
         return fail(record, "unknown_split", f"split {split!r} is none of {', '.join(SPLITS)} "
                                              f"(nor their spellings {', '.join(sorted(SPLIT_NAMES))})")
     return record
+
+
+def listed_split(record: SampleRecord, listed: dict[str, str | None]) -> str:
+    """The split the lists give `record`, matched by its id, its path or its file name: _AMBIGUOUS
+    when it is listed under two splits, '' when under none."""
+    path = record.path or ""
+    for key in dict.fromkeys((record.record_id, path, posixpath.basename(path))):
+        if key and key in listed:
+            return listed[key] or _AMBIGUOUS
+    return ""
 
 
 def sample_group(record: SampleRecord, rule: SplitRule) -> str:

@@ -51,3 +51,16 @@ def test_clean_shards_pass_and_without_clinical_sources_nothing_is_searched(tmp_
     assert check_no_identifiers(digests, [clean], [], salt=lambda: b"salt") == {
         "identifiers_searched": 2, "files_searched": 1}
     assert check_no_identifiers([], [clean], [], salt=pytest.fail) == {"identifiers_searched": 0, "files_searched": 0}
+
+
+def test_a_name_in_a_list_column_of_curations_outputs_is_found(tmp_path, digests):
+    """Curation's outputs are searched too: a caption list and a log's detail column."""
+    clean = _shard(tmp_path / "train-000000.tar", {"label": "normal"}, "A normal chest X-ray.")
+    pq.write_table(pa.table({"sample_id": ["a"], "captions": [["A chest X-ray of Janet Quincyworth."]]}),
+                   tmp_path / "curated_pairs.parquet")
+    pq.write_table(pa.table({"sample_id": ["a"], "reason": ["exact_duplicate"], "detail": ["kept a"]}),
+                   tmp_path / "curation_log.parquet")
+    with pytest.raises(IdentifierLeak) as err:
+        check_no_identifiers(digests, [clean], [str(tmp_path / "curated_pairs.parquet"),
+                                                str(tmp_path / "curation_log.parquet")], salt=lambda: b"salt")
+    assert "curated_pairs.parquet captions" in str(err.value) and "curation_log" not in str(err.value)

@@ -114,3 +114,19 @@ def test_a_retrieval_only_suite_reports_retrieval_and_skips_the_zero_shot_checks
     meta, checks, report = _materialize(root, suite=str(suite), bootstrap_resamples=50, screenshot=False)
     assert report["retrieval"]["trained"] and not report["results"] and not report["summary"]
     assert "mean_chance" not in meta and not checks  # nothing zero-shot to judge
+
+
+@pytest.mark.slow
+def test_a_report_from_unchanged_inputs_is_kept_and_any_changed_input_remakes_it(trained_root, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(trained_root[0], root, ignore=shutil.ignore_patterns("report"))
+    first, first_checks, report = _materialize(root, bootstrap_resamples=50, screenshot=False)
+    written = (root / "report/report.json").read_bytes()
+    again, again_checks, _ = _materialize(root, bootstrap_resamples=50, screenshot=False)
+    assert not first["unchanged"] and again["unchanged"]
+    assert (root / "report/report.json").read_bytes() == written  # not rewritten
+    assert {k: v for k, v in again.items() if k != "unchanged"} == {k: v for k, v in first.items() if k != "unchanged"}
+    assert {n: c.passed for n, c in again_checks.items()} == {n: c.passed for n, c in first_checks.items()}
+    assert report["provenance"]["inputs"].startswith("sha256 ")
+    remade, _, changed = _materialize(root, bootstrap_resamples=60, screenshot=False)  # another config
+    assert not remade["unchanged"] and changed["provenance"]["inputs"] != report["provenance"]["inputs"]

@@ -1,6 +1,8 @@
 """The evaluation suite: the built-in suite.yaml, prompt ensembles from the catalog's classes, and the
 tasks built from curated pairs."""
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from report_helpers import SOURCES
 
@@ -92,3 +94,24 @@ metrics: {toy_xray: auc}
     (tmp_path / "bad.yaml").write_text("class_prompts: {toy_ct: {upper mass: []}}\n")
     with pytest.raises(ValueError, match="toy_ct"):
         load_suite(str(tmp_path / "bad.yaml"))
+
+
+def test_a_source_mixing_modalities_is_scored_per_modality_against_all_its_classes(tmp_path):
+    # RadImageNet-like test split: CT and MRI samples of one source, labels unique to each modality.
+    rows = [("c1", "ct", "CT lung nodule"), ("c2", "ct", "CT lung normal"), ("m1", "mri", "MRI knee normal"),
+            ("m2", "mri", "MRI knee normal"), ("m3", "mri", "CT lung nodule")]
+    pq.write_table(pa.table({
+        "sample_id": [r[0] for r in rows], "source": ["radimagenet"] * 5, "modality": [r[1] for r in rows],
+        "label": [r[2] for r in rows], "split": ["test"] * 5, "image": [{"bytes": r[0].encode()} for r in rows],
+        "captions": [[] for _ in rows]}), tmp_path / "pairs.parquet")
+    spec = SourceSpec("radimagenet", "ct", classes=tuple(ClassInfo(n) for n in
+                                                         ("CT lung nodule", "CT lung normal", "MRI knee normal")))
+    tasks = build_tasks(Suite(templates={"ct": ("a CT of {}.",), "mri": ("an MRI of {}.",)}), [spec],
+                        str(tmp_path / "pairs.parquet"))
+    by_name = {t.source: t for t in tasks.zero_shot}
+    assert set(by_name) == {"radimagenet/ct", "radimagenet/mri"}
+    ct, mri = by_name["radimagenet/ct"], by_name["radimagenet/mri"]
+    assert (ct.modality, ct.sample_ids, ct.labels.tolist()) == ("ct", ["c1", "c2"], [0, 1])
+    assert (mri.modality, mri.sample_ids, mri.labels.tolist()) == ("mri", ["m1", "m2", "m3"], [2, 2, 0])
+    assert ct.class_names == mri.class_names == spec.class_names()  # every class a candidate, as UniMed scores
+    assert mri.prompts[0] == ["an MRI of CT lung nodule."]  # the modality's own templates

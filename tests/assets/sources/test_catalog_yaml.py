@@ -262,3 +262,25 @@ sources:
     assert "source #3 (c): bad mixture {'weight': 2, 'cap': 10}" in message
     assert "source #4 (d): bad mixture 2" in message
     assert "source #5 (e): mixture weight must be a number above 0, not True" in message
+
+
+def test_a_split_from_list_files(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x.csv,
+     split: {lists: {train: train_val_list.txt, Testing: test_list.txt}, group: {column: Patient ID}}}
+  - {name: b, modality: xray, format: imagefolder, location: x, split: {lists: {test: t.txt}, default: train}}
+""")
+    a, b = load_catalog(str(tmp_path / "c.yaml"))
+    assert (a.split.by, a.split.lists, a.split.default, a.split.group_column) == (
+        "lists", (("train", "train_val_list.txt"), ("test", "test_list.txt")), "", "Patient ID")
+    assert (b.split.lists, b.split.default) == ((("test", "t.txt"),), "train")
+    (tmp_path / "bad.yaml").write_text("""\
+sources:
+  - {name: a, modality: xray, format: csv, location: x, split: {lists: [train.txt]}}
+  - {name: b, modality: xray, format: csv, location: x, split: {lists: {holdout: h.txt}}}
+""")
+    with pytest.raises(CatalogError) as err:
+        load_catalog(str(tmp_path / "bad.yaml"))
+    assert "(a): split lists must map split names to list files" in str(err.value)
+    assert "(b): split 'holdout' is not a split name" in str(err.value)

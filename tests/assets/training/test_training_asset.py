@@ -5,6 +5,7 @@ an unchanged one has nothing left to train; the shuffled-caption control trained
 with the trained run's settings."""
 
 import io
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -79,17 +80,20 @@ def test_training_resumes_from_its_last_checkpoint(storage):
     assert model["resumed"] and model["epochs_completed"] == 2
     assert model["checkpoint"].endswith("checkpoints/epoch_2.pt")
     assert [p["samples_seen"] for p in model["loss_curve"]] == [16, 32, 48, 64]  # epoch 0 from the first run
-    log = (storage.path(layout.TRAINING, layout.TRAINING_RUN, "out.log"))
-    assert "=> resuming checkpoint" in open(log).read() and "(epoch 1)" in open(log).read()
+    log = Path(storage.path(layout.TRAINING, layout.TRAINING_RUN, "out.log"))
+    assert "=> resuming checkpoint" in log.read_text() and "(epoch 1)" in log.read_text()
     assert read_run_pointer(storage.path(layout.TRAINING), layout.TRAINING_RUN)["checkpoint"] == model["checkpoint"]
 
     third = _materialize(storage, epochs=2, lr=5e-4)  # another recipe: trained afresh
     assert not third["clip_model"]["resumed"] and third["clip_model"]["epochs_completed"] == 2
     assert [p["samples_seen"] for p in third["clip_model"]["loss_curve"]] == [16, 32, 48, 64]
 
-    fourth = _materialize(storage, epochs=2, lr=5e-4)  # nothing changed: nothing left to train
-    assert fourth["clip_model"]["resumed"] and fourth["clip_model"]["checkpoint"] == third["clip_model"]["checkpoint"]
+    trained_log = log.read_text()
+    fourth = _materialize(storage, epochs=2, lr=5e-4)  # nothing changed: the trainer is not even started
+    assert fourth["clip_model"]["unchanged"] and not fourth["clip_model"]["resumed"]
+    assert fourth["clip_model"]["checkpoint"] == third["clip_model"]["checkpoint"]
     assert fourth["clip_model"]["loss_curve"] == third["clip_model"]["loss_curve"]
+    assert log.read_text() == trained_log
 
 
 def test_shuffled_control_trains_through_pipes_with_the_trained_runs_settings(storage):

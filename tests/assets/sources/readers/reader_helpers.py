@@ -37,3 +37,15 @@ def run_ingest(src: SourceRead, out_dir: Path) -> tuple[dict, list[dict], list[d
     stats = ingest_rows(src.rows(), root=src.root, out_path=str(out), quarantine_path=str(bad), batch_size=8)
     assert stats["rows_read"] == stats["ingested"] + stats["quarantined"]
     return stats, pq.read_table(out).to_pylist(), pq.read_table(bad).to_pylist()
+
+
+def nlmcxr_reports_tgz() -> Path:
+    """NLMCXR_reports.tgz as torchxrayvision ships it: the 3,955 real Open-i chest X-ray reports."""
+    import importlib.util
+
+    import pytest
+
+    spec = importlib.util.find_spec("torchxrayvision")  # located, not imported (its imports are heavy)
+    if spec is None:
+        pytest.skip("torchxrayvision is not installed (a dev dependency)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "NLMCXR_reports.tgz"

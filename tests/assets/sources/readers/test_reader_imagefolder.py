@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from reader_helpers import make_spec, png_bytes, run_ingest
 
 from assets.sources.catalog import ClassInfo
-from assets.sources.readers import read_source
+from assets.sources.readers import SourceError, read_source
 
 
 def _tree(root):
@@ -59,3 +60,34 @@ def test_imagefolder_takes_labels_from_file_names_with_label_pattern(tmp_path):
     records = {r.record_id: r for r in read_source(spec).records}
     assert (records["p0_1.png"].label, records["p1_0.png"].label) == ("tumor", "normal")
     assert records["unlabelled.png"].error == "no_label"
+
+
+def test_modality_and_label_from_several_folder_levels(tmp_path):
+    # RadImageNet's radiology_ai/<modality>/<anatomy>/<finding>/: one source, three modalities.
+    for rel in ("CT/abd/pancreatitis/1.png", "MR/knee/acl pathology/2.png", "US/thyroid/thyroid/3.png",
+                "PET/brain/normal/4.png", "CT/loose.png", "captions.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(png_bytes(seed=len(rel)))
+    spec = make_spec("imagefolder", tmp_path, label_from=[1, 2], modality_folder=0,
+                     modalities={"CT": "ct", "MR": "mri", "US": "ultrasound"})
+    records = list(read_source(spec).records)
+    assert sorted((r.path, r.modality, r.label) for r in records if not r.error) == [
+        ("CT/abd/pancreatitis/1.png", "ct", "abd/pancreatitis"), ("MR/knee/acl pathology/2.png", "mri", "knee/acl pathology"),
+        ("US/thyroid/thyroid/3.png", "ultrasound", "thyroid/thyroid")]
+    assert sorted((r.record_id, r.error) for r in records if r.error) == [
+        ("CT/loose.png", "no_class_folder"), ("PET/brain/normal/4.png", "unknown_modality"),
+        ("captions.csv", "unsupported_extension")]
+    clinical = make_spec("imagefolder", tmp_path, label_from=[1, 2], modality_folder=0, privacy="clinical",
+                         classes=["brain/normal"], modalities={"CT": "ct"})
+    details = {r.error_detail for r in read_source(clinical).records if r.error == "unknown_modality"}
+    assert details == {"its folder is none of ['CT']"}  # MR, US, PET: no folder name shown
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"modality_folder": 0}, "go together"),
+    ({"modality_folder": 0, "modalities": {"CT": "pet"}}, r"\['pet'\] are not modalities"),
+    ({"label_from": [-1]}, "folder levels"),
+])
+def test_bad_modality_and_label_options_are_refused(tmp_path, options, message):
+    with pytest.raises(SourceError, match=message):
+        read_source(make_spec("imagefolder", tmp_path, **options))

@@ -172,3 +172,36 @@ def test_row_filter_keeps_matching_rows_and_accounts_for_the_rest(tmp_path):
     assert "'Lateral' is not one of ['Frontal']" in records[1].error_detail
     with pytest.raises(SourceError, match=r"lacks column\(s\) \['View'\]"):
         list(read_source(make_spec("csv", tmp_path / "m.csv", path_column="Path", filter={"View": "PA"})).records)
+
+
+def test_image_folders_find_each_rows_file_by_name(tmp_path):
+    # NIH ChestX-ray14 as Kaggle ships it: images_001/images/, images_002/images/; the CSV names files only.
+    for folder, name in (("images_001", "00000001_000.png"), ("images_002", "00000002_000.png")):
+        (tmp_path / folder / "images").mkdir(parents=True)
+        (tmp_path / folder / "images" / name).write_bytes(png_bytes(seed=len(folder)))
+    (tmp_path / "Data_Entry_2017_v2020.csv").write_text(
+        "Image Index,Finding Labels\n00000001_000.png,Hernia\n00000002_000.png,No Finding\n00000003_000.png,Mass\n")
+    spec = make_spec("csv", tmp_path / "Data_Entry_2017_v2020.csv", classes=["hernia", "mass"],
+                     path_column="Image Index", label_column="Finding Labels", label_separator="|",
+                     image_folders=["images", "images_*/images"])
+    _, samples, quarantine = run_ingest(read_source(spec), tmp_path / "out")
+    assert sorted((s["orig_path"], s["label"]) for s in samples) == [
+        ("images_001/images/00000001_000.png", "hernia"), ("images_002/images/00000002_000.png", "no finding")]
+    assert [(q["reason"], q["detail"]) for q in quarantine] == [
+        ("missing_file", "'00000003_000.png' is in none of the image_folders ['images', 'images_*/images']")]
+
+
+def test_a_label_list_column_gives_every_item_as_a_label(tmp_path):
+    # FLAIR's pretraining dataframes: an unnamed index, the image path, attributes, categories as list literals.
+    rows = [("03_IDRID/a.jpg", "['moderate diabetic retinopathy', 'diabetic macular edema']"),
+            ("03_IDRID/b.jpg", "['no diabetic retinopathy']"), ("23_HRF/Noise/c.jpg", "[]"),
+            ("03_IDRID/d.jpg", "moderate"), ("03_IDRID/e.jpg", "['retinitis']")]
+    (tmp_path / "03_IDRID.csv").write_text(",image,atributes,categories\n" + "".join(
+        f'{i},{path},[],"{cats}"\n' for i, (path, cats) in enumerate(rows)))
+    spec = make_spec("csv", tmp_path / "03_IDRID.csv", path_column="image", label_column="categories",
+                     label_list=True, classes=["no diabetic retinopathy", "moderate diabetic retinopathy",
+                                               ClassInfo("diabetic macular edema", synonyms=("dme",))])
+    got = [(r.path, r.error or r.labels) for r in read_source(spec).records]
+    assert got == [("03_IDRID/a.jpg", ("diabetic macular edema", "moderate diabetic retinopathy")),
+                   ("03_IDRID/b.jpg", ("no diabetic retinopathy",)), (None, "missing_label"),
+                   (None, "bad_label"), (None, "unknown_label")]

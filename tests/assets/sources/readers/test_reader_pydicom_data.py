@@ -80,12 +80,14 @@ def test_lossless_and_lossy_versions_differ(ingested):
 
 def test_as_a_clinical_source_every_file_passes_the_privacy_check_unnamed(tmp_path, monkeypatch):
     """No false positive of the privacy check on the real files (measured: ~330 identifiers from their
-    names and identity tags, no hit), and no file name left in an id."""
+    names and identity tags, no hit), and no file name left in an id. The 13 frames with burned-in text
+    (test_reader_burned_in_text.py names them) are quarantined: a clinical source searches for it."""
     monkeypatch.setenv("MEDPAIRS_PRIVACY_SALT", "pydicom-data")
     spec = make_spec("dicom", DATA, modality="ct", label_from="none")
     stats, _, _ = ingest_if_changed(spec, out_dir=str(tmp_path / "s"), quarantine_dir=str(tmp_path / "q"),
                                     code_version="t")
-    assert (stats["ingested"], stats["quarantine_reasons"]) == (67, {"no_pixel_data": 1})
+    assert (stats["ingested"], stats["quarantine_reasons"]) == (54, {"no_pixel_data": 1,
+                                                                     "burned_in_text_suspected": 13})
     assert stats["privacy"]["identifiers_searched"] > 300
     ids = pq.read_table(published_parts(str(tmp_path / "s"))[0]).column("orig_path").to_pylist()
-    assert all(i.startswith("id-") and len(i) == 35 for i in ids) and len(set(ids)) == 67
+    assert all(i.startswith("id-") and len(i) == 35 for i in ids) and len(set(ids)) == 54

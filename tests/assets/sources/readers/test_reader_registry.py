@@ -14,8 +14,8 @@ from assets.sources.readers.registry import ratio_split, with_split
 
 
 def test_every_format_has_a_reader_with_an_options_dataclass():
-    assert set(READERS) == {"imagefolder", "csv", "tsv", "jsonl", "medmnist_npz", "hf_parquet",
-                            "webdataset", "dicom", "nifti"}
+    assert set(READERS) == {"imagefolder", "csv", "tsv", "jsonl", "json", "medmnist_npz", "hf_parquet",
+                            "webdataset", "dicom", "nifti", "openi_xml"}
     for reader in READERS.values():
         reader.options()  # defaults alone are valid
 
@@ -27,6 +27,11 @@ def test_every_format_has_a_reader_with_an_options_dataclass():
     ("dicom", "/tmp", {"frame": "all"}, "unknown option(s) ['frame']"),
     ("dicom", "/tmp", {"frames": "some"}, "frames must be one of"),
     ("csv", "/tmp", {"uncertain": "maybe"}, "uncertain must be one of"),
+    ("csv", "/tmp", {"path_template": "{ID!r}.jpg"}, "every field must name a column"),
+    ("csv", "/tmp", {"caption_file": "reports/all.txt"}, "names no column"),
+    ("csv", "/tmp", {"join": [{"file": "split.csv", "key": "dicom_id"}]}, "each join is {file, key"),
+    ("json", "/tmp", {"records": 3}, "option records must be"),
+    ("openi_xml", "/tmp", {"sections": []}, "option sections must list"),
 ])
 def test_source_level_problems_raise_clear_errors(fmt, location, options, message):
     with pytest.raises(SourceError) as err:
@@ -88,3 +93,23 @@ def test_a_ratio_split_keeps_each_patient_of_a_manifest_in_one_split(tmp_path, g
     grouped = _patients_split(read_source(make_spec("csv", tmp_path / "train.csv",
                                                     split=SplitRule(**rule, **group))).records)
     assert all(len(s) == 1 for s in grouped.values()) and set().union(*grouped.values()) == {"train", "test"}
+
+
+def test_a_split_from_list_files_matches_ids_paths_or_file_names(tmp_path):
+    for rel in ("a/1.png", "a/2.png", "b/3.png", "b/4.png", "b/5.png"):
+        (tmp_path / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "images" / rel).write_bytes(png_bytes())
+    # Beside the image folder: a file name, a path within it; blank lines skipped.
+    (tmp_path / "train.txt").write_text("1.png\na/2.png\n\n5.png\n")
+    (tmp_path / "test.txt").write_text("3.png\n5.png\n")  # 5.png in both lists; 4.png in none
+    lists = (("train", "train.txt"), ("test", "test.txt"))
+    spec = make_spec("imagefolder", tmp_path / "images", split=SplitRule(by="lists", lists=lists, default=""))
+    got = {r.record_id: r.error or r.split for r in read_source(spec).records}
+    assert got == {"a/1.png": "train", "a/2.png": "train", "b/3.png": "test", "b/4.png": "not_in_split_list",
+                   "b/5.png": "ambiguous_split"}
+    with_default = make_spec("imagefolder", tmp_path / "images", split=SplitRule(by="lists", lists=lists, default="train"))
+    got = {r.record_id: r.error or r.split for r in read_source(with_default).records}
+    assert (got["b/4.png"], got["b/5.png"]) == ("train", "ambiguous_split")  # a default never settles a conflict
+    missing = make_spec("imagefolder", tmp_path / "images", split=SplitRule(by="lists", lists=(("test", "nope.txt"),)))
+    with pytest.raises(SourceError, match="split list 'nope.txt' of split 'test' does not exist"):
+        list(read_source(missing).records)
