@@ -1,8 +1,8 @@
 """What re-runs by itself, in one place (declarative automation; the daemon's sensors apply it).
 
 - raw_samples: per source partition, by source_catalog_sensor when a catalog entry or its files change;
-- class_captions, native_text_captions, curated_pairs, curation_log, webdataset_shards: eagerly, as
-  soon as what they read is updated (captions come from the cache for unchanged labels and reports, so
+- class_captions, native_text_captions, curated_pairs, curation_log, webdataset_shards, data_card: eagerly,
+  as soon as what they read is updated (captions come from the cache for unchanged labels and reports, so
   little is recomputed);
 - clip_model, benchmark_report: on request (the UI, `medpairs_job`), or on a cron schedule set by
   MEDPAIRS_TRAINING_CRON (e.g. "0 3 * * 0", read with the rest of the environment in
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-EAGER = ("class_captions", "native_text_captions", "curated_pairs", "curation_log", "webdataset_shards")
+EAGER = ("class_captions", "native_text_captions", "curated_pairs", "curation_log", "webdataset_shards", "data_card")
 TRAINING = ("clip_model", "benchmark_report")
 ON_REQUEST = ("shuffled_control",)
 

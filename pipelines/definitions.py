@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.captions.defs import class_captions, native_text_captions
 from assets.curation.defs import curation
-from assets.export.defs import webdataset_shards
+from assets.export.defs import data_card, webdataset_shards
 from assets.ingest.defs import raw_samples
 from assets.report.defs import benchmark_report
 from assets.sources.defs import source_catalog, source_files, synthetic_source
@@ -23,6 +23,7 @@ all_assets = [
     native_text_captions,
     curation,
     webdataset_shards,
+    data_card,
     clip_model,
     shuffled_control,
     benchmark_report,

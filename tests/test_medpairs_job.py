@@ -75,6 +75,11 @@ def test_counts_carry_through_every_stage(job_run):
     assert by_key["native_text_captions"]["samples"] == 0
     assert meta["caption_origin"] in ("llm", "template")
     assert sum(by_key["webdataset_shards"]["by_caption_origin"].values()) == len(train_pairs)
+    # The data card counts every drawn image once, and the captions of every exported sample by origin.
+    card = json.loads((data / "shards/data_card.json").read_text())
+    assert card["balanced"] and card["totals"]["read"] == 22 * 24 and len(card["rows"]) == 6
+    assert card["totals"]["exported_pairs"] == card["totals"]["samples"] == len(train_pairs)
+    assert all(set(r["caption_origins"]) <= {"llm", "template"} and r["caption_origins"] for r in card["rows"])
 
 
 def test_model_is_trained_and_report_written(job_run):

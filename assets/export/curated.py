@@ -125,9 +125,12 @@ def split_counts(url: str, storage_options: dict | None = None) -> dict[str, int
 
 
 def read_samples(url: str, split: str, *, captions: CaptionMode = "all", seed: int = 0, batch_rows: int = 512,
-                 counts: Counter | None = None, storage_options: dict | None = None) -> Iterator[dict]:
+                 counts: Counter | None = None, dropped: list | None = None,
+                 storage_options: dict | None = None) -> Iterator[dict]:
     """Writer samples (without key) for the rows of `split`, in file order. Rows lacking an image or a
-    caption are counted in `counts` (`no_image`, `no_caption`) and dropped; `rows_read` counts every row."""
+    caption are counted in `counts` (`no_image`, `no_caption`), appended to `dropped` as
+    {sample_id, source, modality, label, reason} when it is given, and not yielded; `rows_read` counts
+    every row."""
     if captions not in ("all", "one"):
         raise ValueError(f"captions must be 'all' or 'one', not {captions!r}")
     counts = counts if counts is not None else Counter()
@@ -153,11 +156,12 @@ def read_samples(url: str, split: str, *, captions: CaptionMode = "all", seed: i
                         if len(cache) >= _CACHE_LIMIT:
                             cache.clear()
                         cache[key] = (clean, text)
-                if not data:
-                    counts["no_image"] += 1
-                    continue
-                if not clean:
-                    counts["no_caption"] += 1
+                reason = "no_image" if not data else "no_caption" if not clean else None
+                if reason:
+                    counts[reason] += 1
+                    if dropped is not None:
+                        dropped.append({**{k: cols[k][i] for k in ("sample_id", "source", "modality", "label")},
+                                        "reason": reason})
                     continue
                 ext = FORMAT_TO_EXT.get(str(cols["image_format"][i]).lower())
                 if ext is None:

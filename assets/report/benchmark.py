@@ -62,7 +62,8 @@ def assemble_report(evaluation: Evaluation, tasks: Tasks, suite: Suite, *, prove
 
 
 def run_benchmark(entries: Sequence[ModelEntry], suite: Suite, sources: Sequence[SourceSpec], curated_pairs: str,
-                  out_dir: str, *, curation_log: str | None = None, provenance: Mapping | None = None,
+                  out_dir: str, *, curation_log: str | None = None, mixture: str | None = None,
+                  provenance: Mapping | None = None,
                   n_resamples: int = 1000, seed: int = 0, screenshot: bool = True, notes: Sequence[str] = ()) -> dict:
     """Build the suite's tasks, score every model on them and write report.{json,md,html,png} under
     `out_dir` (with `notes` among the report's notes). Returns the report with its paths."""
@@ -72,6 +73,6 @@ def run_benchmark(entries: Sequence[ModelEntry], suite: Suite, sources: Sequence
     report = assemble_report(
         evaluation, tasks, suite, provenance={**(provenance or {}), "bootstrap": f"{n_resamples} resamples, seed {seed}"},
         synthetic=any(s.synthetic for s in sources if s.name in {t.source for t in tasks.zero_shot + tasks.retrieval}),
-        composition=data_composition(curated_pairs, curation_log), notes=notes,
+        composition=data_composition(curated_pairs, curation_log, mixture), notes=notes,
     )
     return write_report(report, out_dir, screenshot=screenshot)

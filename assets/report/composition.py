@@ -1,19 +1,17 @@
-"""What the benchmarked data is made of: kept pairs by modality, source and split, and dropped samples
-by reason (from the curation log)."""
+"""What the benchmarked data is made of: kept pairs by modality, source and split, dropped samples
+by reason (from the curation log), and the source mixture the training shards were written with."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
-import fsspec
-import pyarrow.parquet as pq
+from assets.shared.files import url_to_fs
+from assets.shared.parquet_counts import group_counts
 
 
 def _counts(path: str, columns: list[str]) -> list[dict]:
-    with fsspec.open(path, "rb") as f:
-        present = set(pq.ParquetFile(f).schema_arrow.names)
-        table = pq.read_table(f, columns=[c for c in columns if c in present])
-    counted = Counter(tuple(row.get(c) for c in columns) for row in table.to_pylist())
+    counted = group_counts(path, columns)
     return [{**dict(zip(columns, key)), "count": n} for key, n in sorted(counted.items(), key=lambda kv: str(kv[0]))]
 
 
@@ -24,10 +22,11 @@ def _total(rows: list[dict], key: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def data_composition(curated_pairs: str, curation_log: str | None = None) -> dict:
+def data_composition(curated_pairs: str, curation_log: str | None = None, mixture: str | None = None) -> dict:
     """Counts of kept pairs (by modality, source and split; by caption origin and split) and of dropped
-    samples (by reason, and by source and reason). `curation_log` may be None or missing: no drops are
-    reported then."""
+    samples (by reason, and by source and reason), and `mixture`: the export's mixture.json per source
+    (weight, cap, training pairs, exported pairs, samples written). `curation_log` and `mixture` may be
+    None or missing: no drops, or no mixture, are reported then."""
     kept = _counts(curated_pairs, ["modality", "source", "split"])
     origins = [{**r, "caption_origin": r["caption_origin"] or "none"}
                for r in _counts(curated_pairs, ["caption_origin", "split"])]
@@ -43,11 +42,14 @@ def data_composition(curated_pairs: str, curation_log: str | None = None) -> dic
         "dropped": [],
         "dropped_total": 0,
         "dropped_by_reason": {},
+        "mixture": {},
     }
     if curation_log:
-        fs, path = fsspec.core.url_to_fs(curation_log)
+        dropped = _counts(curation_log, ["source", "reason"])
+        out.update(dropped=dropped, dropped_total=sum(r["count"] for r in dropped),
+                   dropped_by_reason=_total(dropped, "reason"))
+    if mixture:
+        fs, path = url_to_fs(mixture)
         if fs.exists(path):
-            dropped = _counts(curation_log, ["source", "reason"])
-            out.update(dropped=dropped, dropped_total=sum(r["count"] for r in dropped),
-                       dropped_by_reason=_total(dropped, "reason"))
+            out["mixture"] = json.loads(fs.cat_file(path))["sources"]
     return out

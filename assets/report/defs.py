@@ -106,7 +106,8 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
                          "catalog, config and code): report kept, no model scored")
     else:
         report = run_benchmark(entries, suite, sources, pairs, report_dir,
-                               curation_log=storage.path(layout.CURATION_LOG), provenance=provenance,
+                               curation_log=storage.path(layout.CURATION_LOG),
+                               mixture=storage.path(layout.SHARDS_MIXTURE), provenance=provenance,
                                n_resamples=config.bootstrap_resamples, seed=config.bootstrap_seed,
                                screenshot=config.screenshot, notes=control_notes(run, control))
     summary, paths = report["summary"], report["paths"]

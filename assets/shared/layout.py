@@ -21,6 +21,11 @@ CURATED_PAIRS = "curated/curated_pairs.parquet"
 CURATION_LOG = "curated/curation_log.parquet"
 NEAR_DUPLICATE_CLUSTERS = "curated/near_duplicate_clusters.parquet"
 SHARDS = "shards"
+# Beside the shards: what the source mixture did per source (written by the export in every shards
+# folder under this name), and the data card of the exported dataset (.json and .md).
+SHARDS_MIXTURE = "shards/mixture.json"
+DATA_CARD_JSON = "shards/data_card.json"
+DATA_CARD_MD = "shards/data_card.md"
 TRAINING = "training"
 # clip_model's open_clip run under TRAINING (its logs, checkpoints and run pointer).
 TRAINING_RUN = "clip"

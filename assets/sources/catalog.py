@@ -23,6 +23,22 @@ TextTreatment = Literal["native", "report", "report_condensed"]
 Redistribution = Literal["allowed", "forbidden", "unknown"]
 
 
+@dataclass(frozen=True)
+class SourceMixture:
+    """How much of a source's training pairs the export writes (UniMed's per-source upsampling factors).
+
+    weight: each training pair is written `weight` times per pass over the shards: the integer part
+    always, plus one more copy when a seeded draw of its id falls under the fractional part (so 1.5
+    writes every pair once and about half of them twice; 0.5 keeps about half, the rest dropped as
+    `mixture_downsampled`). cap: at most this many pairs, a seeded sample (the rest dropped as
+    `mixture_cap`). One or the other; test and val pairs are never touched. It changes the export, not
+    ingest, so it is not part of the source's fingerprint.
+    """
+
+    weight: float = 1.0
+    cap: int | None = None
+
+
 def default_privacy(fmt: str) -> Privacy:
     """A source's privacy when the catalog does not say: clinical for DICOM and NIfTI exports."""
     return "clinical" if fmt in CLINICAL_BY_DEFAULT else "public"
@@ -98,6 +114,8 @@ class SourceSpec:
     redistribution: Redistribution = "unknown"
     # Where a user gets the data (a URL or a sentence), shown when the source is missing.
     download: str = ""
+    # How much of it the training shards hold (see SourceMixture).
+    mixture: SourceMixture = field(default_factory=SourceMixture)
 
     def __post_init__(self) -> None:
         if not self.privacy:
@@ -130,14 +148,17 @@ class SourceSpec:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
     def fingerprint(self) -> str:
-        """sha256 of everything that defines the source (not where to download it): a change re-ingests it."""
-        defining = {k: v for k, v in self.to_dict().items() if k != "download"}
+        """sha256 of everything that defines the source (not where to download it, nor its share of the
+        export's mixture): a change re-ingests it."""
+        defining = {k: v for k, v in self.to_dict().items() if k not in ("download", "mixture")}
         return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()
 
 
 def catalog_version(specs: list[SourceSpec]) -> str:
-    """sha256 over the fingerprints of a catalog's sources, in order."""
-    return hashlib.sha256("\n".join(spec.fingerprint() for spec in specs).encode()).hexdigest()
+    """sha256 over the fingerprints and mixtures of a catalog's sources, in order: a mixture change is a
+    new catalog version (the export reads it) without re-ingesting any source."""
+    lines = (f"{spec.fingerprint()} {spec.mixture.weight} {spec.mixture.cap}" for spec in specs)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def changed_sources(previous: dict[str, str], current: dict[str, str]) -> list[str]:

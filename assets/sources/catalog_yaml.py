@@ -26,6 +26,9 @@
         privacy: public                     # clinical (default for dicom, nifti) | public (default otherwise)
         redistribution: forbidden           # allowed | forbidden | unknown (default): may derived data be shared
         download: https://stanfordmlgroup.github.io/competitions/chexpert/  # where to get it
+        mixture: {weight: 2.0}              # or {cap: 100000}: its training pairs in the shards, written
+                                            # weight times (a seeded draw for the fraction) or a seeded
+                                            # sample of at most cap (default: each once)
       - name: mimic_cxr                     # a table that is not one row per image with path and caption:
         kind: image_text
         text: report                        # image-text only: native (default) | report | report_condensed
@@ -66,6 +69,7 @@ from assets.sources.catalog import (
     Privacy,
     Redistribution,
     SourceKind,
+    SourceMixture,
     SourceSpec,
     SplitRule,
     TextTreatment,
@@ -86,7 +90,7 @@ MODALITY_ALIASES = {"x-ray": "xray", "cxr": "xray", "radiograph": "xray", "cr": 
                     "retina": "fundus"}
 FORMATS = (*sorted(READERS), "synthetic")
 _KEYS = {"name", "modality", "kind", "format", "location", "license", "split", "classes", "options", "privacy",
-         "text", "redistribution", "download"}
+         "text", "redistribution", "download", "mixture"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -152,7 +156,9 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
     if fmt == "synthetic":
         if problems:
             raise CatalogError("\n".join(problems))
-        return [dataclasses.replace(s, format="synthetic") for s in SYNTHETIC_SOURCES]
+        # A mixture on the synthetic entry applies to each of its six sources.
+        mixture = _mixture(entry.get("mixture"))
+        return [dataclasses.replace(s, format="synthetic", mixture=mixture) for s in SYNTHETIC_SOURCES]
     name, location = entry.get("name"), entry.get("location")
     if not isinstance(name, str) or not _NAME.match(name):
         problems.append(f"name {name!r} must be letters, digits, '_', '.', '-'")
@@ -191,7 +197,8 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
             validate_options(fmt, options)
         except SourceError as e:
             problems.append(str(e))
-    for parse in (lambda: _classes(entry.get("classes") or []), lambda: _split(entry.get("split", "given"))):
+    for parse in (lambda: _classes(entry.get("classes") or []), lambda: _split(entry.get("split", "given")),
+                  lambda: _mixture(entry.get("mixture"))):
         try:
             parse()
         except CatalogError as e:
@@ -205,7 +212,7 @@ def _entry(entry: Any, base_dir: str) -> list[SourceSpec]:
                        location=_resolve(location.strip(), base_dir), license=str(entry.get("license") or ""),
                        format=fmt, split=_split(entry.get("split", "given")), options=dict(options),
                        privacy=privacy, text=text, redistribution=redistribution,
-                       download=str(entry.get("download") or ""))]
+                       download=str(entry.get("download") or ""), mixture=_mixture(entry.get("mixture")))]
 
 
 def _expand_env(location: str) -> str:
@@ -246,6 +253,24 @@ def _classes(raw: Any) -> tuple[ClassInfo, ...]:
     if len(set(names)) != len(names):
         raise CatalogError(f"class names repeat: {names}")
     return tuple(out)
+
+
+def _mixture(raw: Any) -> SourceMixture:
+    """{weight: w} (a number above 0) or {cap: n} (a whole number of at least 1); absent: each pair once."""
+    if raw is None:
+        return SourceMixture()
+    if isinstance(raw, dict) and set(raw) == {"weight"}:
+        weight = raw["weight"]
+        if isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 < weight < float("inf"):
+            return SourceMixture(weight=float(weight))
+        raise CatalogError(f"mixture weight must be a number above 0, not {weight!r}")
+    if isinstance(raw, dict) and set(raw) == {"cap"}:
+        cap = raw["cap"]
+        if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 1:
+            return SourceMixture(cap=cap)
+        raise CatalogError(f"mixture cap must be a whole number of at least 1, not {cap!r}")
+    raise CatalogError(f"bad mixture {raw!r}: {{weight: w}} (each training pair w times) or {{cap: n}} "
+                       "(at most n training pairs), one of them")
 
 
 def _split(raw: Any) -> SplitRule:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assets.export.mixture import mixture_from_record
 from assets.export.webdataset import export_shards
 from assets.shared.files import ParquetWriter
 
@@ -46,9 +47,14 @@ def write_shuffled_pairs(curated_pairs: str, out: str, *, split: str = "train", 
 
 
 def export_shuffled_shards(curated_pairs: str, pairs_out: str, shards_dir: str, *, seed: int = 0,
-                           samples_per_shard: int = 1000) -> dict:
+                           samples_per_shard: int = 1000, mixture: dict | None = None) -> dict:
     """Write the shuffled copy of the pairs (`write_shuffled_pairs`) to `pairs_out` and export its
-    training rows as shards under `shards_dir`. Returns the shuffle stats."""
+    training rows as shards under `shards_dir`, with the source mixture the trained run's shards were
+    written with (their mixture.json: weights, caps and seed), so that the control differs from the trained
+    run in the pairing only. Returns the shuffle stats."""
     stats = write_shuffled_pairs(curated_pairs, pairs_out, seed=seed)
-    export_shards(pairs_out, shards_dir, samples_per_shard=samples_per_shard, seed=seed)
+    record = mixture or {}
+    # Sample ids are kept, so the same seed gives every pair the copies it has in the trained run's shards.
+    export_shards(pairs_out, shards_dir, samples_per_shard=samples_per_shard, seed=record.get("seed", 0),
+                  mixture=mixture_from_record(record))
     return stats

@@ -6,6 +6,7 @@ import os
 import dagster as dg
 import pydantic
 
+from assets.export.mixture import read_mixture
 from assets.shared import layout
 from assets.shared.params_config import config_from_params
 from assets.shared.storage import StorageResource
@@ -97,7 +98,8 @@ def shuffled_control(
     settings = TrainSettings(**read_run_pointer(logs_dir, layout.TRAINING_RUN)["settings"])
     shards_dir = storage.dir(layout.SHUFFLED_CONTROL_SHARDS)
     shuffle = export_shuffled_shards(storage.path(layout.CURATED_PAIRS), storage.path(layout.SHUFFLED_CONTROL_PAIRS),
-                                     shards_dir, seed=settings.seed, samples_per_shard=config.samples_per_shard)
+                                     shards_dir, seed=settings.seed, samples_per_shard=config.samples_per_shard,
+                                     mixture=read_mixture(storage.path(layout.SHARDS_MIXTURE)))
     result = _train_through_pipes(context, pipes_subprocess_client, read_shard_index(shards_dir), logs_dir,
                                   layout.SHUFFLED_CONTROL_RUN, settings, resume=config.resume)
     return dg.MaterializeResult(metadata={**(result.metadata or {}), "shuffled_captions": shuffle["shuffled"],

@@ -40,7 +40,7 @@ def test_ingest_triggers_captions_eagerly_but_not_training(tmp_path):
     # Captions follow the ingest, and curation and shards after them in the same run; training and
     # the report wait for a request (no MEDPAIRS_TRAINING_CRON here).
     assert _requested(after) == {"class_captions", "native_text_captions", "curated_pairs", "curation_log",
-                                  "webdataset_shards"}
+                                  "webdataset_shards", "data_card"}
 
 
 def test_a_missing_source_ingested_as_empty_does_not_hold_back_captions(tmp_path):

@@ -10,7 +10,8 @@ from pipelines.run import job_run_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = {"source_catalog", "synthetic_source", "raw_samples", "class_captions", "native_text_captions",
-          "curated_pairs", "curation_log", "webdataset_shards", "clip_model", "shuffled_control", "benchmark_report"}
+          "curated_pairs", "curation_log", "webdataset_shards", "data_card", "clip_model", "shuffled_control",
+          "benchmark_report"}
 
 
 def test_definitions_hold_every_stage_in_lineage_order():
@@ -22,7 +23,9 @@ def test_definitions_hold_every_stage_in_lineage_order():
     assert upstream["class_captions"] == {"source_catalog", "raw_samples"}
     assert upstream["native_text_captions"] == {"source_catalog", "raw_samples"}
     assert upstream["curated_pairs"] == {"raw_samples", "class_captions", "native_text_captions"}
-    assert upstream["webdataset_shards"] == {"curated_pairs"}
+    assert upstream["webdataset_shards"] == {"curated_pairs", "source_catalog"}
+    assert upstream["data_card"] == {"webdataset_shards", "curated_pairs", "curation_log", "class_captions",
+                                     "native_text_captions", "raw_samples", "source_catalog"}
     assert upstream["clip_model"] == {"webdataset_shards"}
     assert upstream["shuffled_control"] == {"curated_pairs", "clip_model"}
     assert upstream["benchmark_report"] == {"clip_model", "curated_pairs", "shuffled_control"}

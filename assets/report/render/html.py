@@ -11,12 +11,14 @@ from assets.report.render import svg
 from assets.report.render.markdown import (
     DATASET_HEADER,
     HEADLINE_TITLE,
+    MIXTURE_HEADER,
     MODEL_HEADER,
     RETRIEVAL_HEADER,
     SIDE_BY_SIDE,
     SYNTHETIC_NOTE,
     fmt,
     headline_rows,
+    mixture_rows,
     modality_rows,
     model_rows,
     ok_models,
@@ -102,8 +104,10 @@ def _composition(comp: Mapping) -> str:
     reasons = comp["dropped_by_reason"]
     plots.append(svg.stacked_hbars(list(reasons), {"dropped": list(reasons.values())}, title="Dropped samples by reason")
                  if reasons else "<p>No sample was dropped in curation.</p>")
+    mixture = (f"<h3>Training mixture</h3>{table(mixture_rows(comp), MIXTURE_HEADER)}"
+               if comp.get("mixture") else "")
     return ('<div class="plots">' + "".join(f"<figure>{p}</figure>" for p in plots) + "</div>"
-            + f"<p>{comp['kept_total']} pairs kept, {comp['dropped_total']} samples dropped.</p>")
+            + f"<p>{comp['kept_total']} pairs kept, {comp['dropped_total']} samples dropped.</p>" + mixture)
 
 
 def _published(report: Mapping) -> str:

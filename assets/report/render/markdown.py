@@ -28,6 +28,16 @@ def fmt_ci(value, ci) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
+MIXTURE_TITLE = "Training mixture (the shards: each source's pairs weighted or capped as its catalog entry says):"
+MIXTURE_HEADER = ("source", "weight", "cap", "training pairs", "exported pairs", "samples per epoch")
+
+
+def mixture_rows(comp: Mapping) -> list[tuple]:
+    """The composition's training mixture per source (what the shards hold), as table rows."""
+    return [(name, m["weight"], m["cap"] or "", m["train_pairs"], m["exported_pairs"], m["samples"])
+            for name, m in comp.get("mixture", {}).items()]
+
+
 def ok_models(report: Mapping) -> list[str]:
     """The models with results, in the report's order (JSON sorts keys; `model_order` keeps it)."""
     order = report.get("model_order") or list(report["models"])
@@ -195,6 +205,8 @@ def render_markdown(report: Mapping) -> str:
             [(k, v) for k, v in comp["kept_by_modality"].items()], ("modality", "kept pairs")), "",
             md_table(list(comp["kept_by_caption_origin"].items()), ("caption origin", "kept pairs")), "",
             md_table(sorted(comp["dropped_by_reason"].items()) or [("(none)", 0)], ("drop reason", "samples"))]
+        if comp.get("mixture"):
+            parts += ["", MIXTURE_TITLE, "", md_table(mixture_rows(comp), MIXTURE_HEADER)]
     if report.get("notes"):
         parts += ["", "## Notes", "", *(f"- {n}" for n in report["notes"])]
     parts += ["", "## Provenance", "", md_table(sorted(report["provenance"].items()), ("what", "value")), ""]

@@ -5,7 +5,6 @@ DuckDB, and fsspec paths."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
@@ -16,11 +15,10 @@ from pathlib import Path
 import duckdb
 import fsspec
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
-from PIL import Image
+from export_helpers import curated_rows, image_bytes, write_curated
 
 from assets.export.shard_writer import ShardWriter, stats_name
 from assets.export.tar import member_bytes, tar_header
@@ -34,58 +32,9 @@ from assets.export.webdataset import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CURATED_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),
-        ("source", pa.string()),
-        ("modality", pa.string()),
-        ("label", pa.string()),
-        ("split", pa.string()),
-        ("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-        ("image_format", pa.string()),
-        ("pixel_sha256", pa.string()),
-        ("captions", pa.list_(pa.string())),
-        ("caption_origin", pa.string()),
-    ]
-)
-
-
-def _image(rng: np.random.Generator, fmt: str, size: int = 16) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def _curated_rows(n_train: int = 23, n_test: int = 7, seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for split, n in (("train", n_train), ("test", n_test)):
-        for i in range(n):
-            fmt = "png" if i % 3 else "jpeg"
-            label = ["normal", "pneumonia"][i % 2]
-            rows.append({
-                "sample_id": f"src/{split}/{i:04d}",
-                "source": "src",
-                "modality": "xray" if i % 4 else "ct",
-                "label": label,
-                "split": split,
-                "image": {"bytes": _image(rng, fmt.upper()), "path": f"{split}/{i}.{fmt}"},
-                "image_format": fmt,
-                "pixel_sha256": f"{i:064x}",
-                "captions": [f"Chest X-ray {k} showing {label}." for k in range(4)],
-                "caption_origin": "template" if i % 5 == 0 else "llm",
-            })
-    return rows
-
-
-def _write_curated(path: Path, rows: list[dict]) -> str:
-    pq.write_table(pa.Table.from_pylist(rows, schema=CURATED_SCHEMA), path, row_group_size=8)
-    return str(path)
-
-
 @pytest.fixture
 def curated(tmp_path) -> str:
-    return _write_curated(tmp_path / "curated.parquet", _curated_rows())
+    return write_curated(tmp_path / "curated.parquet", curated_rows())
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -93,7 +42,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def _sample(key: str, i: int = 0, size: int = 16) -> dict:
-    return {"key": key, "image": _image(np.random.default_rng(i), "PNG", size), "image_ext": "png",
+    return {"key": key, "image": image_bytes(np.random.default_rng(i), "PNG", size), "image_ext": "png",
             "txt": f"caption {i}", "json": {"i": i}}
 
 
@@ -203,11 +152,11 @@ def test_rerun_is_byte_identical_and_keeps_every_shard(curated, tmp_path):
 
 
 def test_changed_input_rewrites_only_the_shards_it_changes(tmp_path):
-    rows = _curated_rows(n_train=20, n_test=0)
+    rows = curated_rows(n_train=20, n_test=0)
     out = tmp_path / "out"
-    export_shards(_write_curated(tmp_path / "a.parquet", rows), str(out), samples_per_shard=5)
+    export_shards(write_curated(tmp_path / "a.parquet", rows), str(out), samples_per_shard=5)
     rows[12]["captions"] = ["A different caption."]
-    stats = export_shards(_write_curated(tmp_path / "b.parquet", rows), str(out), samples_per_shard=5)
+    stats = export_shards(write_curated(tmp_path / "b.parquet", rows), str(out), samples_per_shard=5)
     assert stats["reused"] == ["train-000000.tar", "train-000001.tar", "train-000003.tar"]
     clean = export_shards(str(tmp_path / "b.parquet"), str(tmp_path / "clean"), samples_per_shard=5)
     assert stats["shard_sha256"] == clean["shard_sha256"]
@@ -298,7 +247,7 @@ def test_manifest_offsets_point_at_each_sample(curated, tmp_path):
 
 def test_jpeg_rows_keep_their_bytes_as_jpg(curated, tmp_path):
     stats = export_shards(curated, str(tmp_path), samples_per_shard=100)
-    rows = {r["sample_id"]: r for r in _curated_rows()}
+    rows = {r["sample_id"]: r for r in curated_rows()}
     for sample in _read(stats):
         sid = json.loads(sample["json"])["sample_id"]
         ext = "jpg" if rows[sid]["image_format"] == "jpeg" else "png"
@@ -309,7 +258,7 @@ def test_manifests_in_pyarrow_and_duckdb(curated, tmp_path):
     stats = export_shards(curated, str(tmp_path), samples_per_shard=5, split="test")
     table = pq.read_table(tmp_path / MANIFEST_NAME)
     assert table.column_names == ["sample_id", "shard", "key", "offset", "source", "modality", "label", "bytes",
-                                  "caption_origin"]
+                                  "caption_origin", "copy"]
     assert table.num_rows == stats["num_samples"] == 7
     per_shard = duckdb.execute(
         "SELECT shard, count(*) AS n, sum(bytes) AS b FROM read_parquet(?) GROUP BY shard ORDER BY shard",
@@ -330,15 +279,19 @@ def test_manifests_in_pyarrow_and_duckdb(curated, tmp_path):
 
 
 def test_rows_without_image_or_caption_are_skipped_and_counted(tmp_path):
-    rows = _curated_rows(n_train=6, n_test=0)
+    rows = curated_rows(n_train=6, n_test=0)
     rows[0]["captions"] = []
     rows[1]["captions"] = ["  ", None]
     rows[2]["image"] = {"bytes": None, "path": "missing.png"}
     rows[3]["image"] = None
-    stats = export_shards(_write_curated(tmp_path / "c.parquet", rows), str(tmp_path / "out"))
+    stats = export_shards(write_curated(tmp_path / "c.parquet", rows), str(tmp_path / "out"))
     assert stats["num_samples"] == 2
-    assert stats["skipped"] == {"no_image": 2, "no_caption": 2}
+    assert stats["skipped"] == {"no_image": 2, "no_caption": 2, "mixture_cap": 0, "mixture_downsampled": 0}
     assert stats["rows_read"] == 6
+    logged = pq.read_table(stats["export_log"]).to_pylist()
+    assert sorted((r["sample_id"], r["reason"]) for r in logged) == [
+        ("src/train/0000", "no_caption"), ("src/train/0001", "no_caption"),
+        ("src/train/0002", "no_image"), ("src/train/0003", "no_image")]
 
 
 # -- captions -------------------------------------------------------------------------------------------
@@ -353,9 +306,9 @@ def test_caption_choice_is_keyed_by_sample_id_and_seed():
 
 
 def test_captions_are_one_per_line_in_txt_and_a_list_in_json(tmp_path):
-    rows = _curated_rows(n_train=2, n_test=0)
+    rows = curated_rows(n_train=2, n_test=0)
     rows[0]["captions"] = ["Findings:\n  left lower lobe\topacity.", "", "Pneumonia."]
-    stats = export_shards(_write_curated(tmp_path / "c.parquet", rows), str(tmp_path / "out"))
+    stats = export_shards(write_curated(tmp_path / "c.parquet", rows), str(tmp_path / "out"))
     first = _read(stats, decode=True)[0]
     assert first["txt"] == "Findings: left lower lobe opacity.\nPneumonia."
     assert first["json"]["captions"] == ["Findings: left lower lobe opacity.", "Pneumonia."]
@@ -370,9 +323,9 @@ def test_caption_text_keeps_one_caption_per_line():
 
 
 def test_caption_choice_does_not_depend_on_row_order(tmp_path):
-    rows = _curated_rows(n_train=12, n_test=0)
-    a = export_shards(_write_curated(tmp_path / "a.parquet", rows), str(tmp_path / "a"), captions="one")
-    b = export_shards(_write_curated(tmp_path / "b.parquet", rows[::-1]), str(tmp_path / "b"), captions="one")
+    rows = curated_rows(n_train=12, n_test=0)
+    a = export_shards(write_curated(tmp_path / "a.parquet", rows), str(tmp_path / "a"), captions="one")
+    b = export_shards(write_curated(tmp_path / "b.parquet", rows[::-1]), str(tmp_path / "b"), captions="one")
 
     def captions(stats):
         return {json.loads(s["json"])["sample_id"]: s["txt"] for s in _read(stats)}
@@ -390,7 +343,7 @@ def test_export_through_fsspec_memory_filesystem_matches_local(curated, tmp_path
         assert remote["shards"] == "memory://medpairs-test/shards/train-{000000..000002}.tar"
         assert remote["shard_sha256"] == local["shard_sha256"]
         names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls("/medpairs-test/shards", detail=False))
-        assert names == sorted([MANIFEST_NAME, SHARDS_NAME, "sizes.json"]
+        assert names == sorted([MANIFEST_NAME, SHARDS_NAME, "sizes.json", "export_log.parquet", "mixture.json"]
                                + [f"train-{i:06d}{suffix}" for i in range(3) for suffix in (".tar", "_stats.json")])
         with fs.open("/medpairs-test/shards/train-000001.tar", "rb") as f:
             assert hashlib.sha256(f.read()).hexdigest() == local["shard_sha256"]["train-000001.tar"]
@@ -401,14 +354,15 @@ def test_export_through_fsspec_memory_filesystem_matches_local(curated, tmp_path
 
 
 def test_every_split_is_exported_evaluated_or_counted_as_skipped(tmp_path):
-    rows = _curated_rows(n_train=6, n_test=3)
+    rows = curated_rows(n_train=6, n_test=3)
     for row in rows[:2]:
         row["split"] = "val"
     rows[2]["captions"] = []  # a training row without a caption: skipped at export, counted
-    stats = export_shards(_write_curated(tmp_path / "curated.parquet", rows), str(tmp_path / "shards"))
+    stats = export_shards(write_curated(tmp_path / "curated.parquet", rows), str(tmp_path / "shards"))
     assert stats["num_samples"] == 3
     assert stats["splits"] == {
-        "train": {"rows": 4, "outcome": "exported", "exported": 3, "skipped": {"no_image": 0, "no_caption": 1}},
+        "train": {"rows": 4, "outcome": "exported", "exported": 3, "samples": 3,
+                  "skipped": {"no_image": 0, "no_caption": 1, "mixture_cap": 0, "mixture_downsampled": 0}},
         "test": {"rows": 3, "outcome": "evaluated", "reason": "held out for benchmark_report"},
         "val": {"rows": 2, "outcome": "skipped",
                 "reason": "split 'val' is neither exported for training nor evaluated"},

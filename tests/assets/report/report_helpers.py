@@ -137,6 +137,8 @@ COMPOSITION = {
     "kept_by_caption_origin": {"llm": 20, "none": 30, "template": 12},
     "dropped": [{"source": "toy_xray", "reason": "exact_duplicate", "count": 3}], "dropped_total": 3,
     "dropped_by_reason": {"exact_duplicate": 3},
+    "mixture": {"toy_xray": {"weight": 2.0, "cap": None, "train_pairs": 32, "exported_pairs": 32, "samples": 64,
+                             "dropped": {}}},
 }
 
 

@@ -54,6 +54,7 @@ def test_markdown_says_synthetic_and_shows_intervals_failures_and_provenance(rep
     assert f"| trained | {trained['mean_top1']:.3f} [{lo:.3f}, {hi:.3f}] |" in md
     assert "(reported, not measured)" in md and "| xray | 2 datasets | 68.78 | 55.43 | 52.64 |" in md
     assert "| code version | asset 2 |" in md and "| exact_duplicate | 3 |" in md and "| template | 12 |" in md
+    assert "Training mixture" in md and "| toy_xray | 2.000 |  | 32 | 32 | 64 |" in md
     real = render_markdown({**report, "synthetic": False})
     assert "synthetic" not in real.split("## Models")[0].lower()
 
@@ -76,6 +77,7 @@ def test_html_is_self_contained_with_every_section_and_plot(report):
     assert page.count("<svg") == 3 + 2 * 2 + 1 + 4  # bars x3, 2 confusions per model, loss, composition x4
     assert "Kept pairs by caption origin and split" in page
     assert "plot-confusion" in page and "plot-line" in page and "errorbar" in page
+    assert "Training mixture" in page.split('id="composition"')[1].split("</section>")[0]
 
 
 @pytest.mark.parametrize("chart", [

@@ -99,6 +99,9 @@ def test_benchmark_report_asset(control_root, monkeypatch):
     assert {n: c.passed for n, c in checks.items()} == {n: c["passed"] for n, c in report["checks"].items()}
     assert all(c.metadata["detail"].text == report["checks"][n]["detail"] for n, c in checks.items())
     assert report["composition"]["dropped_by_reason"] == {"evaluation_duplicate": 1, "exact_duplicate": 2}
+    # the training mixture, as the export wrote it beside the shards (each pair once here)
+    assert report["composition"]["mixture"]["toy_reports"] == {
+        "weight": 1.0, "cap": None, "train_pairs": 16, "exported_pairs": 16, "samples": 16, "dropped": {}}
     prov = report["provenance"]
     assert prov["dataset version"].startswith("sha256 of curated pairs ") and prov["code version"].startswith("asset 3")
     assert report["synthetic"] is False  # the toy catalog's sources are not the synthetic default

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from PIL import Image
 
-from assets.sources.catalog import SplitRule
+from assets.sources.catalog import SourceMixture, SplitRule, catalog_version
 from assets.sources.catalog_yaml import CatalogError, load_catalog
 from assets.sources.readers import read_source
 
@@ -248,6 +248,39 @@ def test_locations_take_environment_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDPAIRS_TEST_ROOT", str(tmp_path / "data"))
     assert [s.location for s in load_catalog(str(tmp_path / "c.yaml"))] == [
         str(tmp_path / "data" / "ct"), str(tmp_path / "data")]
+
+
+def test_mixture_weight_or_cap_is_read_validated_and_not_part_of_the_fingerprint(tmp_path):
+    (tmp_path / "c.yaml").write_text("""\
+sources:
+  - {name: roco, modality: xray, kind: image_text, format: csv, location: x, mixture: {weight: 2.5}}
+  - {name: pmc, modality: pathology, kind: image_text, format: csv, location: x, mixture: {cap: 100}}
+  - {name: plain, modality: ct, format: csv, location: x}
+  - {format: synthetic, mixture: {weight: 3}}
+""")
+    roco, pmc, plain, *synthetic = load_catalog(str(tmp_path / "c.yaml"))
+    assert (roco.mixture.weight, roco.mixture.cap, pmc.mixture.weight, pmc.mixture.cap) == (2.5, None, 1.0, 100)
+    assert plain.mixture == SourceMixture() and {s.mixture.weight for s in synthetic} == {3.0}
+    # The mixture changes the export, not ingest: no re-ingest, but a new catalog version.
+    reweighted = dataclasses.replace(roco, mixture=SourceMixture(weight=1.0))
+    assert roco.fingerprint() == reweighted.fingerprint()
+    assert catalog_version([roco]) != catalog_version([reweighted])
+    (tmp_path / "bad.yaml").write_text("""\
+sources:
+  - {name: a, modality: ct, format: csv, location: x, mixture: {weight: 0}}
+  - {name: b, modality: ct, format: csv, location: x, mixture: {cap: 2.5}}
+  - {name: c, modality: ct, format: csv, location: x, mixture: {weight: 2, cap: 10}}
+  - {name: d, modality: ct, format: csv, location: x, mixture: 2}
+  - {name: e, modality: ct, format: csv, location: x, mixture: {weight: true}}
+""")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(str(tmp_path / "bad.yaml"))
+    message = str(e.value)
+    assert "source #1 (a): mixture weight must be a number above 0, not 0" in message
+    assert "source #2 (b): mixture cap must be a whole number of at least 1, not 2.5" in message
+    assert "source #3 (c): bad mixture {'weight': 2, 'cap': 10}" in message
+    assert "source #4 (d): bad mixture 2" in message
+    assert "source #5 (e): mixture weight must be a number above 0, not True" in message
 
 
 def test_a_split_from_list_files(tmp_path):

@@ -17,6 +17,7 @@ from PIL import Image
 from assets.export.defs import webdataset_shards
 from assets.shared import layout
 from assets.shared.storage import StorageResource
+from assets.sources.resource import SourceCatalogResource
 from assets.training.defs import clip_model, shuffled_control
 from assets.training.runs import read_run_pointer
 
@@ -39,6 +40,8 @@ def storage(tmp_path) -> StorageResource:
             for i in range(32)]
     resource = StorageResource(root=str(tmp_path / "data"))
     pq.write_table(pa.Table.from_pylist(rows), resource.path(layout.CURATED_PAIRS))
+    # The export reads each source's mixture from the catalog (none here: each pair once).
+    (tmp_path / "catalog.yaml").write_text("sources:\n  - {name: toy, modality: xray, format: imagefolder, location: .}\n")
     return resource
 
 
@@ -50,7 +53,8 @@ def _materialize(storage: StorageResource, assets=(webdataset_shards, clip_model
     }}
     config["ops"] = {name: c for name, c in config["ops"].items() if name in {a.op.name for a in assets}}
     result = dg.materialize(list(assets), run_config=config, instance=instance,
-                            resources={"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient()})
+                            resources={"storage": storage, "pipes_subprocess_client": dg.PipesSubprocessClient(),
+                                       "catalog": SourceCatalogResource(path=f"{storage.root}/../catalog.yaml")})
     assert result.success
     materializations = [e.materialization for e in result.get_asset_materialization_events()]
     return {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()} for m in materializations}

@@ -1,12 +1,16 @@
 """The shuffled-caption control's data: the training captions permuted against their images, every other
-row copied as it is, the same copy on every rerun."""
+row copied as it is, the same copy on every rerun; its shards written with the trained run's mixture."""
 
 from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.training.control import write_shuffled_pairs
+from assets.export.mixture import read_mixture
+from assets.export.webdataset import export_shards
+from assets.sources.catalog import SourceMixture
+from assets.training.control import export_shuffled_shards, write_shuffled_pairs
+from tests.assets.export.export_helpers import curated_rows, write_curated
 
 LABELS = ("left lesion", "right lesion", "upper mass")
 
@@ -38,3 +42,18 @@ def test_shuffled_copy_permutes_training_captions_only(tmp_path):
     write_shuffled_pairs(pairs, str(tmp_path / "b.parquet"), seed=1)
     assert pq.read_table(tmp_path / "b.parquet").equals(pq.read_table(tmp_path / "a.parquet"))
     assert not list(tmp_path.glob("*.tmp"))  # published whole, through the shared writer
+
+
+def test_control_shards_repeat_and_cap_each_pair_as_the_trained_shards_do(tmp_path):
+    pairs = write_curated(tmp_path / "pairs.parquet", [*curated_rows(n_train=10, source="up"),
+                                                       *curated_rows(n_train=8, source="capped")])
+    mixture = {"up": SourceMixture(weight=1.5), "capped": SourceMixture(cap=3)}
+    trained = export_shards(pairs, str(tmp_path / "shards"), mixture=mixture, seed=4)
+    export_shuffled_shards(pairs, str(tmp_path / "shuffled.parquet"), str(tmp_path / "control"), seed=9,
+                           mixture=read_mixture(str(tmp_path / "shards" / "mixture.json")))
+
+    def copies(folder):
+        return Counter(pq.read_table(tmp_path / folder / "manifest.parquet").column("sample_id").to_pylist())
+
+    assert copies("control") == copies("shards") and trained["num_samples"] == copies("control").total()
+    assert sorted(set(copies("control").values())) == [1, 2] and trained["skipped"]["mixture_cap"] == 5
