@@ -13,6 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import webdataset as wds
 
+from assets.captions.defs import native_text_captions
+from assets.captions.resource import CaptionBackendResource
 from assets.curation.defs import curation
 from assets.export.data_card import caption_origins
 from assets.export.defs import data_card, webdataset_shards
@@ -65,8 +67,10 @@ def _materialize(tmp_path) -> tuple[dg.ExecuteInProcessResult, StorageResource]:
                                          for s, c, o in CAPTIONS]), storage.path(layout.CLASS_CAPTIONS))
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "x.csv").write_text("path,text\n")
-    result = dg.materialize([curation, webdataset_shards, data_card], resources={
-        "storage": storage, "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))})
+    # The image-text source's captions come from its own text (native: no LLM is asked, none is built).
+    result = dg.materialize([native_text_captions, curation, webdataset_shards, data_card], resources={
+        "storage": storage, "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml")),
+        "caption_llm": CaptionBackendResource()})
     return result, storage
 
 
