@@ -38,6 +38,7 @@ STEP_K8S_CONFIG = {
     "native_text_captions": pod_resources("4", "32Gi", gpus=1),  # the LLM condenses reports
     "curation": pod_resources("4", "16Gi"),
     "webdataset_shards": pod_resources("2", "8Gi"),
+    "data_card": pod_resources("1", "4Gi"),
     "clip_model": pod_resources("8", "64Gi", gpus=1),
     "shuffled_control": pod_resources("8", "64Gi", gpus=1),
     "benchmark_report": pod_resources("4", "16Gi"),

@@ -65,8 +65,8 @@ def test_materializes_then_serves_from_the_cache(tmp_path, server):
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     part = tmp_path / "raw_samples" / "samples" / "cxr" / "part-00000.parquet"
     part.parent.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"source": "cxr", "modality": "xray", "label": label, "kind": "classification"}
-                                         for label in LABELS * 2]), part)
+    pq.write_table(pa.Table.from_pylist([{"source": "cxr", "modality": "xray", "label": label, "kind": "classification",
+                                          "split": "train"} for label in LABELS * 2]), part)
     (part.parent / "_parts.json").write_text('{"parts": ["part-00000.parquet"]}')  # as ingest publishes it
     resources = {
         "storage": StorageResource(root=str(tmp_path)),
