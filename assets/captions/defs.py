@@ -7,6 +7,7 @@ import pyarrow as pa
 from assets.captions.cache import cached_synthesize
 from assets.captions.resource import CaptionBackendResource
 from assets.captions.targets import targets_for_labels
+from assets.captions.vllm_pipes import caption_backend
 from assets.ingest.parts import labels_in_data
 from assets.shared import layout
 from assets.shared.files import write_parquet_table
@@ -35,7 +36,7 @@ class ClassCaptionsConfig(dg.Config):
 )
 def class_captions(
     context: dg.AssetExecutionContext, config: ClassCaptionsConfig, storage: StorageResource, caption_llm: CaptionBackendResource,
-    catalog: SourceCatalogResource,
+    catalog: SourceCatalogResource, pipes_subprocess_client: dg.PipesSubprocessClient,
 ) -> dg.MaterializeResult:
     """For every (source, label): LLM-written captions with model id, prompt version and a
     validation verdict (rejected attempts kept with their reason)."""
@@ -45,13 +46,15 @@ def class_captions(
                      "only when it is not in the cache; the model loads first)")
     # Generations done of those asked for so far, in the run log every ~10 s (and a bar on a terminal).
     progress = StepProgress("class captions", unit="generations", log_line=context.log.info)
-    # The backend is built (its model loaded) only when a label's caption set is not cached yet.
+    # The backend is built (its model loaded; for vllm, its server started through Pipes) only when a
+    # label's caption set is not cached yet.
     try:
-        rows, stats = cached_synthesize(
-            targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
-            generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
-            max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
-        )
+        with caption_backend(caption_llm, context, pipes_subprocess_client) as build:
+            rows, stats = cached_synthesize(
+                targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=build,
+                generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
+                max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
+            )
     except (HTTPBackendError, ConnectionError, TimeoutError) as e:
         # An LLM endpoint can be briefly unavailable (the http backend also retries each request): the
         # step is tried again then, and only then (not after an interrupt or a wrong setting).

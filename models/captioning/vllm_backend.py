@@ -49,7 +49,8 @@ class VLLMBackend:
         structured_output: bool = True, enforce_eager: bool = False, chat_template: str | None = None,
         cache_dir: str | os.PathLike | None = None, engine_options: dict[str, Any] | None = None,
     ):
-        import vllm  # the optional `gpu` extra
+        import vllm  # the vLLM environment's (requirements/vllm.txt or gpu.txt)
+        import vllm.sampling_params  # noqa: F401  (structured output's classes; not loaded by `vllm` itself)
 
         self._vllm = vllm
         self.model_id = self.model_id_for(model_path)
@@ -57,7 +58,7 @@ class VLLMBackend:
         self.chat_template = chat_template
         self.tokens_generated = 0
         self.engine_kwargs = engine_kwargs(
-            _loadable(model_path, cache_dir), tensor_parallel_size=tensor_parallel_size,
+            loadable_model(model_path, cache_dir), tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, dtype=dtype,
             enforce_eager=enforce_eager, **(engine_options or {}),
         )
@@ -135,9 +136,9 @@ def structured_outputs_param(vllm_module: Any, schema: dict) -> tuple[str, Any] 
     return None
 
 
-def _loadable(model_path: str | os.PathLike | None, cache_dir: str | os.PathLike | None) -> str:
+def loadable_model(model_path: str | os.PathLike | None, cache_dir: str | os.PathLike | None) -> str:
     """What vLLM should load: a .gguf file (or the default) becomes a converted transformers
-    folder; a folder or hub id is passed through."""
+    folder; a local folder is made absolute (a server runs elsewhere), a hub id passed through."""
     if model_path and not str(model_path).endswith(".gguf"):
-        return str(model_path)
-    return str(export_hf_dir(model_path, cache_dir or Path(tempfile.gettempdir()) / "medpairs-models"))
+        return str(Path(model_path).resolve()) if Path(model_path).exists() else str(model_path)
+    return str(export_hf_dir(model_path, cache_dir or Path(tempfile.gettempdir()) / "medpairs-models").resolve())
