@@ -63,7 +63,7 @@ def caption_backend(caption_llm: CaptionBackendResource, context: dg.AssetExecut
             context.log.info(f"vLLM server answers after {seconds:.1f} s")
             return HTTPBackend(base_url, model_name=model_id, max_concurrency=options.max_concurrency,
                                structured_output=options.structured_output,
-                               refused_schema_keywords=tuple(options.refused_schema_keywords))
+                               refused_schema_keywords=options.refused_schema_keywords)
 
         try:
             yield build

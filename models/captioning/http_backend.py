@@ -57,7 +57,7 @@ class HTTPBackend:
     def __init__(
         self, base_url: str, *, model_name: str, api_key: str = "", max_concurrency: int = 8, max_retries: int = 5,
         timeout_s: float = 120.0, backoff_s: float = 0.5, max_backoff_s: float = 30.0, structured_output: bool = False,
-        refused_schema_keywords: tuple[str, ...] = (),
+        refused_schema_keywords: list[str] | None = None,
     ):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -71,7 +71,7 @@ class HTTPBackend:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.structured_output = structured_output
-        self.schema = without_keywords(CAPTION_SCHEMA, refused_schema_keywords)
+        self.schema = without_keywords(CAPTION_SCHEMA, refused_schema_keywords or ())
         self.tokens_generated = 0
         self.retries = 0  # retried requests so far, for stats
         self._lock = threading.Lock()
