@@ -64,13 +64,16 @@ def serve(stop_file: Path, argv: list[str], pipes=None, poll_s: float = 0.5) -> 
             return server.returncode or 1  # it stopped on its own: a failure, even with status 0
     finally:
         if server.poll() is None:
-            # The engine's workers are in the server's process group: stop them all.
-            os.killpg(server.pid, signal.SIGTERM)
+            server.terminate()  # the server shuts its engine down itself
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+                pass
+        try:  # whatever is left of its engine's workers (their own process group)
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait()
     reader.join(timeout=5)
     return 0
 

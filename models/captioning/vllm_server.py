@@ -67,7 +67,7 @@ def option_flags(options: dict[str, Any]) -> list[str]:
 def server_argv(model: str, *, served_name: str, host: str, port: int, max_model_len: int, dtype: str,
                 enforce_eager: bool, chat_template: str = "", tensor_parallel_size: int = 1,
                 gpu_memory_utilization: float | None = None, engine_options: dict[str, Any] | None = None) -> list[str]:
-    """Arguments after `python -m` for a server of `model` that answers as `served_name`. The GPU
+    """The server's command line after `python`, for `model` answering as `served_name`. The GPU
     memory share is left to vLLM's default where None (the CPU build sizes its cache otherwise)."""
     options: dict[str, Any] = {"served_model_name": served_name, "host": host, "port": port,
                                "max_model_len": max_model_len, "dtype": dtype, "enforce_eager": enforce_eager,
@@ -76,7 +76,7 @@ def server_argv(model: str, *, served_name: str, host: str, port: int, max_model
         options["gpu_memory_utilization"] = gpu_memory_utilization
     if chat_template:
         options["chat_template"] = chat_template
-    return [SERVER_MODULE, "--model", model, *option_flags({**options, **(engine_options or {})})]
+    return ["-m", SERVER_MODULE, "--model", model, *option_flags({**options, **(engine_options or {})})]
 
 
 def server_env() -> dict[str, str]:
