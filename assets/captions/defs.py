@@ -13,6 +13,7 @@ from assets.captions.native_text import SCHEMA as NATIVE_TEXT_SCHEMA
 from assets.captions.native_text import caption_native_texts, image_text_samples
 from assets.captions.resource import CaptionBackendResource, retried_when_unavailable
 from assets.captions.targets import targets_for_labels
+from assets.captions.vllm_pipes import caption_backend
 from assets.ingest.parts import labels_in_data, source_parts
 from assets.shared import layout
 from assets.shared.files import write_parquet_table
@@ -40,7 +41,7 @@ class ClassCaptionsConfig(dg.Config):
 )
 def class_captions(
     context: dg.AssetExecutionContext, config: ClassCaptionsConfig, storage: StorageResource, caption_llm: CaptionBackendResource,
-    catalog: SourceCatalogResource,
+    catalog: SourceCatalogResource, pipes_subprocess_client: dg.PipesSubprocessClient,
 ) -> dg.MaterializeResult:
     """For every (source, label): LLM-written captions with model id, prompt version and a
     validation verdict (rejected attempts kept with their reason)."""
@@ -50,11 +51,13 @@ def class_captions(
                      "only when it is not in the cache; the model loads first)")
     # Generations done of those asked for so far, in the run log every ~10 s (and a bar on a terminal).
     progress = StepProgress("class captions", unit="generations", log_line=context.log.info)
-    # The backend is built (its model loaded) only when a label's caption set is not cached yet.
+    # The backend is built (its model loaded; for vllm, its server started through Pipes) only when a
+    # label's caption set is not cached yet.
     try:
-        with retried_when_unavailable(context.retry_number):
+        with retried_when_unavailable(context.retry_number), \
+                caption_backend(caption_llm, context, pipes_subprocess_client) as build:
             rows, stats = cached_synthesize(
-                targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=caption_llm.build,
+                targets, storage.dir(layout.CAPTION_CACHE), model_id=model_id, backend=build,
                 generation=caption_llm.caption_generation(), captions_per_class=config.captions_per_class,
                 max_rounds=config.max_rounds, seed=config.seed, step_progress=progress,
             )
@@ -112,20 +115,22 @@ class NativeTextCaptionsConfig(dg.Config):
           code_version="1", pool="gpu")
 def native_text_captions(
     context: dg.AssetExecutionContext, config: NativeTextCaptionsConfig, storage: StorageResource,
-    caption_llm: CaptionBackendResource, catalog: SourceCatalogResource,
+    caption_llm: CaptionBackendResource, catalog: SourceCatalogResource, pipes_subprocess_client: dg.PipesSubprocessClient,
 ) -> dg.MaterializeResult:
     """For every image-text sample: the caption its own text gives (as it is, a cleaned report, or an LLM
     condensation of one) with that origin, or the reason it gives none."""
     specs = [s for s in catalog.sources() if s.kind == "image_text"]
     parts, _ = source_parts(storage.path(layout.RAW_SAMPLES), [s.name for s in specs])
     progress = StepProgress("report condensation", unit="reports", log_line=context.log.info)
-    # Called only where a source asks for condensation; the LLM loads only if some report's is not cached.
-    condense = partial(cached_condense, cache_dir=storage.dir(layout.CONDENSE_CACHE),
-                       model_id=caption_llm.caption_model_id(), backend=caption_llm.build,
-                       generation=caption_llm.caption_generation(), seed=config.seed,
-                       batch_size=config.condense_batch, step_progress=progress)
     try:
-        with retried_when_unavailable(context.retry_number):
+        # The LLM loads (for vllm, its server starts through Pipes) only if some report asks for
+        # condensation and its condensation is not cached.
+        with retried_when_unavailable(context.retry_number), \
+                caption_backend(caption_llm, context, pipes_subprocess_client) as build:
+            condense = partial(cached_condense, cache_dir=storage.dir(layout.CONDENSE_CACHE),
+                               model_id=caption_llm.caption_model_id(), backend=build,
+                               generation=caption_llm.caption_generation(), seed=config.seed,
+                               batch_size=config.condense_batch, step_progress=progress)
             rows, stats = caption_native_texts(image_text_samples(parts), {s.name: s.text for s in specs},
                                                condense=condense)
     finally:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import dagster as dg
+import pydantic
 
 from models.captioning.backends import (
     BACKENDS,
@@ -46,14 +47,20 @@ class TransformersOptions(dg.Config):
         return {**self.model_dump(), "num_threads": self.num_threads or None}
 
 
+# The vLLM server's own settings, not keywords of the in-process engine (VLLMBackend).
+SERVER_ONLY = {"python", "startup_timeout_s", "max_concurrency", "refused_schema_keywords"}
+
+
 class VLLMOptions(dg.Config):
-    """vllm: vLLM's offline engine on GPUs (the `gpu` lock, requirements/gpu.txt)."""
+    """vllm: vLLM's OpenAI-compatible server, started by class_captions out of process (through Pipes)
+    in the vLLM environment (`make setup-vllm`: CPU build; `VLLM_BUILD=gpu`: GPU build)."""
 
     # A local model folder or .gguf file, or a hub id where a hub is reachable; empty: SmolLM2.
     model_path: str = ""
     # GPUs per model (tensor parallelism).
     tensor_parallel_size: int = _default("vllm", "tensor_parallel_size")
-    # Share of each GPU's memory vLLM may take.
+    # Share of each GPU's memory vLLM may take; on the CPU build, the share of host memory it reserves
+    # (for weights and KV cache: keep it small there, e.g. 0.1, or it fails to start beside other work).
     gpu_memory_utilization: float = _default("vllm", "gpu_memory_utilization")
     # Longest prompt plus reply, in tokens.
     max_model_len: int = _default("vllm", "max_model_len")
@@ -61,15 +68,25 @@ class VLLMOptions(dg.Config):
     dtype: str = _default("vllm", "dtype")
     # Constrain replies to JSON {"caption": ...} and unwrap them.
     structured_output: bool = _default("vllm", "structured_output")
-    # Skip CUDA graph capture (slower generation, faster start).
+    # Skip graph capture and compilation (slower generation, a start of seconds, not minutes, on CPU).
     enforce_eager: bool = _default("vllm", "enforce_eager")
-    # A Jinja chat template for models without one; empty: the model's own.
+    # A Jinja chat template (a file path or the template) for models without one; empty: the model's own.
     chat_template: str = ""
     # Where a GGUF model is converted for vLLM; empty: the temp folder.
     cache_dir: str = ""
+    # Further engine options, by vLLM's keyword names (e.g. {max_num_seqs: 8}), passed as server flags.
+    engine_options: dict[str, Any] = pydantic.Field(default_factory=dict)
+    # The vLLM environment's interpreter; empty: .venv-vllm/bin/python in the project folder.
+    python: str = ""
+    # Seconds the server may take to load the model and answer.
+    startup_timeout_s: float = 900.0
+    # Requests in flight at once (vLLM batches them).
+    max_concurrency: int = 16
+    # JSON-schema keywords the server's decoder refuses, left out of the caption schema.
+    refused_schema_keywords: list[str] = pydantic.Field(default_factory=list)
 
     def options(self) -> dict:
-        return self.model_dump()
+        return self.model_dump(exclude=SERVER_ONLY)
 
 
 class HTTPOptions(dg.Config):
@@ -87,6 +104,8 @@ class HTTPOptions(dg.Config):
     timeout_s: float = _default("http", "timeout_s")
     # Constrain replies to JSON {"caption": ...} (a vLLM server extension).
     structured_output: bool = _default("http", "structured_output")
+    # JSON-schema keywords the server's decoder refuses, left out of the caption schema.
+    refused_schema_keywords: list[str] = pydantic.Field(default_factory=list)
 
     def options(self) -> dict:
         return self.model_dump()

@@ -4,7 +4,8 @@ A backend turns chat conversations into completions and knows nothing of classes
 validation (those live in assets/captions). Each implementation is a class in its own module;
 BACKENDS maps the name used in config to that class:
 - "transformers": a small model on CPU (SmolLM2 by default), the default where there is no GPU;
-- "vllm": vLLM's offline engine on GPUs (the optional `gpu` extra; imported only when built);
+- "vllm": vLLM's offline engine, where vLLM imports (its own environment, .venv-vllm; imported only
+  when built); class_captions runs vLLM's server out of process instead (assets/captions/vllm_pipes.py);
 - "http": an OpenAI-compatible endpoint, e.g. `vllm serve` elsewhere in a cluster.
 Each class takes its options as keywords (an unknown one is a TypeError) and derives its model id
 from them (`model_id_for`), so a caller can key a cache by model without loading it.

@@ -21,10 +21,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from models.captioning.structured import (
+    CAPTION_SCHEMA,
     JSON_OVERHEAD_TOKENS,
     request_seed,
     response_format,
     unwrap,
+    without_keywords,
 )
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ class HTTPBackend:
 
     base_url: the server root, with or without `/v1`; model_name: the model the server serves (sent
     with every request, and the id captions record); api_key: sent as a bearer token if set.
+    structured_output: ask for JSON following CAPTION_SCHEMA (`response_format`) and unwrap it, less
+    the schema keywords in refused_schema_keywords (for a server whose decoder refuses them).
     """
 
 
@@ -53,6 +57,7 @@ class HTTPBackend:
     def __init__(
         self, base_url: str, *, model_name: str, api_key: str = "", max_concurrency: int = 8, max_retries: int = 5,
         timeout_s: float = 120.0, backoff_s: float = 0.5, max_backoff_s: float = 30.0, structured_output: bool = False,
+        refused_schema_keywords: list[str] | None = None,
     ):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -66,6 +71,7 @@ class HTTPBackend:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.structured_output = structured_output
+        self.schema = without_keywords(CAPTION_SCHEMA, refused_schema_keywords or ())
         self.tokens_generated = 0
         self.retries = 0  # retried requests so far, for stats
         self._lock = threading.Lock()
@@ -79,7 +85,7 @@ class HTTPBackend:
         if conversation[-1]["role"] == "assistant":  # continue the prefilled answer (a vLLM extension)
             body.update(add_generation_prompt=False, continue_final_message=True)
         if self.structured_output:
-            body["response_format"] = response_format()
+            body["response_format"] = response_format(self.schema)
             body["max_tokens"] = max_new_tokens + JSON_OVERHEAD_TOKENS
         return body
 

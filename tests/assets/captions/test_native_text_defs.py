@@ -81,7 +81,8 @@ def _ingested(tmp_path, text: str) -> tuple[dict, dg.DagsterInstance]:
 
 
 def _run(resources, instance, caption_llm) -> tuple[dict, dict, dg.ExecuteInProcessResult]:
-    result = dg.materialize([native_text_captions, curation], resources={**resources, "caption_llm": caption_llm},
+    result = dg.materialize([native_text_captions, curation], resources={**resources, "caption_llm": caption_llm,
+                                                                       "pipes_subprocess_client": dg.PipesSubprocessClient()},
                             instance=instance, selection=["native_text_captions", "curated_pairs", "curation_log"])
     assert result.success
     meta = {m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}

@@ -70,7 +70,7 @@ def _materialize(tmp_path) -> tuple[dg.ExecuteInProcessResult, StorageResource]:
     # The image-text source's captions come from its own text (native: no LLM is asked, none is built).
     result = dg.materialize([native_text_captions, curation, webdataset_shards, data_card], resources={
         "storage": storage, "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml")),
-        "caption_llm": CaptionBackendResource()})
+        "caption_llm": CaptionBackendResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()})
     return result, storage
 
 

@@ -1,11 +1,11 @@
 """The vLLM backend. Without vLLM: the whole generate path against a stand-in `vllm` module that
 records what the backend hands it (engine options, chat calls, one SamplingParams per request,
-structured output in the current and the older vLLM API). Wherever vLLM imports: the same options
-are accepted by the real classes, and, with a GPU, real captions come out of the real engine."""
+structured output in the current and the older vLLM API). In the vLLM environment (.venv-vllm): the same
+options are accepted by the real classes, and the real in-process engine writes completions."""
 
-import inspect
 import json
 import os
+import subprocess
 import sys
 import types
 from types import SimpleNamespace
@@ -99,6 +99,7 @@ def test_engine_options_chat_calls_and_sampling_params(fake_vllm):
 def test_free_text_mode_and_greedy(monkeypatch):
     vllm, sampling = _stand_in_vllm(None)  # a vLLM without structured output
     monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling)
     backend = VLLMBackend("/models/qwen", structured_output=False)
     out = backend.generate(_conversations()[:1], max_new_tokens=16, temperature=0.0, top_p=0.5, seed=0)
     assert out == ['{"caption": "Answer to a"}']  # returned as generated
@@ -109,8 +110,9 @@ def test_free_text_mode_and_greedy(monkeypatch):
 
 
 def test_gguf_models_are_converted_before_loading(monkeypatch, tmp_path):
-    vllm, _ = _stand_in_vllm("StructuredOutputsParams")
+    vllm, sampling = _stand_in_vllm("StructuredOutputsParams")
     monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sampling)
     converted = []
     monkeypatch.setattr(vllm_backend, "export_hf_dir",
                         lambda path, cache: converted.append((path, cache)) or tmp_path / "hf")
@@ -126,40 +128,58 @@ def test_bad_engine_options_fail_before_loading(fake_vllm, option, value):
         VLLMBackend("/models/qwen", **{option: value})
 
 
-# --- wherever vLLM is installed ---------------------------------------------------------------
+# --- in the vLLM environment (.venv-vllm) ------------------------------------------------------
 
-def test_options_are_accepted_by_the_installed_vllm():
-    vllm = pytest.importorskip("vllm")
+# Run by .venv-vllm's interpreter with the project on PYTHONPATH (vllm_backend imports only the standard
+# library and vLLM): the options the backend builds are accepted by the installed vLLM's classes, and
+# the in-process engine writes one completion per conversation. vLLM's engine spawns its workers, hence
+# the main guard.
+IN_VLLM_ENV = """
+import inspect, json, sys
+import vllm
+from models.captioning import vllm_backend
+from models.captioning.structured import CAPTION_SCHEMA, JSON_OVERHEAD_TOKENS
+
+def main():
     structured = vllm_backend.structured_outputs_param(vllm, CAPTION_SCHEMA)
-    assert structured is not None  # every vLLM the gpu extra allows has structured output
+    assert structured is not None and structured[0] == "structured_outputs", structured
     params = vllm.SamplingParams(**vllm_backend.sampling_kwargs(
         max_new_tokens=48, temperature=0.7, top_p=0.9, seed=3, structured=structured))
     assert params.max_tokens == 48 + JSON_OVERHEAD_TOKENS and params.seed == 3
     engine = vllm_backend.engine_kwargs("m", tensor_parallel_size=1, gpu_memory_utilization=0.5, max_model_len=1024,
                                         dtype="auto", enforce_eager=True)
     accepted = set(inspect.signature(vllm.LLM.__init__).parameters) | set(inspect.signature(vllm.EngineArgs).parameters)
-    assert set(engine) <= accepted
-    chat = inspect.signature(vllm.LLM.chat).parameters
-    assert {"sampling_params", "use_tqdm", "chat_template", "add_generation_prompt", "continue_final_message"} <= set(chat)
+    assert set(engine) <= accepted, set(engine) - accepted
+    chat = set(inspect.signature(vllm.LLM.chat).parameters)
+    assert {"sampling_params", "use_tqdm", "chat_template", "add_generation_prompt", "continue_final_message"} <= chat
+    backend = vllm_backend.VLLMBackend(sys.argv[1], gpu_memory_utilization=0.08, max_model_len=1024,
+                                       enforce_eager=True, engine_options={"max_num_seqs": 4})
+    out = backend.generate([[{"role": "user", "content": "One sentence about a chest X-ray with an enlarged heart."}],
+                            [{"role": "user", "content": "Describe an axial CT of the liver."},
+                             {"role": "assistant", "content": "Axial CT of the liver showing"}]],
+                           max_new_tokens=20, temperature=0.7, top_p=0.9, seed=1)
+    with open(sys.argv[2], "w") as f:  # not stdout, which vLLM's own lines share
+        json.dump({"out": out, "tokens": backend.tokens_generated, "load_seconds": backend.load_seconds}, f)
+
+if __name__ == "__main__":
+    main()
+"""
 
 
-def test_real_vllm_writes_validated_captions(tmp_path):
-    pytest.importorskip("vllm")
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available() and os.environ.get("VLLM_TARGET_DEVICE") != "cpu":
-        pytest.skip("vLLM needs a GPU here")
-    from assets.captions.synthesize import synthesize_class_captions
-    from assets.sources.catalog import ClassInfo, SourceSpec
+@pytest.mark.vllm
+def test_backend_options_and_in_process_engine_in_the_vllm_environment(vllm_python, model_cache, tmp_path):
+    from models.captioning.vllm_server import REPO_ROOT, server_env
 
-    source = SourceSpec("vllm_xray", "xray", classes=(
-        ClassInfo("normal", "A chest radiograph with clear lungs.", ("clear lungs",)),
-        ClassInfo("pneumonia", "A chest radiograph with a patchy airspace opacity.", ("consolidation",))))
-    backend = VLLMBackend(None, gpu_memory_utilization=0.3, max_model_len=1024, enforce_eager=True,
-                          cache_dir=str(tmp_path))
-    rows, stats = synthesize_class_captions(backend, [source], captions_per_class=3, max_rounds=2)
-    assert stats["generated"] >= 6 and stats["tokens_generated"] > 0
-    assert stats["valid_llm"] >= 1 and not stats["classes_short"]
-    assert all(r["model_id"] == "SmolLM2-135M-Instruct.Q4_1.gguf" for r in rows)
+    model = vllm_backend.loadable_model(None, model_cache)  # converted here: .venv-vllm has no gguf
+    script = tmp_path / "in_vllm_env.py"
+    script.write_text(IN_VLLM_ENV)
+    done = subprocess.run([str(vllm_python), str(script), model, str(tmp_path / "result.json")], capture_output=True,
+                          text=True, timeout=1200, check=False, env={**os.environ, **server_env(), "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    print(f"in-process vLLM: loaded in {result['load_seconds']:.1f} s, {result['tokens']} tokens")
+    assert len(result["out"]) == 2 and all(text.strip() for text in result["out"])
+    assert 2 <= result["tokens"] <= 2 * (20 + JSON_OVERHEAD_TOKENS)
 
 
 @pytest.mark.slow
