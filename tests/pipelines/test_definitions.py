@@ -25,7 +25,7 @@ def test_definitions_hold_every_stage_in_lineage_order():
     assert upstream["curated_pairs"] == {"raw_samples", "class_captions", "native_text_captions"}
     assert upstream["webdataset_shards"] == {"curated_pairs", "source_catalog"}
     assert upstream["data_card"] == {"webdataset_shards", "curated_pairs", "curation_log", "class_captions",
-                                     "native_text_captions", "raw_samples", "source_catalog"}
+                                     "raw_samples", "source_catalog"}
     assert upstream["clip_model"] == {"webdataset_shards"}
     assert upstream["shuffled_control"] == {"curated_pairs", "clip_model"}
     assert upstream["benchmark_report"] == {"clip_model", "curated_pairs", "shuffled_control"}
