@@ -1,7 +1,7 @@
 """The UniMed recipe (pipelines/recipes/unimed.yaml) run end to end as a user runs it: `python -m pipelines.run`
 with MEDPAIRS_CATALOG and MEDPAIRS_DATA_ROOT set, over a `$DATA` of every family's miniature but Quilt-1M's and
-24 of FLAIR's 26 dataframes: each missing source is named and the rest goes on through captions, curation,
-shards, training and the report."""
+24 of FLAIR's 26 dataframes (and none of the evaluation sets of the catalog it includes): each missing source
+is named and the rest goes on through captions, curation, shards, training and the report."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def test_the_recipe_over_the_miniatures_names_each_missing_source_and_builds_the
     monkeypatch.setenv("MEDPAIRS_DATA_ROOT", str(data))
     names = [s.name for s in load_catalog(CATALOG)]
     missing = [n for n in names if n not in INGEST]
-    assert len(missing) == 25 and "quilt_1m" in missing  # 24 FLAIR dataframes and Quilt-1M
+    # 24 FLAIR dataframes, Quilt-1M, and the 22 evaluation sets of the catalog the recipe includes
+    assert len(missing) == 25 + 22 and {"quilt_1m", "acl_mri", "odir_retina"} <= set(missing)
     for name in missing:
         assert f"MISSING source {name} (ingested as empty): source '{name}': location " in out
     assert f"ingested: {', '.join(n for n in names if n in INGEST)}" in out
@@ -90,7 +91,11 @@ def test_the_recipe_over_the_miniatures_names_each_missing_source_and_builds_the
     assert not_train == {(source, split): n for source, (split, n) in NOT_TRAIN.items()}
     train = [p for p in pairs if p["split"] == "train"]
     assert {p["source"] for p in train} == set(INGEST) - {"chexpert_valid", "rocov2_test"}
-    assert all(p["captions"] for p in pairs)  # a class caption or the sample's own text, each
+    assert all(p["captions"] for p in train)  # a class caption or the sample's own text, each
+    # MIMIC-CXR's and OpenI's reports cleaned (text: report), the figure captions as they are
+    origins = {(p["source"], p["caption_origin"]) for p in train if p["source"] in ("mimic_cxr", "openi", "rocov2")}
+    assert origins == {("mimic_cxr", "cleaned"), ("openi", "cleaned"), ("rocov2", "native")}
+    assert not any("FINAL REPORT" in c or "INDICATION" in c for p in train for c in p["captions"])
 
     manifest = pq.read_table(store / "shards" / "manifest.parquet").to_pylist()
     assert len(manifest) == len(train) and sorted((store / "shards").glob("train-*.tar"))
