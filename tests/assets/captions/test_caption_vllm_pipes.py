@@ -13,17 +13,7 @@ from assets.captions import defs as caption_defs
 from assets.captions.resource import CaptionBackendResource, VLLMOptions
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
-
-CATALOG = """\
-sources:
-  - name: cxr
-    modality: xray
-    format: imagefolder
-    location: cxr
-    classes:
-      - {name: cardiomegaly, description: an enlarged cardiac silhouette, synonyms: [enlarged heart]}
-      - {name: pleural effusion, description: fluid at the lung base, synonyms: [effusion]}
-"""
+from tests.assets.captions.test_caption_defs import CATALOG  # the same two-class source
 
 
 @pytest.mark.vllm
