@@ -21,8 +21,8 @@ def test_class_captions_through_a_vllm_server_in_its_own_environment(tmp_path, v
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     part = tmp_path / "raw_samples" / "samples" / "cxr" / "part-00000.parquet"
     part.parent.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"source": "cxr", "label": label, "kind": "classification"}
-                                         for label in ("cardiomegaly", "pleural effusion")]), part)
+    pq.write_table(pa.Table.from_pylist([{"source": "cxr", "modality": "xray", "label": label, "kind": "classification",
+                                          "split": "train"} for label in ("cardiomegaly", "pleural effusion")]), part)
     (part.parent / "_parts.json").write_text('{"parts": ["part-00000.parquet"]}')
     vllm = VLLMOptions(enforce_eager=True, max_model_len=1024, gpu_memory_utilization=0.08,
                        # Free text, as pipelines/configs/vllm.yaml: under the JSON schema SmolLM2-135M
