@@ -99,12 +99,14 @@ def test_request_body_follows_the_openai_api():
 
 
 def test_answers_in_order_within_the_concurrency_bound():
-    echo = EchoBackend(delay=0.05)
+    echo = EchoBackend(delay=0.2)
     with serving(echo, batch_size=1) as (server, url):
         backend = HTTPBackend(url, model_name="echo-1", max_concurrency=3, api_key="secret-token")
         out = backend.generate(_chats(12), max_new_tokens=20, temperature=0.3, top_p=0.8, seed=1)
         assert out == [f"echo: request {i}" for i in range(12)]
-        assert server.posts == 12 and server.max_in_flight == 3
+        # never more than the bound in flight, and requests did overlap (how many at once depends on the
+        # machine's load: on a busy one the first answer can come back before the third request is sent)
+        assert server.posts == 12 and 1 < server.max_in_flight <= 3
         assert all(h.get("Authorization") == "Bearer secret-token" for h in server.headers_seen)
         assert backend.tokens_generated == 12 * 3  # the server's usage.completion_tokens (words here)
         assert echo.params[0] == {"max_new_tokens": 20, "temperature": 0.3, "top_p": 0.8}
