@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from assets.captions.defs import native_text_captions
+from assets.captions.resource import CaptionBackendResource
 from assets.curation.defs import curation
 from assets.shared import layout
 from assets.shared.storage import StorageResource
@@ -100,8 +102,9 @@ def test_curation_goes_on_with_the_sources_found_and_a_missing_source_is_ingeste
     pq.write_table(pa.Table.from_pylist([{"source": "chest_folder", "label": label, "status": "valid", "origin": "llm",
                                           "caption": f"A chest X-ray, {label}."} for label in ("normal", "pneumonia")]),
                    storage.path(layout.CLASS_CAPTIONS))
-    curated = dg.materialize([curation], instance=instance, resources={
-        "storage": storage, "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))})
+    curated = dg.materialize([native_text_captions, curation], instance=instance, resources={
+        "storage": storage, "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml")),
+        "caption_llm": CaptionBackendResource(), "pipes_subprocess_client": dg.PipesSubprocessClient()})
     assert all(c.passed for c in curated.get_asset_check_evaluations())
     assert curated.asset_materializations_for_node("curation")[0].metadata["samples_in"].value == 4
 
