@@ -3,7 +3,6 @@ local server (models/captioning/serve.py): captions per label, the blocking chec
 materialization served from the cache without a single request."""
 
 import re
-import threading
 
 import dagster as dg
 import pyarrow as pa
@@ -14,7 +13,7 @@ from assets.captions import defs as caption_defs
 from assets.captions.resource import CaptionBackendResource, HTTPOptions
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
-from models.captioning.serve import make_server
+from tests.models.captioning.server_helpers import running_server
 
 CATALOG = """\
 sources:
@@ -28,7 +27,7 @@ sources:
 """
 # The labels ingested samples carry: two classes, a combination of both, and "no finding".
 LABELS = ["cardiomegaly", "pleural effusion", "cardiomegaly and pleural effusion", "no finding"]
-WORDS = "apical basal central peripheral focal subtle marked mild dense faint round oval smooth lobulated".split()
+WORDS = ["apical", "basal", "central", "peripheral", "focal", "subtle", "marked", "mild", "dense", "faint", "round", "oval", "smooth", "lobulated"]
 
 
 class Writer:
@@ -52,12 +51,8 @@ class Writer:
 @pytest.fixture
 def server():
     writer = Writer()
-    srv = make_server(writer, port=0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv, writer
-    srv.shutdown()
-    srv.server_close()
-    srv.batcher.close()
+    with running_server(writer) as srv:
+        yield srv, writer
 
 
 def test_materializes_then_serves_from_the_cache(tmp_path, server):

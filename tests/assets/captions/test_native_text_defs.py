@@ -5,7 +5,6 @@ carrying its caption's origin, a report that cleans to nothing logged with its r
 counts balancing."""
 
 import csv
-import threading
 
 import dagster as dg
 import numpy as np
@@ -21,7 +20,7 @@ from assets.ingest.defs import raw_samples
 from assets.shared import layout
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
-from models.captioning.serve import make_server
+from tests.models.captioning.server_helpers import running_server
 
 REPORTS = {
     "p1.png": "FINDINGS: The lungs are clear. Heart size is normal.\nIMPRESSION: No acute cardiopulmonary process.",
@@ -47,12 +46,8 @@ class Condenser:
 @pytest.fixture
 def server():
     condenser = Condenser()
-    srv = make_server(condenser, port=0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv, condenser
-    srv.shutdown()
-    srv.server_close()
-    srv.batcher.close()
+    with running_server(condenser) as srv:
+        yield srv, condenser
 
 
 def _ingested(tmp_path, text: str) -> tuple[dict, dg.DagsterInstance]:

@@ -15,7 +15,8 @@ from assets.captions.synthesize import synthesize_class_captions
 from assets.sources.catalog import ClassInfo, SourceSpec
 from models.captioning.backends import BACKENDS, HTTPBackend
 from models.captioning.http_backend import HTTPBackendError
-from models.captioning.serve import ChatCompletionsHandler, make_server
+from models.captioning.serve import ChatCompletionsHandler
+from tests.models.captioning.server_helpers import running_server
 
 
 class EchoBackend:
@@ -62,19 +63,13 @@ class InstrumentedHandler(ChatCompletionsHandler):
 
 @contextlib.contextmanager
 def serving(backend, *, fail_first=0, fail_status=503, **kwargs):
-    server = make_server(backend, port=0, handler=InstrumentedHandler, **kwargs)
-    server.lock = threading.Lock()
-    server.posts = server.in_flight = server.max_in_flight = 0
-    server.fail_first, server.fail_status = fail_first, fail_status
-    server.headers_seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running_server(backend, handler=InstrumentedHandler, **kwargs) as server:
+        # set before the test sends its first request
+        server.lock = threading.Lock()
+        server.posts = server.in_flight = server.max_in_flight = 0
+        server.fail_first, server.fail_status = fail_first, fail_status
+        server.headers_seen = []
         yield server, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        server.batcher.close()
 
 
 def _chats(n):
