@@ -1,8 +1,6 @@
 """Training: a CLIP trained on the shards with open_clip's own trainer, out of process via Pipes, and on
 request a control trained the same way on captions shuffled against their images."""
 
-import os
-
 import dagster as dg
 import pydantic
 
@@ -19,11 +17,11 @@ from assets.training.runs import (
     write_run_pointer,
 )
 from models.clip.train import (
-    REPO_ROOT,
     TrainSettings,
     build_train_argv,
     prepare_run_dir,
     train_command,
+    trainer_env,
 )
 from models.clip.train_log import run_metadata
 
@@ -55,10 +53,7 @@ def _train_through_pipes(context: dg.AssetExecutionContext, client: dg.PipesSubp
         return dg.MaterializeResult(metadata={**_typed(run_metadata(done, resumed=False, processes=settings.processes * settings.nodes)),
                                               "unchanged": True})
     argv = build_train_argv(shards.pattern, shards.num_samples, logs_dir, name, settings, resume=resuming)
-    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    result = client.run(
-        command=train_command(argv, settings), context=context, env={"PYTHONPATH": pythonpath},
-    ).get_materialize_result()
+    result = client.run(command=train_command(argv, settings), context=context, env=trainer_env()).get_materialize_result()
     write_run_pointer(logs_dir, name, settings)
     return result
 

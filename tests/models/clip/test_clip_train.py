@@ -3,7 +3,9 @@ writes loaded for zero-shot prediction; the trainer's command (one process or to
 UniMed's GPU recipe, resume decisions and log parsing across sessions."""
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from models.clip.train import (
     prepare_run_dir,
     run_training,
     train_command,
+    trainer_env,
 )
 from models.clip.zeroshot import (
     DEFAULT_TEMPLATES,
@@ -87,6 +90,14 @@ def test_train_command_runs_the_entry_alone_or_under_torchrun():
         train_command(argv, TrainSettings(nodes=2))
 
 
+def test_the_trainers_openmp_threads_sleep_while_they_wait_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert trainer_env()["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert trainer_env()["PYTHONPATH"].split(os.pathsep)[0] == str(Path(__file__).resolve().parents[3])
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert trainer_env()["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
 def test_training_writes_checkpoints_and_a_loss_curve(trained):
     assert trained["epochs_completed"] == 1 and not trained["resumed"]
     assert trained["checkpoint"].endswith("checkpoints/epoch_1.pt")
@@ -95,6 +106,8 @@ def test_training_writes_checkpoints_and_a_loss_curve(trained):
     assert [n for n, _ in trained["loss_curve"]] == [16, 32, 48, 64]
     assert all(np.isfinite(loss) for _, loss in trained["loss_curve"])
     assert trained["seconds"] > 0 and trained["cpu_seconds"] > 0
+    # open_clip's AdamW runs torch's fused kernel (train_entry), on the CPU as on a GPU
+    assert "Created FusedAdamW (adamw) optimizer" in (Path(trained["run_dir"]) / "out.log").read_text()
 
 
 def test_the_same_seed_data_and_settings_give_the_same_weights(trained, shards, tmp_path):
