@@ -8,6 +8,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("assets", "models", "pipelines")
 
@@ -59,10 +61,12 @@ def test_the_packages_form_no_cycle():
     assert not cycles
 
 
-def test_loading_the_code_location_imports_no_deep_learning_framework():
+@pytest.mark.parametrize("module", ["pipelines.definitions", "assets.report.suite"])
+def test_loading_the_code_location_imports_no_deep_learning_framework(module):
     """Every run, step, sensor tick and `dagster` command loads the definitions: torch, open_clip and
-    transformers are imported only by the steps that use them (loading torch alone took 13 s of 26 s)."""
-    probe = ("import sys, pipelines.definitions; "
+    transformers are imported only by the steps that use them (loading torch alone took 13 s of 26 s).
+    The report reads its suite before it knows whether its inputs changed: a kept report loads no torch."""
+    probe = (f"import sys, {module}; "
              "print(sorted(m for m in ('torch', 'open_clip', 'transformers', 'vllm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          check=True)

@@ -63,22 +63,13 @@ def check_results(checks: dict[str, dict], selected: set[dg.AssetCheckKey]) -> l
 )
 def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, storage: StorageResource,
                      catalog: SourceCatalogResource):
-    # torch loads here, not at import: every step process of a run imports these definitions.
-    from assets.report.baselines import control_notes, standard_entries
-    from assets.report.benchmark import run_benchmark
     from assets.report.suite import load_suite
-    from models.clip.entries import pick_device
     from models.clip.train import summarize_run
 
     logs_dir, report_dir = storage.path(layout.TRAINING), storage.dir(layout.REPORT)
     run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
     control = read_run_pointer(logs_dir, layout.SHUFFLED_CONTROL_RUN, missing_ok=True)
     pairs = storage.path(layout.CURATED_PAIRS)
-    entries = standard_entries(
-        run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
-        loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
-        control_loss_curve=control and summarize_run(logs_dir, layout.SHUFFLED_CONTROL_RUN)["loss_curve"],
-        baselines=config.baselines, text_towers=config.text_towers)
     suite, sources, pairs_sha = load_suite(config.suite), catalog.sources(), file_sha256(pairs)
     code_version = f"asset {context.assets_def.code_versions_by_key[REPORT_KEY]}, git {git_commit() or 'n/a'}"
     # Everything the report is computed from: the same digest as the last report's means the same report.
@@ -105,6 +96,17 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
         context.log.info("the report's inputs are those of the last report (same pairs, checkpoints, suite, "
                          "catalog, config and code): report kept, no model scored")
     else:
+        # torch loads here, only when models are scored: every step process of a run imports these
+        # definitions, and a kept report needs none of it.
+        from assets.report.baselines import control_notes, standard_entries
+        from assets.report.benchmark import run_benchmark
+        from models.clip.entries import pick_device
+
+        entries = standard_entries(
+            run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
+            loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
+            control_loss_curve=control and summarize_run(logs_dir, layout.SHUFFLED_CONTROL_RUN)["loss_curve"],
+            baselines=config.baselines, text_towers=config.text_towers)
         report = run_benchmark(entries, suite, sources, pairs, report_dir,
                                curation_log=storage.path(layout.CURATION_LOG),
                                mixture=storage.path(layout.SHARDS_MIXTURE), provenance=provenance,

@@ -6,12 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from models.clip import metrics
 from models.clip.evaluate import Scored, split_fingerprint, task_seed
-from models.clip.zeroshot import ClipBundle, encode_images, encode_texts
+
+if TYPE_CHECKING:
+    from models.clip.zeroshot import ClipBundle
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,9 @@ def retrieval_metrics(similarity, owners, ks: Sequence[int] = KS, *, n_resamples
 def evaluate_retrieval_task(bundle: ClipBundle, task: RetrievalTask, ks: Sequence[int] = KS, *,
                             n_resamples: int = 1000, seed: int = 0) -> Scored:
     """Encode the task's images and captions with one model and score retrieval both ways."""
+    # torch, only when a model is scored
+    from models.clip.zeroshot import encode_images, encode_texts
+
     texts, owners = caption_owners(task.captions)
     if not task.images or not texts:
         raise ValueError(f"retrieval task {task.source!r} needs images and captions")
