@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.captions.resource import CaptionBackendResource
+from assets.captions.resource import CaptionBackendResource, VLLMOptions
 from models.captioning.backends import CaptionBackend
 from models.captioning.http_backend import HTTPBackend
 from models.captioning.vllm_backend import VLLMBackend, loadable_model
@@ -46,24 +46,15 @@ def caption_backend(caption_llm: CaptionBackendResource, context: dg.AssetExecut
 
         def build() -> CaptionBackend:
             port = free_port()
-            model_id = VLLMBackend.model_id_for(options.model_path)
-            argv = server_argv(
-                loadable_model(options.model_path, options.cache_dir), served_name=model_id, host="127.0.0.1",
-                port=port, max_model_len=options.max_model_len, dtype=options.dtype,
-                enforce_eager=options.enforce_eager, chat_template=options.chat_template,
-                tensor_parallel_size=options.tensor_parallel_size,
-                gpu_memory_utilization=options.gpu_memory_utilization, engine_options=options.engine_options)
             thread = threading.Thread(target=_run, name="vllm-server", daemon=True, args=(
-                server, pipes, context, entry_command(python, stop_file, argv)))
+                server, pipes, context, entry_command(python, stop_file, server_argv_for(options, port))))
             server["thread"] = thread
             thread.start()
             base_url = f"http://127.0.0.1:{port}"
             context.log.info(f"vLLM server starting from {python} on {base_url} (the model loads first)")
             seconds = wait_ready(base_url, timeout_s=options.startup_timeout_s, alive=thread.is_alive)
             context.log.info(f"vLLM server answers after {seconds:.1f} s")
-            return HTTPBackend(base_url, model_name=model_id, max_concurrency=options.max_concurrency,
-                               structured_output=options.structured_output,
-                               refused_schema_keywords=options.refused_schema_keywords)
+            return client_for(options, base_url)
 
         try:
             yield build
@@ -73,6 +64,23 @@ def caption_backend(caption_llm: CaptionBackendResource, context: dg.AssetExecut
                 server["thread"].join(timeout=120)
         if "error" in server:
             raise VLLMServerError(f"the vLLM server failed: {server['error']}") from server["error"]
+
+
+def server_argv_for(options: VLLMOptions, port: int) -> list[str]:
+    """The server's command line (after `python`) for the vllm block's options, on 127.0.0.1:`port`."""
+    return server_argv(
+        loadable_model(options.model_path, options.cache_dir), served_name=VLLMBackend.model_id_for(options.model_path),
+        host="127.0.0.1", port=port, max_model_len=options.max_model_len, dtype=options.dtype,
+        enforce_eager=options.enforce_eager, chat_template=options.chat_template,
+        tensor_parallel_size=options.tensor_parallel_size, gpu_memory_utilization=options.gpu_memory_utilization,
+        engine_options=options.engine_options)
+
+
+def client_for(options: VLLMOptions, base_url: str) -> HTTPBackend:
+    """The http backend that sends the step's requests to the server at `base_url`."""
+    return HTTPBackend(base_url, model_name=VLLMBackend.model_id_for(options.model_path),
+                       max_concurrency=options.max_concurrency, structured_output=options.structured_output,
+                       refused_schema_keywords=options.refused_schema_keywords)
 
 
 def _run(server: dict, pipes: dg.PipesSubprocessClient, context: dg.AssetExecutionContext, command: list[str]) -> None:
