@@ -12,6 +12,7 @@ import dagster as dg
 from assets.report.aggregate import CHECKS
 from assets.report.report import file_sha256, git_commit, kept_report
 from assets.shared import layout
+from assets.shared.files import local_folder
 from assets.shared.storage import StorageResource
 from assets.sources.catalog import catalog_version
 from assets.sources.resource import SourceCatalogResource
@@ -70,55 +71,57 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
     from models.clip.entries import pick_device
     from models.clip.train import summarize_run
 
-    logs_dir, report_dir = storage.path(layout.TRAINING), storage.dir(layout.REPORT)
-    run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
-    control = read_run_pointer(logs_dir, layout.SHUFFLED_CONTROL_RUN, missing_ok=True)
-    pairs = storage.path(layout.CURATED_PAIRS)
-    entries = standard_entries(
-        run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
-        loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
-        control_loss_curve=control and summarize_run(logs_dir, layout.SHUFFLED_CONTROL_RUN)["loss_curve"],
-        baselines=config.baselines, text_towers=config.text_towers)
-    suite, sources, pairs_sha = load_suite(config.suite), catalog.sources(), file_sha256(pairs)
-    code_version = f"asset {context.assets_def.code_versions_by_key[REPORT_KEY]}, git {git_commit() or 'n/a'}"
-    # Everything the report is computed from: the same digest as the last report's means the same report.
-    inputs = {"pairs": pairs_sha, "curation log": file_sha256(storage.path(layout.CURATION_LOG)),
-              "run": run, "checkpoint": file_sha256(run["checkpoint"]), "control": control,
-              "control checkpoint": control and file_sha256(control["checkpoint"]),
-              "suite": dataclasses.asdict(suite), "catalog": catalog_version(sources),
-              "config": config.model_dump(exclude={"device"}), "code": code_version}
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-    provenance = {
-        "dataset version": f"sha256 of curated pairs {pairs_sha[:16]}",
-        "inputs": f"sha256 {digest[:16]} of the pairs, checkpoints, suite, catalog, config and code",
-        "code version": code_version,
-        "seed": f"training {run['settings']['seed']}, untrained init {config.baseline_seed}",
-        "model": run["model"], "checkpoint": run["checkpoint"],
-        "shuffled control": control["checkpoint"] if control else "not trained",
-        "training settings": json.dumps(run["settings"], sort_keys=True),
-        "report config": json.dumps(config.model_dump(), sort_keys=True),
-        "run id": context.run.run_id, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-    report = kept_report(report_dir, provenance["inputs"], screenshot=config.screenshot)
-    kept = report is not None
-    if kept:
-        context.log.info("the report's inputs are those of the last report (same pairs, checkpoints, suite, "
-                         "catalog, config and code): report kept, no model scored")
-    else:
-        report = run_benchmark(entries, suite, sources, pairs, report_dir,
-                               curation_log=storage.path(layout.CURATION_LOG),
-                               mixture=storage.path(layout.SHARDS_MIXTURE), provenance=provenance,
-                               n_resamples=config.bootstrap_resamples, seed=config.bootstrap_seed,
-                               screenshot=config.screenshot, notes=control_notes(run, control))
-    summary, paths = report["summary"], report["paths"]
-    yield dg.MaterializeResult(asset_key=REPORT_KEY, metadata={
-        **{f"mean_top1_{m}": s["mean_top1"] for m, s in summary.items()},
-        **({"mean_chance": summary["trained"]["mean_chance"]} if "trained" in summary else {}),  # zero-shot only
-        "failed_models": dg.MetadataValue.json({m: i["error"] for m, i in report["models"].items() if i["error"]}),
-        "checks": dg.MetadataValue.json({k: c["passed"] for k, c in report["checks"].items()}),
-        "report": dg.MetadataValue.md(report["markdown"]),
-        # True when the last report was made from the same inputs and kept as it was.
-        "unchanged": kept,
-        **{f"{kind}_path": dg.MetadataValue.path(p) for kind, p in paths.items()},
-    })
-    yield from check_results(report["checks"], context.selected_asset_check_keys)
+    # The checkpoints are loaded from local files: on an s3:// root, from a copy of the training folder.
+    with local_folder(storage.location(layout.TRAINING)) as logs_dir:
+        report_dir = storage.dir(layout.REPORT)
+        run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
+        control = read_run_pointer(logs_dir, layout.SHUFFLED_CONTROL_RUN, missing_ok=True)
+        pairs = storage.path(layout.CURATED_PAIRS)
+        entries = standard_entries(
+            run, baseline_seed=config.baseline_seed, device=pick_device(config.device),
+            loss_curve=summarize_run(logs_dir, layout.TRAINING_RUN)["loss_curve"], control=control,
+            control_loss_curve=control and summarize_run(logs_dir, layout.SHUFFLED_CONTROL_RUN)["loss_curve"],
+            baselines=config.baselines, text_towers=config.text_towers)
+        suite, sources, pairs_sha = load_suite(config.suite), catalog.sources(), file_sha256(pairs)
+        code_version = f"asset {context.assets_def.code_versions_by_key[REPORT_KEY]}, git {git_commit() or 'n/a'}"
+        # Everything the report is computed from: the same digest as the last report's means the same report.
+        inputs = {"pairs": pairs_sha, "curation log": file_sha256(storage.path(layout.CURATION_LOG)),
+                  "run": run, "checkpoint": file_sha256(run["checkpoint"]), "control": control,
+                  "control checkpoint": control and file_sha256(control["checkpoint"]),
+                  "suite": dataclasses.asdict(suite), "catalog": catalog_version(sources),
+                  "config": config.model_dump(exclude={"device"}), "code": code_version}
+        digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+        provenance = {
+            "dataset version": f"sha256 of curated pairs {pairs_sha[:16]}",
+            "inputs": f"sha256 {digest[:16]} of the pairs, checkpoints, suite, catalog, config and code",
+            "code version": code_version,
+            "seed": f"training {run['settings']['seed']}, untrained init {config.baseline_seed}",
+            "model": run["model"], "checkpoint": run["checkpoint"],
+            "shuffled control": control["checkpoint"] if control else "not trained",
+            "training settings": json.dumps(run["settings"], sort_keys=True),
+            "report config": json.dumps(config.model_dump(), sort_keys=True),
+            "run id": context.run.run_id, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        report = kept_report(report_dir, provenance["inputs"], screenshot=config.screenshot)
+        kept = report is not None
+        if kept:
+            context.log.info("the report's inputs are those of the last report (same pairs, checkpoints, suite, "
+                             "catalog, config and code): report kept, no model scored")
+        else:
+            report = run_benchmark(entries, suite, sources, pairs, report_dir,
+                                   curation_log=storage.path(layout.CURATION_LOG),
+                                   mixture=storage.path(layout.SHARDS_MIXTURE), provenance=provenance,
+                                   n_resamples=config.bootstrap_resamples, seed=config.bootstrap_seed,
+                                   screenshot=config.screenshot, notes=control_notes(run, control))
+        summary, paths = report["summary"], report["paths"]
+        yield dg.MaterializeResult(asset_key=REPORT_KEY, metadata={
+            **{f"mean_top1_{m}": s["mean_top1"] for m, s in summary.items()},
+            **({"mean_chance": summary["trained"]["mean_chance"]} if "trained" in summary else {}),  # zero-shot only
+            "failed_models": dg.MetadataValue.json({m: i["error"] for m, i in report["models"].items() if i["error"]}),
+            "checks": dg.MetadataValue.json({k: c["passed"] for k, c in report["checks"].items()}),
+            "report": dg.MetadataValue.md(report["markdown"]),
+            # True when the last report was made from the same inputs and kept as it was.
+            "unchanged": kept,
+            **{f"{kind}_path": dg.MetadataValue.path(p) for kind, p in paths.items()},
+        })
+        yield from check_results(report["checks"], context.selected_asset_check_keys)
