@@ -81,3 +81,23 @@ def loopback_cluster(folder: Path, workers: int = 2, prefix: str = "run") -> Ite
         (home / "dagster.yaml").write_text(LAUNCHER_DAGSTER_YAML.replace("{base_dir}", str(home / "artifacts")))
         started = stack.enter_context(celery_workers(workers, folder, shared))
         yield Cluster({**shared, "DAGSTER_HOME": str(home)}, storage_root, started, home)
+
+
+def dataset_fingerprint(storage_root: str) -> dict:
+    """What two runs must agree on: the dataset version (sha256 of the curated pairs, as the report's
+    provenance gives it), every shard's sha256 and the report's summary numbers; `storage_root` local or
+    s3:// (fsspec, configured by the environment)."""
+    import hashlib
+    import json
+
+    import fsspec
+    import pyarrow.parquet as pq
+
+    from assets.shared import layout
+
+    fs, root = fsspec.core.url_to_fs(storage_root)
+    with fs.open(f"{root}/{layout.SHARDS}/shards.parquet", "rb") as f:
+        shards = sorted((r["shard"], r["sha256"]) for r in pq.read_table(f, columns=["shard", "sha256"]).to_pylist())
+    report = json.loads(fs.cat_file(f"{root}/{layout.REPORT}/report.json"))
+    return {"dataset_version": hashlib.sha256(fs.cat_file(f"{root}/{layout.CURATED_PAIRS}")).hexdigest(),
+            "shards": shards, "report_summary": report["summary"]}
