@@ -197,7 +197,7 @@ def redis_server(folder: Path) -> Iterator[str]:
 @dataclass
 class Worker:
     name: str
-    folder: Path  # its working directory; its TMPDIR and DAGSTER_HOME are below it
+    folder: Path  # its working directory, holding its DAGSTER_HOME
     process: subprocess.Popen
     log: Path
 
@@ -212,19 +212,22 @@ class Worker:
 @contextmanager
 def celery_workers(count: int, folder: Path, env: Mapping[str, str]) -> Iterator[list[Worker]]:
     """`count` dagster-celery workers (one step at a time each), worker i in `folder/worker-i`, its
-    working directory, with a TMPDIR and DAGSTER_HOME of its own there, started with `env` (the
+    working directory with a DAGSTER_HOME of its own, and a TMPDIR of its own, started with `env` (the
     broker, storage root and instance settings a deployment gives them) and the project on
     PYTHONPATH; ready once every one answers a ping; stopped afterwards."""
     from celery import Celery
 
-    workers = []
+    workers, temporary = [], []
     try:
         for i in range(count):
             home = folder / f"worker-{i}"
-            (home / "tmp").mkdir(parents=True, exist_ok=True)
-            (home / "dagster_home").mkdir(exist_ok=True)
+            (home / "dagster_home").mkdir(parents=True, exist_ok=True)
+            # A short TMPDIR of its own: multiprocessing's sockets live there (torch's data loader), and a
+            # Unix socket's path may not exceed 107 bytes.
+            tmp = Path(tempfile.mkdtemp(prefix=f"medpairs-w{i}-"))
+            temporary.append(tmp)
             (home / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-            worker_env = {**env, "TMPDIR": str(home / "tmp"), "DAGSTER_HOME": str(home / "dagster_home"),
+            worker_env = {**env, "TMPDIR": str(tmp), "DAGSTER_HOME": str(home / "dagster_home"),
                           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                           # the wrapper runs `celery` from PATH: this environment's
                           "PATH": os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])}
@@ -252,3 +255,5 @@ def celery_workers(count: int, folder: Path, env: Mapping[str, str]) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(w.process.pid, signal.SIGKILL)
                 w.process.wait()
+        for tmp in temporary:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -29,7 +29,7 @@ from deploy.rehearsal.services import ROOT, postgres_bin, redis_binary
 from tests.ops.ops_helpers import require
 
 CONFIG = os.environ.get("MEDPAIRS_REHEARSAL_CONFIG") or str(Path(__file__).with_name("tiny.yaml"))
-WORKER_FOLDER = {"dagster_home", "tmp", "worker.log"}  # all a worker may keep of its own
+WORKER_FOLDER = {"dagster_home", "worker.log"}  # all a worker may keep of its own
 
 
 def raw_rows(storage_root: str) -> dict[str, int]:
@@ -82,7 +82,10 @@ def test_default_job_on_two_workers_survives_two_kills_and_equals_the_single_mac
                 for killer in killers:
                     killer.start()
                 launcher = cluster.launch("-c", CONFIG)
-                out, _ = launcher.communicate(timeout=2400)
+                try:
+                    out, _ = launcher.communicate(timeout=2400)
+                finally:
+                    launcher.kill()  # when the wait failed; a finished one is left as it is
                 for killer in killers:
                     killer.join(timeout=60)
                 assert launcher.returncode == 0 and "medpairs_job: ok" in out, out[-5000:]
