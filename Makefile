@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-vllm test-vllm lock-check lock lock-upgrade audit chromium system-packages demo check-catalog test ui bench clean
+.PHONY: setup setup-vllm test-vllm lock-check lock lock-upgrade audit chromium system-packages redis rehearsal demo check-catalog test ui bench clean
 
 # The environment is the lock (requirements/, made from pyproject.toml's ranges by `make lock`):
 # every package at its pinned version, checked against its hashes, nothing resolved at install time.
@@ -84,6 +84,18 @@ chromium:
 # tests skip with the reason.
 system-packages: chromium
 	$(call debian_packages,postgresql,the tests that need it skip,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1)
+
+# Redis, the Celery broker of the distributed rehearsal (`make rehearsal`).
+redis:
+	$(call debian_packages,redis-server,the rehearsal skips,command -v redis-server >/dev/null)
+
+# The distributed rehearsal (tests/distributed): the default job on two Celery workers sharing only
+# PostgreSQL, S3 (moto) and Redis, two kills survived, the result equal to the single-machine run's.
+# REHEARSAL_CONFIG=tests/distributed/tiny.yaml is the reduced run that .ci/run makes.
+REHEARSAL_CONFIG ?= pipelines/configs/small.yaml
+
+rehearsal: setup system-packages redis
+	MEDPAIRS_REHEARSAL_CONFIG=$(REHEARSAL_CONFIG) $(BIN)/pytest -m rehearsal tests/distributed
 
 test: setup system-packages
 	$(BIN)/python requirements/lock.py verify

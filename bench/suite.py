@@ -40,6 +40,7 @@ STAGES: dict[str, tuple[list[str], list[str]]] = {
     "peers": ([], ["--images", "100", "--hash-sample", "500", "--search-n", "100000"]),
     "scaling": ([], ["--max", "1000"]),
     "end_to_end": ([], []),
+    "distributed": ([], ["--config", "tests/distributed/tiny.yaml"]),
     "gpu": ([], ["--prompts", "32"]),  # after export_training: it copies that run's --gpu figures
 }
 VERSIONED = ["torch", "dagster", "duckdb", "pyarrow", "numpy", "pillow", "img2dataset", "imagehash", "vllm"]

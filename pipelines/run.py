@@ -22,11 +22,13 @@ failure (`python -m pipelines.check` is the strict test of a catalog before a ru
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -118,20 +120,34 @@ def _missing_source(result: dg.ExecuteInProcessResult) -> str:
     return ""
 
 
+# How one run is executed: (job, its run config, partition key or None) -> its result.
+JobRunner = Callable[[dg.JobDefinition, dict, "str | None"], "dg.ExecuteInProcessResult | dg.ExecuteJobResult"]
+
+
+def in_process(instance: dg.DagsterInstance) -> JobRunner:
+    """Every step of a run in this process (what `make demo` does)."""
+    def run(job: dg.JobDefinition, run_config: dict, partition_key: str | None) -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False,
+                                      **({"partition_key": partition_key} if partition_key else {}))
+    return run
+
+
 def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict | None = None,
                  only_sources: list[str] | None = None, ingest_only: bool = False,
-                 stop_requested: Callable[[], bool] = lambda: False) -> PipelineOutcome:
-    """Run sources_job, ingest_job per source partition (all, or `only_sources`), then unless
-    `ingest_only` medpairs_job, in `instance`; stop after a run that was interrupted or after which
-    `stop_requested()` says a stop was asked for."""
+                 stop_requested: Callable[[], bool] = lambda: False, run_job: JobRunner | None = None,
+                 ingest_concurrency: int = 1) -> PipelineOutcome:
+    """Run sources_job, ingest_job per source partition (all, or `only_sources`; `ingest_concurrency`
+    partitions at once), then unless `ingest_only` medpairs_job, in `instance`, each run by `run_job`
+    (default: in this process); stop after a run that was interrupted or after which `stop_requested()`
+    says a stop was asked for."""
     run_config = run_config or {}
     outcome = PipelineOutcome()
+    run_job = run_job or in_process(instance)
 
-    def execute(job_name: str, **kwargs) -> dg.ExecuteInProcessResult:
+    def execute(job_name: str, partition_key: str | None = None):
         job = defs.resolve_job_def(job_name)
-        result = job.execute_in_process(instance=instance, run_config=job_run_config(job, run_config),
-                                        raise_on_error=False, **kwargs)
-        outcome.results[job_name + (f"[{kwargs['partition_key']}]" if "partition_key" in kwargs else "")] = result
+        result = run_job(job, job_run_config(job, run_config), partition_key)
+        outcome.results[job_name + (f"[{partition_key}]" if partition_key else "")] = result
         if _interrupted(result) or stop_requested():
             outcome.interrupted = True
             log.warning("%s was interrupted: stopping here", job_name)
@@ -143,12 +159,20 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config:
         if not outcome.interrupted:
             log.error("sources_job failed: %s", _failure(sources))
         return outcome
-    for name in instance.get_dynamic_partitions(source_partitions.name):
-        if only_sources and name not in only_sources:
-            continue
-        result = execute("ingest_job", partition_key=name)
-        if outcome.interrupted:
-            return outcome
+    names = [n for n in instance.get_dynamic_partitions(source_partitions.name) if not only_sources or n in only_sources]
+
+    def ingest(name: str):
+        # After an interrupted run no other starts (a partition already under way finishes).
+        return None if outcome.interrupted else execute("ingest_job", partition_key=name)
+
+    if ingest_concurrency == 1:  # in this thread, where Ctrl-C reaches the run
+        results = [ingest(name) for name in names]
+    else:
+        with ThreadPoolExecutor(ingest_concurrency) as pool:
+            results = list(pool.map(ingest, names))
+    if outcome.interrupted:
+        return outcome
+    for name, result in zip(names, results, strict=True):
         if result.success:
             missing = _missing_source(result)
             if missing:
@@ -166,7 +190,10 @@ def run_pipeline(defs: dg.Definitions, instance: dg.DagsterInstance, run_config:
     return outcome
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, definitions_module: str = "pipelines.definitions",
+         runner: Callable[[dg.DagsterInstance], JobRunner] = in_process, ingest_concurrency: int = 1) -> int:
+    """The command line over the Definitions `defs` of `definitions_module`, every run by `runner(instance)`
+    (deploy/celery/run.py: on Celery workers)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--config", action="append", default=[], help="run config YAML (repeatable)")
     parser.add_argument("--only-sources", default="", help="comma-separated sources to ingest (default: all)")
@@ -175,9 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # a new instance's schema set-up, line by line
-    from pipelines.definitions import (
-        defs,  # after logging is set up: loading reads the environment
-    )
+    defs = importlib.import_module(definitions_module).defs  # after logging is set up: loading reads the environment
 
     run_config = dg.config_from_files(args.config) if args.config else {}
     run_config.setdefault("loggers", {"console": {"config": {"log_level": "DEBUG" if args.debug else "INFO"}}})
@@ -186,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         sweep_dead_runs(instance)  # a killed earlier run must not hold the gpu pool
         try:
             outcome = run_pipeline(defs, instance, run_config, only, ingest_only=args.ingest_only,
-                                   stop_requested=stop_requested)
+                                   stop_requested=stop_requested, run_job=runner(instance),
+                                   ingest_concurrency=ingest_concurrency)
         except KeyboardInterrupt:  # between runs: nothing was under way
             print("interrupted between runs; run again to go on")
             return 130

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,3 +138,22 @@ class ParquetWriter:
             self.close()
         else:
             self.discard()
+
+
+@contextmanager
+def local_folder(url: str, *, write_back: bool = False) -> Iterator[str]:
+    """The folder `url` as a local path, for tools that take only local paths (open_clip's trainer, torch
+    checkpoints): `url` itself when it is local; else a temporary folder holding a copy of what `url`
+    holds, removed afterwards, its files copied back to `url` when the block completes and `write_back`
+    is set (nothing when it raises). So a step on any worker reads and writes only the storage root."""
+    fs, path = url_to_fs(url)
+    if isinstance(fs, LocalFileSystem):
+        os.makedirs(path, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="medpairs-folder-") as local:
+        if fs.exists(path):
+            fs.get(path.rstrip("/") + "/", local + "/", recursive=True)
+        yield local
+        if write_back:
+            fs.put(local + "/", path.rstrip("/") + "/", recursive=True)

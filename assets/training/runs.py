@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
@@ -40,9 +41,11 @@ def read_shard_index(shards_dir: str, prefix: str = "train") -> ShardIndex:
 def write_run_pointer(logs_dir: str, name: str, settings: TrainSettings) -> dict:
     """Record the finished run's model name, checkpoint and settings for the evaluation asset."""
     summary = summarize_run(logs_dir, name)
-    pointer = {"model": settings.model, "checkpoint": summary["checkpoint"], "settings": asdict(settings)}
+    # The checkpoint relative to the run folder: the folder may be a copy elsewhere (local_folder).
+    checkpoint = os.path.relpath(summary["checkpoint"], Path(logs_dir) / name)
+    pointer = {"model": settings.model, "checkpoint": checkpoint, "settings": asdict(settings)}
     (Path(logs_dir) / name / POINTER_NAME).write_text(json.dumps(pointer, indent=2))
-    return pointer
+    return {**pointer, "checkpoint": summary["checkpoint"]}
 
 
 def finished_run(logs_dir: str, name: str, settings: TrainSettings) -> dict | None:
@@ -59,7 +62,11 @@ def finished_run(logs_dir: str, name: str, settings: TrainSettings) -> dict | No
 
 def read_run_pointer(logs_dir: str, name: str, *, missing_ok: bool = False) -> dict | None:
     """The run pointer `write_run_pointer` left for run `name`; with `missing_ok`, None when it never ran."""
-    path = Path(logs_dir) / name / POINTER_NAME
-    if missing_ok and not path.exists():
+    run_dir = f"{logs_dir}/{name}"
+    fs, path = fsspec.core.url_to_fs(f"{run_dir}/{POINTER_NAME}")
+    if missing_ok and not fs.exists(path):
         return None
-    return json.loads(path.read_text())
+    with fs.open(path, "rt") as f:
+        pointer = json.load(f)
+    # Its checkpoint under the run folder at `logs_dir` (os.path.join keeps a pointer's absolute path).
+    return {**pointer, "checkpoint": os.path.join(run_dir, pointer["checkpoint"])}

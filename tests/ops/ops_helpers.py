@@ -1,10 +1,10 @@
-"""Helpers for the operations tests: the tiny project they run, free ports, tools they need."""
+"""Helpers for the operations tests: the tiny project they run, tools they need (free ports:
+deploy/rehearsal/services.py)."""
 
 from __future__ import annotations
 
 import io
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +36,6 @@ def require(found: object, what: str, required_by: str) -> None:
         if os.environ.get(required_by):
             pytest.fail(f"{message}, and {required_by} is set")
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_png(path: Path, seed: int, size: int = 32) -> None:

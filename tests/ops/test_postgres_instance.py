@@ -15,21 +15,11 @@ import psycopg2
 import pytest
 from ops_helpers import ROOT, TELEMETRY_OFF, TINY_SYNTHETIC
 
+from deploy.rehearsal.services import POSTGRES_STORAGE_YAML
 from pipelines.definitions import defs
 
-# The dagster.yaml of the README ("Instance storage"): connection from the environment, never in
-# the file; the driver named, because SQLAlchemy 2.1 takes a bare postgresql:// for psycopg 3 while
-# dagster-postgres installs psycopg2.
-POSTGRES_DAGSTER_YAML = TELEMETRY_OFF + """\
-storage:
-  postgres:
-    postgres_db:
-      scheme: postgresql+psycopg2
-      hostname: {env: DAGSTER_PG_HOST}
-      port: {env: DAGSTER_PG_PORT}
-      username: {env: DAGSTER_PG_USER}
-      password: {env: DAGSTER_PG_PASSWORD}
-      db_name: {env: DAGSTER_PG_DB}
+# The dagster.yaml of the README ("Instance storage"), with the gpu pool.
+POSTGRES_DAGSTER_YAML = TELEMETRY_OFF + POSTGRES_STORAGE_YAML + """\
 concurrency:
   pools:
     default_limit: 1
@@ -48,8 +38,7 @@ def test_default_pipeline_records_its_runs_and_partitions_in_postgres(postgres_s
     config = tmp_path / "run.yaml"
     config.write_text(json.dumps(TINY_MEDPAIRS))  # JSON is YAML
     pg = postgres_server
-    env = {**tiny_project, "DAGSTER_PG_HOST": pg.host, "DAGSTER_PG_PORT": str(pg.port), "DAGSTER_PG_USER": pg.user,
-           "DAGSTER_PG_PASSWORD": pg.password, "DAGSTER_PG_DB": pg.db_name}
+    env = {**tiny_project, **pg.dagster_env()}
 
     done = subprocess.run([sys.executable, "-m", "pipelines.run", "-c", str(config)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)

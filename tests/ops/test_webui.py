@@ -19,9 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from ops_helpers import ROOT, TINY_SYNTHETIC, free_port, require
+from ops_helpers import ROOT, TINY_SYNTHETIC, require
 from playwright import sync_api
 
+from deploy.rehearsal.services import free_port
 from pipelines.definitions import defs
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")

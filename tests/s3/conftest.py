@@ -3,14 +3,14 @@ and the AWS_* environment a user would set (AWS_ENDPOINT_URL points s3fs/botocor
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 
 import fsspec
 import pytest
 import s3fs
-from moto.server import ThreadedMotoServer
+
+from deploy.rehearsal.services import moto_s3_server
 
 BUCKET = "medpairs-test"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -19,14 +19,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 @pytest.fixture(scope="session")
 def s3_endpoint() -> str:
     """The endpoint URL of a moto S3 server holding the bucket BUCKET; stopped after the session."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint, skip_instance_cache=True).mkdir(BUCKET)
-    yield endpoint
-    server.stop()
+    with moto_s3_server(BUCKET) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from assets.report.render import browser
 from assets.report.suite import load_suite
 from assets.shared.storage import StorageResource
 from assets.sources.resource import SourceCatalogResource
+from assets.training.runs import read_run_pointer
 from models.clip.model_configs import CONFIG_DIR
 
 
@@ -65,7 +66,7 @@ def test_without_a_trained_control_the_report_says_so(trained_root):
 @pytest.mark.slow
 def test_benchmark_report_asset(control_root, monkeypatch):
     root = control_root
-    run = json.loads((root / "training/clip/medpairs_run.json").read_text())
+    run = read_run_pointer(str(root / "training"), "clip")  # its checkpoint resolved under the run folder
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # the trained checkpoint again, as open_clip's hf-hub folder (a local BiomedCLIP download's layout)
     folder = root.parent / "trained_as_hf_hub_folder"
