@@ -75,7 +75,8 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
     from models.clip.train import summarize_run
 
     # The checkpoints are loaded from local files: on an s3:// root, from a copy of the training folder.
-    with local_folder(storage.location(layout.TRAINING)) as logs_dir:
+    training = storage.location(layout.TRAINING)
+    with local_folder(training) as logs_dir:
         report_dir = storage.dir(layout.REPORT)
         run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
         control = read_run_pointer(logs_dir, layout.SHUFFLED_CONTROL_RUN, missing_ok=True)
@@ -95,8 +96,8 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
             "inputs": f"sha256 {digest[:16]} of the pairs, checkpoints, suite, catalog, config and code",
             "code version": code_version,
             "seed": f"training {run['settings']['seed']}, untrained init {config.baseline_seed}",
-            "model": run["model"], "checkpoint": _stored(run, logs_dir)["checkpoint"],
-            "shuffled control": _stored(control, logs_dir)["checkpoint"] if control else "not trained",
+            "model": run["model"], "checkpoint": f"{training}/{_stored(run, logs_dir)['checkpoint']}",
+            "shuffled control": f"{training}/{_stored(control, logs_dir)['checkpoint']}" if control else "not trained",
             "training settings": json.dumps(run["settings"], sort_keys=True),
             "report config": json.dumps(config.model_dump(), sort_keys=True),
             "run id": context.run.run_id, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
