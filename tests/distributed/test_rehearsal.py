@@ -28,7 +28,8 @@ from deploy.rehearsal.cluster import dataset_fingerprint, loopback_cluster
 from deploy.rehearsal.services import ROOT, postgres_bin, redis_binary
 from tests.ops.ops_helpers import require
 
-CONFIG = os.environ.get("MEDPAIRS_REHEARSAL_CONFIG") or str(Path(__file__).with_name("tiny.yaml"))
+# A relative path is the repository's (make's working folder); the launcher runs from a folder of its own.
+CONFIG = str(Path(ROOT, os.environ.get("MEDPAIRS_REHEARSAL_CONFIG") or Path(__file__).with_name("tiny.yaml")))
 WORKER_FOLDER = {"dagster_home", "worker.log"}  # all a worker may keep of its own
 
 
