@@ -80,13 +80,13 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
         report_dir = storage.dir(layout.REPORT)
         run = read_run_pointer(logs_dir, layout.TRAINING_RUN)
         control = read_run_pointer(logs_dir, layout.SHUFFLED_CONTROL_RUN, missing_ok=True)
+        stored_run, stored_control = _stored(run, logs_dir), control and _stored(control, logs_dir)
         pairs = storage.path(layout.CURATED_PAIRS)
         suite, sources, pairs_sha = load_suite(config.suite), catalog.sources(), file_sha256(pairs)
         code_version = f"asset {context.assets_def.code_versions_by_key[REPORT_KEY]}, git {git_commit() or 'n/a'}"
         # Everything the report is computed from: the same digest as the last report's means the same report.
         inputs = {"pairs": pairs_sha, "curation log": file_sha256(storage.path(layout.CURATION_LOG)),
-                  "run": _stored(run, logs_dir), "checkpoint": file_sha256(run["checkpoint"]),
-                  "control": control and _stored(control, logs_dir),
+                  "run": stored_run, "checkpoint": file_sha256(run["checkpoint"]), "control": stored_control,
                   "control checkpoint": control and file_sha256(control["checkpoint"]),
                   "suite": dataclasses.asdict(suite), "catalog": catalog_version(sources),
                   "config": config.model_dump(exclude={"device"}), "code": code_version}
@@ -96,8 +96,8 @@ def benchmark_report(context: dg.AssetExecutionContext, config: ReportConfig, st
             "inputs": f"sha256 {digest[:16]} of the pairs, checkpoints, suite, catalog, config and code",
             "code version": code_version,
             "seed": f"training {run['settings']['seed']}, untrained init {config.baseline_seed}",
-            "model": run["model"], "checkpoint": f"{training}/{_stored(run, logs_dir)['checkpoint']}",
-            "shuffled control": f"{training}/{_stored(control, logs_dir)['checkpoint']}" if control else "not trained",
+            "model": run["model"], "checkpoint": f"{training}/{stored_run['checkpoint']}",
+            "shuffled control": f"{training}/{stored_control['checkpoint']}" if control else "not trained",
             "training settings": json.dumps(run["settings"], sort_keys=True),
             "report config": json.dumps(config.model_dump(), sort_keys=True),
             "run id": context.run.run_id, "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
