@@ -78,10 +78,11 @@ def ingest_source(rows: Iterable[dict], *, root: str, out_dir: str, quarantine_d
     parts: list[dict] = []
 
     def written(new: list[dict]) -> None:
-        parts.extend(new)
-        if progress is not None:
-            progress.set_status(f"{len(parts)} parts written")
-            progress.advance(sum(p["rows_read"] for p in new))
+        for part in new:  # parts that finished together still count one by one
+            parts.append(part)
+            if progress is not None:
+                progress.set_status(f"{len(parts)} parts written")
+                progress.advance(part["rows_read"])
 
     try:
         if workers == 1:
