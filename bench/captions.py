@@ -12,6 +12,7 @@ captions/s counts captions that pass validation. The quality run is what class_c
 default: 22 classes x 10 captions, up to 3 rounds, templates only for what is still missing.
 Writes bench/results/captions.{json,md}. Usage:
     python -m bench.captions [--per-class 6] [--lever-per-class 3] [--quality-per-class 10] [--only levers]
+        [--lever "batch 48" ...]
 """
 
 from __future__ import annotations
@@ -50,24 +51,32 @@ LEVERS = [
     ("int8 Linear layers", {"batch_size": 16, "num_threads": 1, "quantize": "int8"}, {"max_new_tokens": 48}),
     ("max_new_tokens 32", {"batch_size": 16, "num_threads": 1}, {"max_new_tokens": 32}),
     ("2 threads", {"batch_size": 16, "num_threads": 2}, {"max_new_tokens": 48}),
+    ("batch 48", {"batch_size": 48, "num_threads": 1}, {"max_new_tokens": 48}),
+    ("2 processes of 1 thread, batch 16", {"batch_size": 16, "num_threads": 1, "processes": 2}, {"max_new_tokens": 48}),
+    ("2 processes of 1 thread, batch 48", {"batch_size": 48, "num_threads": 1, "processes": 2}, {"max_new_tokens": 48}),
 ]
 
 
 def _lever(name: str, backend_options: dict, generation: dict, per_class: int, cache_dir: str) -> dict:
     backend = TransformersBackend(cache_dir=cache_dir, **backend_options)
-    _, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=per_class,
-                                         max_rounds=1, seed=0, **generation)
+    try:
+        _, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=per_class,
+                                             max_rounds=1, seed=0, **generation)
+    finally:
+        backend.close()
     return {"lever": name, "generated": stats["generated"], "seconds": stats["seconds"],
             "tokens": stats["tokens_generated"], "generations_per_s": stats["generations_per_s"],
             "captions_per_s": stats["captions_per_s"], "pass_rate": stats["pass_rate"],
             "rejected_by_reason": stats["rejected_by_reason"]}
 
 
-def levers(per_class: int) -> list[dict]:
-    """Every lever and the current setting (first and last), with ratios against the current one."""
+def levers(per_class: int, names: list[str] | None = None) -> list[dict]:
+    """Every lever (those whose name holds one of `names`, if given) and the current setting (first and
+    last), with ratios against the current one."""
+    chosen = [lever for lever in LEVERS if not names or any(n in lever[0] for n in names)]
     with tempfile.TemporaryDirectory() as cache_dir:
         rows = [_lever(*CURRENT, per_class, cache_dir)]
-        rows += [_lever(*lever, per_class, cache_dir) for lever in LEVERS]
+        rows += [_lever(*lever, per_class, cache_dir) for lever in chosen]
         rows.append(_lever(*CURRENT, per_class, cache_dir))
     base = {k: (rows[0][k] + rows[-1][k]) / 2 for k in ("generations_per_s", "captions_per_s", "pass_rate")}
     for row in rows:
@@ -96,8 +105,9 @@ def throughput(per_class: int) -> list[dict]:
     return rows
 
 
-def run(per_class: int, lever_per_class: int, quality_per_class: int, only: list[str]) -> dict:
-    parts = {"throughput": lambda: throughput(per_class), "levers": lambda: levers(lever_per_class),
+def run(per_class: int, lever_per_class: int, quality_per_class: int, only: list[str],
+        lever_names: list[str] | None = None) -> dict:
+    parts = {"throughput": lambda: throughput(per_class), "levers": lambda: levers(lever_per_class, lever_names),
              "quality": lambda: _quality(quality_per_class)}
     results = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -139,9 +149,10 @@ def main() -> None:
     parser.add_argument("--lever-per-class", type=int, default=3)
     parser.add_argument("--quality-per-class", type=int, default=10)
     parser.add_argument("--only", action="append", choices=["throughput", "levers", "quality"], default=[])
+    parser.add_argument("--lever", action="append", default=[], help="only the levers whose name holds this")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    results = run(args.per_class, args.lever_per_class, args.quality_per_class, args.only)
+    results = run(args.per_class, args.lever_per_class, args.quality_per_class, args.only, args.lever)
     markdown = to_markdown(results)
     write_results("captions", results, markdown)
     print(markdown)

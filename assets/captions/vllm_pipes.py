@@ -34,9 +34,20 @@ from models.captioning.vllm_server import (
 @contextmanager
 def caption_backend(caption_llm: CaptionBackendResource, context: dg.AssetExecutionContext,
                     pipes: dg.PipesSubprocessClient) -> Iterator[Callable[[], CaptionBackend]]:
-    """A `build()` for the chosen backend; for vllm it starts the server through Pipes on first use."""
+    """A `build()` for the chosen backend; for vllm it starts the server through Pipes on first use.
+    What it built is closed on the way out (the transformers backend's generation processes)."""
     if caption_llm.backend != "vllm":
-        yield caption_llm.build
+        built: list[CaptionBackend] = []
+
+        def build_and_keep() -> CaptionBackend:
+            built.append(caption_llm.build())
+            return built[-1]
+
+        try:
+            yield build_and_keep
+        finally:
+            for backend in built:
+                getattr(backend, "close", lambda: None)()
         return
     options = caption_llm.vllm
     python = vllm_python(options.python)  # a missing environment fails before anything is generated

@@ -24,6 +24,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # or at a line break that does not follow a colon (a line ending in ':' introduces the answer).
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?][\"')\]]?(?:\s|$)|[^:\s][ \t]*\n")
 _MIN_WORDS_BEFORE_STOP = 3
+MAX_DEFAULT_PROCESSES = 4
 
 
 def default_smollm2_path() -> Path:
@@ -38,17 +39,27 @@ def default_smollm2_path() -> Path:
     return path
 
 
+def default_processes() -> int:
+    """Generation processes (of one thread each) where none are asked for: one per core this process
+    may use, at most MAX_DEFAULT_PROCESSES. Measured on 2 cores (bench/captions.py --processes), two
+    processes of one thread wrote the same number of captions in PLACEHOLDER of the time one took."""
+    return min(MAX_DEFAULT_PROCESSES, _cores())
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """Torch threads for generation: half the cores this process may use, at least one. A 135M
     model's matrices are small, and on 2 cores one thread generated faster than two (measured in
     the default job: class captions 1 min 46 s on 1 thread, 5 min 22 s on 2), since the second
     thread waits on cores that Dagster and the OS also use. It does not follow the load, so the
     same seed gives the same captions on the same machine."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+    return max(1, _cores() // 2)
 
 
 def first_sentence_done(text: str) -> bool:
@@ -88,6 +99,9 @@ class TransformersBackend:
     dynamic quantization, activations quantized per call; the rest in float32, whatever `dtype`).
     Measured on 2 AVX2 cores (bench/captions.py): forward passes about 1.7x faster, but fewer
     captions pass validation (50% against 65% in a first round), so "none" is the default.
+    processes: above 1, the model is loaded in that many processes of `num_threads` threads each
+    (default 1) and every request is split between them (generation_pool.py); this process then
+    holds no model. The captions depend on the count, as on the seed. close() stops them.
     """
 
     @staticmethod
@@ -100,17 +114,34 @@ class TransformersBackend:
         self, model_path: str | os.PathLike | None = None, *, batch_size: int = 16,
         num_threads: int | None = None, dtype: str = "auto", attn_implementation: str = "sdpa",
         stop_at_sentence_end: bool = True, share_prompt_prefix: bool = True,
-        cache_dir: str | os.PathLike | None = None, quantize: str = "none",
+        cache_dir: str | os.PathLike | None = None, quantize: str = "none", processes: int = 1,
     ):
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, not {processes}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.tokens_generated = 0
+        self._pool = None
+        if processes > 1:
+            from models.captioning.generation_pool import GenerationPool
+
+            options = {"model_path": model_path, "batch_size": batch_size, "num_threads": num_threads or 1,
+                       "dtype": dtype, "attn_implementation": attn_implementation,
+                       "stop_at_sentence_end": stop_at_sentence_end, "share_prompt_prefix": share_prompt_prefix,
+                       "cache_dir": cache_dir, "quantize": quantize}
+            if cache_dir and (model_path is None or Path(model_path).is_file()):
+                export_hf_dir(model_path, cache_dir)  # a GGUF is converted once, here, not by every process
+            self._pool = GenerationPool(TransformersBackend, options, processes)
+            self.model_id, self.load_seconds = self._pool.model_id, self._pool.load_seconds
+            log.info("loaded %s in %.1fs in %d processes of %d thread(s)", self.model_id, self.load_seconds,
+                     processes, options["num_threads"])
+            return
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from models.captioning.sampler import ContinuousSampler
 
-        self.tokens_generated = 0
         torch.set_num_threads(num_threads or default_threads())  # process-wide
         torch_dtype = _resolve_dtype(dtype)
 
@@ -156,6 +187,11 @@ class TransformersBackend:
         self, conversations: list[list[dict]], *, max_new_tokens: int = 48, temperature: float = 0.7,
         top_p: float = 0.9, seed: int = 0, on_done: Callable[[int], None] | None = None,
     ) -> list[str]:
+        if self._pool is not None:
+            out, tokens = self._pool.generate(conversations, max_new_tokens=max_new_tokens, temperature=temperature,
+                                              top_p=top_p, seed=seed, on_done=on_done)
+            self.tokens_generated += tokens
+            return out
         prompts = [self._prompt(c) for c in conversations]
         token_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         # Sorted by text, prompts that share a prefix (system line, worked example) run together.
@@ -167,6 +203,11 @@ class TransformersBackend:
             out[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
             self.tokens_generated += len(ids)
         return out
+
+    def close(self) -> None:
+        """Stops the generation processes, if any (the model of this process is freed with it)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def _stop(self, ids: list[int]) -> bool:
         return first_sentence_done(self.tokenizer.decode(ids, skip_special_tokens=True))

@@ -32,9 +32,9 @@ def test_medpairs_job_captions_through_a_vllm_server_with_the_vllm_run_config(tm
     resources = {**load_environment({}).resources, "storage": StorageResource(root=str(tmp_path)),
                  "catalog": SourceCatalogResource(path=str(tmp_path / "catalog.yaml"))}
     run_config = dg.config_from_files([str(CONFIGS / "small.yaml"), str(CONFIGS / "vllm.yaml")])
-    # vllm.yaml's engine settings as they are; only where this machine keeps things differs.
+    # vllm.yaml's engine settings as they are (its KV cache size too); only where this machine keeps things differs.
     vllm = run_config["resources"]["caption_llm"]["config"]["vllm"]
-    vllm.update(cache_dir=str(model_cache), python=str(vllm_python), gpu_memory_utilization=0.08)
+    vllm.update(cache_dir=str(model_cache), python=str(vllm_python))
     # 8 captions of each label: 16 prompts in flight at once, more prompt tokens than one engine step
     # takes (2048), so a prefill split between steps would fail the seeded requests on the CPU build.
     captions = run_config["ops"]["class_captions"]

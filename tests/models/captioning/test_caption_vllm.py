@@ -152,8 +152,8 @@ def main():
     assert set(engine) <= accepted, set(engine) - accepted
     chat = set(inspect.signature(vllm.LLM.chat).parameters)
     assert {"sampling_params", "use_tqdm", "chat_template", "add_generation_prompt", "continue_final_message"} <= chat
-    backend = vllm_backend.VLLMBackend(sys.argv[1], gpu_memory_utilization=0.08, max_model_len=1024,
-                                       enforce_eager=True, engine_options={"max_num_seqs": 4})
+    backend = vllm_backend.VLLMBackend(sys.argv[1], max_model_len=1024, dtype="float32", enforce_eager=True,
+                                       engine_options={"max_num_seqs": 4, "kv_cache_memory_bytes": 512 << 20})
     out = backend.generate([[{"role": "user", "content": "One sentence about a chest X-ray with an enlarged heart."}],
                             [{"role": "user", "content": "Describe an axial CT of the liver."},
                              {"role": "assistant", "content": "Axial CT of the liver showing"}]],

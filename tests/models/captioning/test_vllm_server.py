@@ -81,8 +81,8 @@ def vllm_server(vllm_python, model_cache, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vllm")
     port = free_port()
     argv = server_argv(loadable_model(None, model_cache), served_name=MODEL, host="127.0.0.1", port=port,
-                       max_model_len=1024, dtype="auto", enforce_eager=True, gpu_memory_utilization=0.08,
-                       engine_options={"max_num_seqs": 8})
+                       max_model_len=1024, dtype="float32", enforce_eager=True,
+                       engine_options={"max_num_seqs": 8, "kv_cache_memory_bytes": 512 << 20})
     with (tmp / "server.log").open("w") as log:
         try:
             with local_server(vllm_python, argv, log=log) as seconds:  # stopped cleanly, or an error
