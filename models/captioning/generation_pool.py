@@ -19,6 +19,7 @@ import queue
 import signal
 import weakref
 from collections.abc import Callable
+from itertools import pairwise
 from multiprocessing import get_context
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _serve(rank: int, factory: Callable, options: dict, tasks, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         backend = factory(**options)
-    except BaseException as e:  # reported, so the caller fails with the reason rather than waiting
+    except Exception as e:  # noqa: BLE001 - reported, so the caller fails with the reason rather than waiting
         results.put(("error", rank, f"{type(e).__name__}: {e}"))
         return
     results.put(("ready", rank, (backend.model_id, backend.load_seconds)))
@@ -45,7 +46,7 @@ def _serve(rank: int, factory: Callable, options: dict, tasks, results) -> None:
             before = backend.tokens_generated
             out = backend.generate(conversations, on_done=lambda n: results.put(("done", rank, n)), **kwargs)
             results.put(("result", rank, (out, backend.tokens_generated - before)))
-        except BaseException as e:
+        except Exception as e:  # noqa: BLE001 - reported to the caller, as above
             results.put(("error", rank, f"{type(e).__name__}: {e}"))
 
 
@@ -55,7 +56,7 @@ def split(items: list, parts: int) -> list[list]:
     bounds = [0]
     for r in range(parts):
         bounds.append(bounds[-1] + size + (r < extra))
-    return [items[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [items[a:b] for a, b in pairwise(bounds)]
 
 
 class GenerationPool:

@@ -8,7 +8,11 @@ import torch
 
 from assets.captions.prompts import build_conversation
 from assets.sources.catalog import ClassInfo
-from models.captioning.generation_pool import RANK_SEED_STRIDE, GenerationPoolError, split
+from models.captioning.generation_pool import (
+    RANK_SEED_STRIDE,
+    GenerationPoolError,
+    split,
+)
 from models.captioning.transformers_backend import TransformersBackend
 
 CLASSES = (ClassInfo("normal", "A chest radiograph with clear lungs and a normal-sized heart.", ("clear lungs",)),
