@@ -46,8 +46,8 @@ def _throughput(batch_size: int, threads: int, per_class: int) -> dict:
 
 
 # (lever, backend options, generation options) against CURRENT, the class_captions default.
-# Each lever changes one thing of one process of one thread (what class_captions ran until it used a
-# process per core), the baseline of every ratio.
+# Each lever changes one thing of one process of one thread (class_captions' default), the baseline of
+# every ratio.
 CURRENT = ("1 process (batch 16, 1 thread, 48 tokens, float32)", {"batch_size": 16, "num_threads": 1, "processes": 1},
            {"max_new_tokens": 48})
 LEVERS = [
@@ -55,7 +55,7 @@ LEVERS = [
     ("max_new_tokens 32", CURRENT[1], {"max_new_tokens": 32}),
     ("2 threads", {**CURRENT[1], "num_threads": 2}, {"max_new_tokens": 48}),
     ("batch 48", {**CURRENT[1], "batch_size": 48}, {"max_new_tokens": 48}),
-    ("2 processes of 1 thread, batch 16 (the default on 2 cores)", {**CURRENT[1], "processes": 2},
+    ("2 processes of 1 thread, batch 16", {**CURRENT[1], "processes": 2},
      {"max_new_tokens": 48}),
     ("2 processes of 1 thread, batch 48", {**CURRENT[1], "processes": 2, "batch_size": 48}, {"max_new_tokens": 48}),
 ]

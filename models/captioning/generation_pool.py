@@ -20,7 +20,7 @@ import signal
 import weakref
 from collections.abc import Callable
 from itertools import pairwise
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class GenerationPool:
     def __init__(self, factory: Callable, options: dict, processes: int):
         if processes < 2:
             raise ValueError(f"a pool needs at least 2 processes, not {processes}")
+        if current_process().daemon:
+            raise GenerationPoolError(f"{current_process().name} is a daemonic process (e.g. a Celery prefork "
+                                      "worker's), which may not start processes: set processes to 1 there")
         ctx = get_context("spawn")
         self.processes = processes
         self._results = ctx.Queue()

@@ -24,7 +24,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # or at a line break that does not follow a colon (a line ending in ':' introduces the answer).
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?][\"')\]]?(?:\s|$)|[^:\s][ \t]*\n")
 _MIN_WORDS_BEFORE_STOP = 3
-MAX_DEFAULT_PROCESSES = 4
 
 
 def default_smollm2_path() -> Path:
@@ -39,28 +38,17 @@ def default_smollm2_path() -> Path:
     return path
 
 
-def default_processes() -> int:
-    """Generation processes (of one thread each) where none are asked for: one per core this process
-    may use, at most MAX_DEFAULT_PROCESSES. Measured on 2 idle cores (`python -m bench.captions --only
-    levers --lever-per-class 5`: 110 generations), two processes of one thread generated 1.84x as fast
-    as one (69.7 s against 126.4 and 129.1 s before and after); a batch of 48 instead of 16 gained 1.09x."""
-    return min(MAX_DEFAULT_PROCESSES, _cores())
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def default_threads() -> int:
     """Torch threads for generation: half the cores this process may use, at least one. A 135M
     model's matrices are small, and on 2 cores one thread generated faster than two (measured in
     the default job: class captions 1 min 46 s on 1 thread, 5 min 22 s on 2), since the second
     thread waits on cores that Dagster and the OS also use. It does not follow the load, so the
     same seed gives the same captions on the same machine."""
-    return max(1, _cores() // 2)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
 
 
 def first_sentence_done(text: str) -> bool:
@@ -102,8 +90,11 @@ class TransformersBackend:
     captions pass validation (50% against 65% in a first round), so "none" is the default.
     processes: above 1, the model is loaded in that many processes of `num_threads` threads each
     (default 1) and every request is split between them (generation_pool.py); this process then
-    holds no model. The captions depend on the count, as on the seed. None: default_processes()
-    (2 on 2 cores). close() stops them.
+    holds no model. The captions depend on the count, as on the seed. close() stops them. Measured
+    on 2 idle cores (`python -m bench.captions --only levers --lever-per-class 5`, 110 generations),
+    2 processes generated 1.84x as fast as 1. Not the default: a daemonic process (a Celery prefork
+    worker's, where distributed steps run) may not start processes, and the same run config must give
+    the same captions on one machine and on workers.
     """
 
     @staticmethod
@@ -116,11 +107,10 @@ class TransformersBackend:
         self, model_path: str | os.PathLike | None = None, *, batch_size: int = 16,
         num_threads: int | None = None, dtype: str = "auto", attn_implementation: str = "sdpa",
         stop_at_sentence_end: bool = True, share_prompt_prefix: bool = True,
-        cache_dir: str | os.PathLike | None = None, quantize: str = "none", processes: int | None = None,
+        cache_dir: str | os.PathLike | None = None, quantize: str = "none", processes: int = 1,
     ):
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
-        processes = default_processes() if processes is None else processes
         if processes < 1:
             raise ValueError(f"processes must be at least 1, not {processes}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -77,3 +77,12 @@ def test_close_stops_every_process(models):
     assert all(w.is_alive() for w in workers)
     backend.close()
     assert not any(w.is_alive() for w in workers)
+
+
+def test_a_daemonic_process_is_told_to_use_one_process(monkeypatch, models):
+    """Celery's prefork workers run steps in daemonic processes, which may not start processes."""
+    from multiprocessing import current_process
+
+    monkeypatch.setitem(current_process()._config, "daemon", True)
+    with pytest.raises(GenerationPoolError, match="daemonic process .* set processes to 1"):
+        TransformersBackend(processes=2, cache_dir=models)
