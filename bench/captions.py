@@ -1,7 +1,7 @@
 """Caption synthesis on CPU (SmolLM2-135M-Instruct through transformers): throughput by batch size
 and torch threads against unbatched generation (batch 1) in the same run, the levers of the
 caption step against one process of one thread (int8 Linear layers, a shorter token budget, threads,
-a larger batch, a process per core),
+a larger batch, 2 processes),
 and the quality of a full run on the embedded default (every synthetic class, N captions each).
 
 Lever runs caption every synthetic class, `--lever-per-class` captions, one round, the model loaded
@@ -45,9 +45,8 @@ def _throughput(batch_size: int, threads: int, per_class: int) -> dict:
             "pass_rate": stats["pass_rate"]}
 
 
-# (lever, backend options, generation options) against CURRENT, the class_captions default.
-# Each lever changes one thing of one process of one thread (class_captions' default), the baseline of
-# every ratio.
+# (lever, backend options, generation options): each changes one thing of CURRENT, class_captions'
+# default (one process of one thread), the baseline of every ratio.
 CURRENT = ("1 process (batch 16, 1 thread, 48 tokens, float32)", {"batch_size": 16, "num_threads": 1, "processes": 1},
            {"max_new_tokens": 48})
 LEVERS = [

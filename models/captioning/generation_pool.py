@@ -79,7 +79,7 @@ class GenerationPool:
             worker.start()
         self._finalizer = weakref.finalize(self, _stop, self._workers, self._tasks, self._results)
         try:
-            ready = self._collect("ready", lambda _rank, _n: None)
+            ready = self._collect("ready")
         except BaseException:
             self.close(now=True)
             raise
@@ -94,16 +94,15 @@ class GenerationPool:
         for r in busy:
             self._tasks[r].put((blocks[r], {**kwargs, "seed": seed + r * RANK_SEED_STRIDE}))
         try:
-            results = self._collect("result", lambda _rank, n: on_done and on_done(n), busy)
+            results = self._collect("result", on_done, busy)
         except BaseException:  # an interrupt or a failed process: the others' work is dropped
             self.close(now=True)
             raise
-        out = [text for r in busy for text in results[busy.index(r)][0]]
-        return out, sum(tokens for _, tokens in results)
+        return [text for texts, _ in results for text in texts], sum(tokens for _, tokens in results)
 
-    def _collect(self, kind: str, on_done: Callable[[int, int], None], ranks: list[int] | None = None) -> list:
+    def _collect(self, kind: str, on_done: Callable[[int], None] | None = None, ranks: list[int] | None = None) -> list:
         """The `kind` message of every process in `ranks` (all by default), in rank order; `done`
-        messages on the way go to on_done(rank, n)."""
+        messages on the way go to on_done(n)."""
         ranks = list(range(self.processes)) if ranks is None else ranks
         got: dict[int, object] = {}
         while len(got) < len(ranks):
@@ -112,7 +111,8 @@ class GenerationPool:
                 if what == "error":
                     raise GenerationPoolError(f"caption-generation-{rank}: {payload}")
                 if what == "done":
-                    on_done(rank, payload)
+                    if on_done is not None:
+                        on_done(payload)
                 elif what == kind:
                     got[rank] = payload
             except queue.Empty:

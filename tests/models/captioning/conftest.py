@@ -13,5 +13,5 @@ def smollm2():
     from models.captioning.transformers_backend import TransformersBackend
 
     threads = torch.get_num_threads()
-    yield TransformersBackend(batch_size=16, processes=1)  # the model in this process, for its internals
+    yield TransformersBackend(batch_size=16)
     torch.set_num_threads(threads)  # the backend sets torch's process-wide thread count
