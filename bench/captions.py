@@ -45,8 +45,8 @@ def _throughput(batch_size: int, threads: int, per_class: int) -> dict:
             "pass_rate": stats["pass_rate"]}
 
 
-# (lever, backend options, generation options): each changes one thing of CURRENT, class_captions'
-# default (one process of one thread), the baseline of every ratio.
+# (lever, backend options, generation options): each changes one thing of CURRENT (one process of one
+# thread), the baseline of every ratio; class_captions' default is the lever "2 processes of 1 thread, batch 16".
 CURRENT = ("1 process (batch 16, 1 thread, 48 tokens, float32)", {"batch_size": 16, "num_threads": 1, "processes": 1},
            {"max_new_tokens": 48})
 LEVERS = [
@@ -90,9 +90,12 @@ def levers(per_class: int, names: list[str] | None = None) -> list[dict]:
 
 
 def _quality(per_class: int) -> dict:
-    backend = TransformersBackend()
-    _, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=per_class,
-                                         max_rounds=3, seed=0)
+    backend = TransformersBackend()  # class_captions' default
+    try:
+        _, stats = synthesize_class_captions(backend, list(SYNTHETIC_SOURCES), captions_per_class=per_class,
+                                             max_rounds=3, seed=0)
+    finally:
+        backend.close()
     return {k: stats[k] for k in ("classes", "captions_per_class", "generated", "pass_rate", "valid", "valid_llm",
                                   "template_captions", "llm_fraction", "classes_short", "seconds", "tokens_per_s",
                                   "captions_per_s", "rejected_by_reason")}

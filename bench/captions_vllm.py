@@ -49,7 +49,7 @@ def _captions(backend, per_class: int) -> dict:
 
 def transformers_run(per_class: int, cache_dir: str) -> dict:
     started = time.perf_counter()
-    backend = TransformersBackend(cache_dir=cache_dir)
+    backend = TransformersBackend(cache_dir=cache_dir, processes=1)
     return {"backend": "transformers (batch 16, in process)", "load_seconds": round(time.perf_counter() - started, 1),
             **_captions(backend, per_class)}
 

@@ -7,16 +7,18 @@ launch to exit, with the CPU seconds of the process and its children. Per run, t
 (read from the Dagster instance's step stats). From the first run's report: the trained model's mean
 zero-shot top-1 over chance, each modality's top-1 with its 95% CI against its chance, and the untrained
 model's (the control that must stay at chance). Writes bench/results/end_to_end.{json,md}. Usage:
-    python -m bench.end_to_end [--config pipelines/configs/small.yaml ...]
+    python -m bench.end_to_end [--config pipelines/configs/small.yaml ...] [--keep /tmp/e2e]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,9 +86,11 @@ def model_quality(report_path: str) -> dict:
     return out
 
 
-def run(configs: list[str]) -> dict:
+def run(configs: list[str], keep: str | None = None) -> dict:
     load = [round(x, 2) for x in os.getloadavg()]
-    with tempfile.TemporaryDirectory() as tmp:
+    if keep:
+        shutil.rmtree(keep, ignore_errors=True)
+    with tempfile.TemporaryDirectory() if keep is None else contextlib.nullcontext(keep) as tmp:
         home, data = f"{tmp}/home", f"{tmp}/data"
         os.makedirs(home)
         env = {**os.environ, "DAGSTER_HOME": home, "MEDPAIRS_STORAGE_ROOT": data}
@@ -162,8 +166,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", default=[], help="a run config file (repeatable); "
                         "none: the default job as `make demo` runs it")
+    parser.add_argument("--keep", metavar="DIR", help="run in DIR (emptied first) and keep it: the instance "
+                        "(home/), the data (data/) with the report, and both runs' logs")
     args = parser.parse_args()
-    result = run(args.config)
+    result = run(args.config, args.keep)
     text = to_markdown(result)
     write_results("end_to_end", result, text)
     print(text)

@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-class", type=int, default=10)
     parser.add_argument("--max-rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: half the cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of each process (default: 1 "
+                        "where there are several processes, else half the cores)")
+    parser.add_argument("--processes", type=int, default=None, help="transformers backend: processes that each "
+                        "write a share of every request (default: the backend's)")
     parser.add_argument("--cache-dir", default=None, help="keep de-quantized GGUF weights here")
     parser.add_argument("--quantize", default=None, choices=["none", "int8"], help="transformers backend: "
                         "int8 Linear layers (default: the backend's)")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _backend(args):
     options = {
         "transformers": {"model_path": args.model_path, "batch_size": args.batch_size, "num_threads": args.threads,
-                         "cache_dir": args.cache_dir, "quantize": args.quantize},
+                         "cache_dir": args.cache_dir, "quantize": args.quantize, "processes": args.processes},
         "vllm": {"model_path": args.model_path, "tensor_parallel_size": args.tensor_parallel_size,
                  "cache_dir": args.cache_dir},
         "http": {"base_url": args.base_url, "model_name": args.model_name,

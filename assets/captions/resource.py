@@ -36,9 +36,9 @@ class TransformersOptions(dg.Config):
     model_path: str = ""
     # Prompts per forward batch.
     batch_size: int = _default("transformers", "batch_size")
-    # Processes that each hold the model and write a share of every round (other captions than one
-    # process writes; 1.84x as fast with 2 on 2 cores). Not on Celery's workers, whose daemonic
-    # processes may not start processes.
+    # Processes that each hold the model and write a share of every request (1.84x as fast with 2 as with
+    # 1 on 2 cores). The count decides the captions, as the seed does; where a step may not start
+    # processes (Celery's daemonic prefork workers) the shares run one after another, with the same result.
     processes: int = _default("transformers", "processes")
     # torch threads of each process; 0: one per process where there are several, else half the cores.
     num_threads: int = 0

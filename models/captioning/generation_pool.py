@@ -6,7 +6,9 @@ own copy of the model (about 0.6 GB in float32) instead. `generate` splits the c
 contiguous block per process, in the order given (a class's requests stay together, so its prompts
 still share their prefix), and each process samples its block with a seed of its own (the request's
 seed and its rank). The captions therefore depend on the number of processes, as on the seed, and on
-nothing else: the same count gives the same captions whatever the machine's load.
+nothing else: the same count gives the same captions whatever the machine's load. Where processes may not
+be started (`may_start_processes`), TransformersBackend samples the same blocks with the same seeds one
+after another in its own process, with the same result.
 
 Processes are started by spawn (torch is not fork-safe once threads run), ignore SIGINT (the caller
 takes Ctrl-C and stops them) and report their finished requests as they finish, for progress.
@@ -26,6 +28,11 @@ log = logging.getLogger(__name__)
 
 RANK_SEED_STRIDE = 1_000_003  # the seed of block r: the request's seed + r * this
 POLL_S = 1.0  # how often the caller looks whether its processes are still alive
+
+
+def may_start_processes() -> bool:
+    """Whether this process may start processes: a daemonic one (a Celery prefork worker's) may not."""
+    return not current_process().daemon
 
 
 class GenerationPoolError(RuntimeError):
@@ -66,9 +73,6 @@ class GenerationPool:
     def __init__(self, factory: Callable, options: dict, processes: int):
         if processes < 2:
             raise ValueError(f"a pool needs at least 2 processes, not {processes}")
-        if current_process().daemon:
-            raise GenerationPoolError(f"{current_process().name} is a daemonic process (e.g. a Celery prefork "
-                                      "worker's), which may not start processes: set processes to 1 there")
         ctx = get_context("spawn")
         self.processes = processes
         self._results = ctx.Queue()

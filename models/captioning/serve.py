@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     backend = TransformersBackend(args.model_path, batch_size=args.batch_size, num_threads=args.threads,
-                                  cache_dir=args.cache_dir)
+                                  cache_dir=args.cache_dir, processes=1)  # one model, in this process
     server = make_server(backend, host=args.host, port=args.port, model_name=args.model_name,
                          batch_size=args.batch_size)
     log.info("serving %s on http://%s:%d/v1", server.model_name, *server.server_address[:2])

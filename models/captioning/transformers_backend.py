@@ -15,7 +15,15 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from multiprocessing import current_process
 from pathlib import Path
+
+from models.captioning.generation_pool import (
+    RANK_SEED_STRIDE,
+    GenerationPool,
+    may_start_processes,
+    split,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +96,14 @@ class TransformersBackend:
     dynamic quantization, activations quantized per call; the rest in float32, whatever `dtype`).
     Measured on 2 AVX2 cores (bench/captions.py): forward passes about 1.7x faster, but fewer
     captions pass validation (50% against 65% in a first round), so "none" is the default.
-    processes: above 1, the model is loaded in that many processes of `num_threads` threads each
-    (default 1) and every request is split between them (generation_pool.py); this process then
-    holds no model. The captions depend on the count, as on the seed. close() stops them. Measured
-    on 2 idle cores (`python -m bench.captions --only levers --lever-per-class 5`, 110 generations),
-    2 processes generated 1.84x as fast as 1. Not the default: a daemonic process (a Celery prefork
-    worker's, where distributed steps run) may not start processes, and the same run config must give
-    the same captions on one machine and on workers.
+    processes: the request is split into this many contiguous shares, share r sampled with the seed + r x
+    RANK_SEED_STRIDE (generation_pool.py), so the captions depend on the count, as on the seed, and on
+    nothing else. Above 1, each share runs in a process of its own holding the model with `num_threads`
+    threads (default 1), side by side, and this process holds no model; close() stops them. Measured on
+    2 idle cores (`python -m bench.captions --only levers --lever-per-class 5`, 110 generations), 2
+    processes generated 1.84x as fast as 1. Where this process may not start processes (a daemonic one,
+    such as a Celery prefork worker's, where distributed steps run) the shares run one after another in
+    this process, on the same thread count: the same captions as the processes write, more slowly.
     """
 
     @staticmethod
@@ -107,7 +116,7 @@ class TransformersBackend:
         self, model_path: str | os.PathLike | None = None, *, batch_size: int = 16,
         num_threads: int | None = None, dtype: str = "auto", attn_implementation: str = "sdpa",
         stop_at_sentence_end: bool = True, share_prompt_prefix: bool = True,
-        cache_dir: str | os.PathLike | None = None, quantize: str = "none", processes: int = 1,
+        cache_dir: str | os.PathLike | None = None, quantize: str = "none", processes: int = 2,
     ):
         if quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be 'none' or 'int8', not {quantize!r}")
@@ -116,9 +125,7 @@ class TransformersBackend:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.tokens_generated = 0
         self._pool = None
-        if processes > 1:
-            from models.captioning.generation_pool import GenerationPool
-
+        if processes > 1 and may_start_processes():
             options = {"model_path": model_path, "batch_size": batch_size, "num_threads": num_threads or 1,
                        "dtype": dtype, "attn_implementation": attn_implementation,
                        "stop_at_sentence_end": stop_at_sentence_end, "share_prompt_prefix": share_prompt_prefix,
@@ -130,12 +137,17 @@ class TransformersBackend:
             log.info("loaded %s in %.1fs in %d processes of %d thread(s)", self.model_id, self.load_seconds,
                      processes, options["num_threads"])
             return
+        if processes > 1:
+            log.warning("%s is a daemonic process (e.g. a Celery prefork worker's), which may not start "
+                        "processes: the %d shares of every request run one after another in it (the same "
+                        "captions as %d processes write, more slowly)", current_process().name, processes, processes)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from models.captioning.sampler import ContinuousSampler
 
-        torch.set_num_threads(num_threads or default_threads())  # process-wide
+        # process-wide; shares get the thread count their own processes would have
+        torch.set_num_threads(num_threads or (1 if processes > 1 else default_threads()))
         torch_dtype = _resolve_dtype(dtype)
 
         path = Path(model_path) if model_path else default_smollm2_path()
@@ -161,10 +173,11 @@ class TransformersBackend:
         self.model.to(torch_dtype)
         eos = self.model.generation_config.eos_token_id
         eos_ids = {self.tokenizer.eos_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
-        self.sampler = ContinuousSampler(
+        # One sampler per share: each keeps its own stored prompt prefixes, as each share's process would.
+        self.samplers = [ContinuousSampler(
             self.model, max_batch=batch_size, eos_ids=eos_ids,
             stop=self._stop if stop_at_sentence_end else None, share_prefix=share_prompt_prefix,
-        )
+        ) for _ in range(processes)]
         self.load_seconds = time.perf_counter() - started
         log.info("loaded %s in %.1fs (%s%s, %d threads)", self.model_id, self.load_seconds, torch_dtype,
                  ", int8 Linear" if quantize == "int8" else "", torch.get_num_threads())
@@ -185,12 +198,20 @@ class TransformersBackend:
                                               top_p=top_p, seed=seed, on_done=on_done)
             self.tokens_generated += tokens
             return out
+        out = []
+        for r, (block, sampler) in enumerate(zip(split(conversations, len(self.samplers)), self.samplers)):
+            out += self._generate_share(sampler, block, max_new_tokens=max_new_tokens, temperature=temperature,
+                                        top_p=top_p, seed=seed + r * RANK_SEED_STRIDE, on_done=on_done)
+        return out
+
+    def _generate_share(self, sampler, conversations: list[list[dict]], *, seed: int, on_done, **sampling) -> list[str]:
+        if not conversations:
+            return []
         prompts = [self._prompt(c) for c in conversations]
         token_ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         # Sorted by text, prompts that share a prefix (system line, worked example) run together.
         order = sorted(range(len(prompts)), key=lambda i: prompts[i])
-        generated = self.sampler.run([token_ids[i] for i in order], max_new_tokens=max_new_tokens,
-                                     temperature=temperature, top_p=top_p, seed=seed, on_done=on_done)
+        generated = sampler.run([token_ids[i] for i in order], seed=seed, on_done=on_done, **sampling)
         out = [""] * len(prompts)
         for i, ids in zip(order, generated):
             out[i] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()

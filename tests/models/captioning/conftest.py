@@ -1,4 +1,5 @@
-"""One real SmolLM2 backend for every test here that needs the model (loading takes ~15 s)."""
+"""One real SmolLM2 backend for every test here that needs the model (loading takes ~15 s), held in this
+process (processes=1), so tests can reach its tokenizer and model."""
 
 import os
 
@@ -13,5 +14,5 @@ def smollm2():
     from models.captioning.transformers_backend import TransformersBackend
 
     threads = torch.get_num_threads()
-    yield TransformersBackend(batch_size=16)
+    yield TransformersBackend(batch_size=16, processes=1)
     torch.set_num_threads(threads)  # the backend sets torch's process-wide thread count

@@ -134,7 +134,7 @@ def test_reports_each_completion_as_it_comes(backend):
 
 
 def test_int8_linear_layers_still_write_seeded_captions():
-    backend = TransformersBackend(quantize="int8", num_threads=1)
+    backend = TransformersBackend(quantize="int8", num_threads=1, processes=1)
     assert backend.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf+int8"
     conversations = [build_conversation("xray", c, 0, SOURCE.classes) for c in SOURCE.classes]
     a = backend.generate(conversations, max_new_tokens=48, temperature=0.7, top_p=0.9, seed=1)

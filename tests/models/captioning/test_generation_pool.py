@@ -79,10 +79,15 @@ def test_close_stops_every_process(models):
     assert not any(w.is_alive() for w in workers)
 
 
-def test_a_daemonic_process_is_told_to_use_one_process(monkeypatch, models):
-    """Celery's prefork workers run steps in daemonic processes, which may not start processes."""
+def test_a_daemonic_process_writes_the_shares_itself_with_the_pools_captions(monkeypatch, pool, models):
+    """Celery's prefork workers run steps in daemonic processes, which may not start processes: the two
+    shares run one after another in the step's own process, and the captions are the pool's."""
     from multiprocessing import current_process
 
+    expected = pool.generate(CONVERSATIONS, seed=7, **SAMPLING)
     monkeypatch.setitem(current_process()._config, "daemon", True)
-    with pytest.raises(GenerationPoolError, match="daemonic process .* set processes to 1"):
-        TransformersBackend(processes=2, cache_dir=models)
+    backend = TransformersBackend(processes=2, batch_size=16, num_threads=torch.get_num_threads(), cache_dir=models)
+    assert backend._pool is None and len(backend.samplers) == 2
+    done = []
+    assert backend.generate(CONVERSATIONS, seed=7, on_done=done.append, **SAMPLING) == expected
+    assert sum(done) == len(CONVERSATIONS)
