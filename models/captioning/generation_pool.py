@@ -17,6 +17,7 @@ takes Ctrl-C and stops them) and report their finished requests as they finish, 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import weakref
@@ -47,7 +48,8 @@ def _serve(rank: int, factory: Callable, options: dict, tasks, results) -> None:
         results.put(("error", rank, f"{type(e).__name__}: {e}"))
         return
     results.put(("ready", rank, (backend.model_id, backend.load_seconds)))
-    while (task := tasks.get()) is not None:
+    caller = os.getppid()
+    while (task := _next_task(tasks, caller)) is not None:
         conversations, kwargs = task
         try:
             before = backend.tokens_generated
@@ -55,6 +57,17 @@ def _serve(rank: int, factory: Callable, options: dict, tasks, results) -> None:
             results.put(("result", rank, (out, backend.tokens_generated - before)))
         except Exception as e:  # noqa: BLE001 - reported to the caller, as above
             results.put(("error", rank, f"{type(e).__name__}: {e}"))
+
+
+def _next_task(tasks, caller: int):
+    """The next task, or None once the caller says stop or has died (killed with SIGKILL, it cannot say so,
+    and this process would otherwise wait for work forever, holding its copy of the model)."""
+    while True:
+        try:
+            return tasks.get(timeout=POLL_S)
+        except queue.Empty:
+            if os.getppid() != caller:
+                return None
 
 
 def split(items: list, parts: int) -> list[list]:

@@ -91,3 +91,32 @@ def test_a_daemonic_process_writes_the_shares_itself_with_the_pools_captions(mon
     done = []
     assert backend.generate(CONVERSATIONS, seed=7, on_done=done.append, **SAMPLING) == expected
     assert sum(done) == len(CONVERSATIONS)
+
+
+def test_the_processes_exit_when_their_caller_is_killed(models):
+    """A caller killed with SIGKILL cannot stop its processes: they notice it is gone and exit, rather than
+    wait for work forever, each holding a copy of the model."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys; from models.captioning.transformers_backend import TransformersBackend as T; "
+              f"b = T(processes=2, num_threads=1, cache_dir={str(models)!r}); "
+              "print(*[w.pid for w in b._pool._workers], flush=True); sys.stdin.read()")
+    caller = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in caller.stdout.readline().split()]
+    assert len(pids) == 2
+    caller.kill()
+    caller.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
