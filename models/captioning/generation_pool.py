@@ -70,6 +70,12 @@ def _next_task(tasks, caller: int):
                 return None
 
 
+def shares(conversations: list, parts: int, seed: int) -> list[tuple[list, int]]:
+    """The request as `parts` contiguous shares (see split), each with the seed it is sampled with: share r
+    with `seed + r * RANK_SEED_STRIDE`. A pool's process r and TransformersBackend's own share r both use it."""
+    return [(block, seed + r * RANK_SEED_STRIDE) for r, block in enumerate(split(conversations, parts))]
+
+
 def split(items: list, parts: int) -> list[list]:
     """`items` in `parts` contiguous blocks whose sizes differ by at most one (the first ones larger)."""
     size, extra = divmod(len(items), parts)
@@ -106,10 +112,11 @@ class GenerationPool:
     def generate(self, conversations: list, *, seed: int, on_done: Callable[[int], None] | None = None,
                  **kwargs) -> tuple[list[str], int]:
         """Completions in the order of `conversations`, and the tokens generated."""
-        blocks = split(conversations, self.processes)
-        busy = [r for r, block in enumerate(blocks) if block]
+        blocks = shares(conversations, self.processes, seed)
+        busy = [r for r, (block, _) in enumerate(blocks) if block]
         for r in busy:
-            self._tasks[r].put((blocks[r], {**kwargs, "seed": seed + r * RANK_SEED_STRIDE}))
+            block, block_seed = blocks[r]
+            self._tasks[r].put((block, {**kwargs, "seed": block_seed}))
         try:
             results = self._collect("result", on_done, busy)
         except BaseException:  # an interrupt or a failed process: the others' work is dropped

@@ -19,10 +19,9 @@ from multiprocessing import current_process
 from pathlib import Path
 
 from models.captioning.generation_pool import (
-    RANK_SEED_STRIDE,
     GenerationPool,
     may_start_processes,
-    split,
+    shares,
 )
 
 log = logging.getLogger(__name__)
@@ -125,8 +124,10 @@ class TransformersBackend:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.tokens_generated = 0
         self._pool = None
+        # A share has one thread unless told otherwise, wherever it runs; one process alone, half the cores.
+        threads = num_threads or (1 if processes > 1 else default_threads())
         if processes > 1 and may_start_processes():
-            options = {"model_path": model_path, "batch_size": batch_size, "num_threads": num_threads or 1,
+            options = {"model_path": model_path, "batch_size": batch_size, "num_threads": threads,
                        "dtype": dtype, "attn_implementation": attn_implementation,
                        "stop_at_sentence_end": stop_at_sentence_end, "share_prompt_prefix": share_prompt_prefix,
                        "cache_dir": cache_dir, "quantize": quantize, "processes": 1}
@@ -146,8 +147,7 @@ class TransformersBackend:
 
         from models.captioning.sampler import ContinuousSampler
 
-        # process-wide; shares get the thread count their own processes would have
-        torch.set_num_threads(num_threads or (1 if processes > 1 else default_threads()))
+        torch.set_num_threads(threads)  # process-wide
         torch_dtype = _resolve_dtype(dtype)
 
         path = Path(model_path) if model_path else default_smollm2_path()
@@ -199,9 +199,9 @@ class TransformersBackend:
             self.tokens_generated += tokens
             return out
         out = []
-        for r, (block, sampler) in enumerate(zip(split(conversations, len(self.samplers)), self.samplers)):
+        for (block, block_seed), sampler in zip(shares(conversations, len(self.samplers), seed), self.samplers):
             out += self._generate_share(sampler, block, max_new_tokens=max_new_tokens, temperature=temperature,
-                                        top_p=top_p, seed=seed + r * RANK_SEED_STRIDE, on_done=on_done)
+                                        top_p=top_p, seed=block_seed, on_done=on_done)
         return out
 
     def _generate_share(self, sampler, conversations: list[list[dict]], *, seed: int, on_done, **sampling) -> list[str]:
