@@ -152,29 +152,32 @@ def draw_xray(c: Canvas, k: int) -> np.ndarray:
 
 
 def draw_ct(c: Canvas, k: int) -> np.ndarray:
-    """Axial abdominal CT through the kidneys. 0 normal, 1 cyst, 2 stone, 3 tumor."""
+    """Axial abdominal CT through the kidneys. 0 normal, 1 cyst, 2 stone, 3 tumor. The kidneys span
+    about two 8 px patches each at 64 px and every lesion at least one: a dark round cyst, a cluster of
+    saturated stones (denser than the vertebra), a bright heterogeneous mass that enlarges the kidney."""
     x, y = c.coords(0.04, (0.94, 1.04))
     img = 0.2 * disk(x, y, 0, 0.02, 0.86, 0.66, 0.02)
     inner = disk(x, y, 0, 0.02, 0.78, 0.58, 0.04)
-    img = img + (0.22 + 0.04 * c.smooth(10)) * inner
-    img = img + 0.07 * disk(x, y, -0.34, -0.12, 0.36, 0.3, 0.05)  # liver
-    img = img + 0.5 * disk(x, y, 0, 0.36, 0.11, 0.1, 0.02)  # vertebral body
-    img = img + 0.25 * disk(x, y, 0, 0.61, 0.95, 0.03, 0.01) * (y > 0.6)  # table
-    side, ky = c.sign(), c.u(0.12, 0.2)
+    img = img + (0.2 + 0.04 * c.smooth(10)) * inner
+    img = img + 0.07 * disk(x, y, -0.36, -0.2, 0.34, 0.24, 0.05)  # liver
+    img = img + 0.38 * disk(x, y, 0, 0.4, 0.1, 0.09, 0.02)  # vertebral body
+    img = img + 0.25 * disk(x, y, 0, 0.63, 0.95, 0.03, 0.01) * (y > 0.62)  # table
+    side, ky = c.sign(), c.u(0.06, 0.14)
     for s in (-1, 1):
-        img = img + 0.16 * disk(x, y, s * 0.33, ky, 0.12, 0.17, 0.03)
-    kx = side * 0.33 + c.u(-0.03, 0.03)
+        img = img + 0.2 * disk(x, y, s * 0.38, ky, 0.15, 0.21, 0.03)
+    kx = side * 0.38 + c.u(-0.03, 0.03)
     if k == 1:
-        m = disk(x, y, kx, ky + c.u(-0.08, 0.08), *(c.u(0.1, 0.13),) * 2, 0.01)
-        img = img * (1 - m) + 0.2 * m
+        m = disk(x, y, kx, ky + c.u(-0.06, 0.06), *(c.u(0.12, 0.16),) * 2, 0.01)
+        img = img * (1 - m) + 0.08 * m
     elif k == 2:
-        for r in (c.u(0.06, 0.08), c.u(0.035, 0.05), c.u(0.035, 0.05)):  # a pelvic stone and two calyceal ones
-            img = np.maximum(img, disk(x, y, kx + c.u(-0.05, 0.05), ky + c.u(-0.1, 0.1), r, r * c.u(0.8, 1.2), 0.01))
+        for r in (c.u(0.07, 0.09), c.u(0.045, 0.06), c.u(0.045, 0.06)):  # a pelvic stone and two calyceal ones
+            img = np.maximum(img, 1.3 * disk(x, y, kx + c.u(-0.06, 0.06), ky + c.u(-0.12, 0.12), r,
+                                             r * c.u(0.8, 1.2), 0.01))
     elif k == 3:
-        r = c.u(0.19, 0.24)
+        r = c.u(0.21, 0.26)
         m = inner * disk(x, y, kx + side * 0.05, ky + c.u(-0.06, 0.04), r, r * c.u(0.9, 1.15), 0.03,
                          rough=0.25 * c.smooth(6))
-        img = img * (1 - m) + (0.72 + 0.25 * c.smooth(12)) * m
+        img = img * (1 - m) + (0.74 + 0.14 * c.smooth(8)) * m
     return finish(c, img, (0.015, 0.035))
 
 
