@@ -146,8 +146,8 @@ def draw_xray(c: Canvas, k: int) -> np.ndarray:
     dens = dens + 0.08 * body * np.clip(1 - np.abs(x) / 0.08, 0, 1)
     if k == 1:
         patch = disk(x, y, c.sign() * c.u(0.3, 0.4), c.u(-0.25, 0.25), c.u(0.17, 0.23),
-                     c.u(0.22, 0.3), 0.1) * np.clip(0.8 + 0.8 * c.smooth(6), 0, 1)
-        dens = dens + c.u(0.3, 0.4) * patch * lungs
+                     c.u(0.22, 0.3), 0.1) * np.clip(0.9 + 0.6 * c.smooth(6), 0.35, 1)
+        dens = dens + c.u(0.4, 0.5) * patch * lungs
     return finish(c, dens, (0.01, 0.03))
 
 
@@ -277,7 +277,7 @@ def draw_fundus(c: Canvas, k: int) -> np.ndarray:
     r2 = x * x + y * y
     field = np.clip((0.92 - np.sqrt(r2)) * 60, 0, 1)[:, None]
     side = c.sign()
-    ox, oy, dr = side * c.u(0.38, 0.46), c.u(-0.06, 0.06), c.u(0.15, 0.18)
+    ox, oy, dr = side * c.u(0.36, 0.42), c.u(-0.06, 0.06), c.u(0.19, 0.22)
     macula = np.exp(-((x + side * 0.1) ** 2 + y * y) / 0.03)
     shade = (1 - 0.45 * r2 + 0.04 * c.smooth(8)) * (1 - 0.35 * macula)
     vx, vy = x - ox, y - oy
@@ -295,11 +295,11 @@ def draw_fundus(c: Canvas, k: int) -> np.ndarray:
     img = img * (1 - disc[:, None]) + (disc * (1 - cup))[:, None] * rgb(0.98, 0.78, 0.45)
     img = img + (disc * cup)[:, None] * rgb(1.0, 0.96, 0.85)
     if k == 1:
-        f1, _, a = c.worley(14)
+        f1, _, a = c.worley(9)
         near = np.exp(-((x + side * 0.1) ** 2 + y * y) / 0.25)
-        hem = np.clip((0.25 - f1) / 0.05, 0, 1) * (a < c.u(0.2, 0.3))
-        exu = np.clip((0.28 - f1) / 0.05, 0, 1) * (a > 1 - c.u(0.3, 0.45) * near)
-        img = img * (1 - (0.6 * hem)[:, None] * rgb(0.3, 0.9, 0.9))
+        hem = np.clip((0.3 - f1) / 0.05, 0, 1) * (a < c.u(0.25, 0.35))
+        exu = np.clip((0.32 - f1) / 0.05, 0, 1) * (a > 1 - c.u(0.35, 0.5) * near)
+        img = img * (1 - (0.75 * hem)[:, None] * rgb(0.3, 0.9, 0.9))
         img = img * (1 - exu[:, None]) + exu[:, None] * rgb(0.97, 0.9, 0.35)
     elif k == 3:
         haze = c.u(0.35, 0.5)[:, None]
