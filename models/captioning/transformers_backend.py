@@ -131,8 +131,8 @@ class TransformersBackend:
                        "dtype": dtype, "attn_implementation": attn_implementation,
                        "stop_at_sentence_end": stop_at_sentence_end, "share_prompt_prefix": share_prompt_prefix,
                        "cache_dir": cache_dir, "quantize": quantize, "processes": 1}
-            if cache_dir and (model_path is None or Path(model_path).is_file()):
-                export_hf_dir(model_path, cache_dir)  # a GGUF is converted once, here, not by every process
+            # A GGUF not yet in cache_dir is converted by each process itself, side by side (the first to
+            # finish keeps its copy), rather than here before they start: this process imports no torch.
             self._pool = GenerationPool(TransformersBackend, options, processes)
             self.model_id, self.load_seconds = self._pool.model_id, self._pool.load_seconds
             log.info("loaded %s in %.1fs in %d processes of %d thread(s)", self.model_id, self.load_seconds,

@@ -53,6 +53,12 @@ def test_each_process_writes_its_block_as_one_process_would_with_its_seed(pool, 
     assert pool.model_id == smollm2.model_id and not hasattr(pool, "model")  # no model in this process
 
 
+def test_the_processes_convert_the_gguf_once_into_the_cache(pool, models):
+    # Both processes converted it side by side (the cache was empty); one copy is kept, no partial one.
+    kept = list(models.iterdir())
+    assert len(kept) == 1 and (kept[0] / "config.json").is_file() and ".tmp" not in kept[0].name
+
+
 def test_a_process_that_dies_fails_the_request_and_stops_the_other(models):
     backend = TransformersBackend(processes=2, batch_size=4, num_threads=1, cache_dir=models)
     workers = backend._pool._workers
