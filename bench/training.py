@@ -47,6 +47,7 @@ CANDIDATES: dict[str, dict] = {
     "layers-4": {"model": "medpairs-tiny"},  # the previous default
     "patch-16": {"model": "medpairs-tiny-p16"},  # four layers, patches of 16
     "epochs-12": {"epochs": 12, "lr": 2e-3, "warmup": 10},
+    "lr-2e-3": {"lr": 2e-3},
 }
 
 
