@@ -48,6 +48,8 @@ CANDIDATES: dict[str, dict] = {
     "patch-16": {"model": "medpairs-tiny-p16"},  # four layers, patches of 16
     "epochs-12": {"epochs": 12, "lr": 2e-3, "warmup": 10},
     "lr-2e-3": {"lr": 2e-3},
+    "bf16": {"precision": "amp_bf16"},  # bfloat16 autocast: fast where the CPU has bf16 units (AVX512-BF16, AMX)
+    "epochs-36": {"epochs": 36},
 }
 
 

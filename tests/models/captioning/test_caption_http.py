@@ -39,8 +39,11 @@ class EchoBackend:
 class InstrumentedHandler(ChatCompletionsHandler):
     """Counts requests in flight and answers the first `server.fail_first` with `server.fail_status`."""
 
+    _answered = True  # nothing in flight to count down (a GET); do_POST counts its request up
+
     def do_POST(self):
         srv = self.server
+        self._answered = False
         with srv.lock:
             n = srv.posts
             srv.posts += 1
@@ -57,8 +60,19 @@ class InstrumentedHandler(ChatCompletionsHandler):
             srv.headers_seen.append(dict(self.headers))
             super().do_POST()
         finally:
-            with srv.lock:
-                srv.in_flight -= 1
+            self._answer_starts()
+
+    def send_response(self, code, message=None):
+        # A request stops counting once its answer starts: the client may send its next one as soon as it
+        # has read this answer, before do_POST has returned (counting until then once saw 4 of 3 in flight).
+        self._answer_starts()
+        super().send_response(code, message)
+
+    def _answer_starts(self):
+        if not self._answered:
+            self._answered = True
+            with self.server.lock:
+                self.server.in_flight -= 1
 
 
 @contextlib.contextmanager
