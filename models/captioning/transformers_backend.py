@@ -23,6 +23,7 @@ from models.captioning.generation_pool import (
     may_start_processes,
     shares,
 )
+from models.cpu import native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,7 @@ def _resolve_dtype(name: str):
     import torch
 
     if name == "auto":
-        fast_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-        return torch.bfloat16 if fast_bf16 else torch.float32
+        return torch.bfloat16 if native_bf16() else torch.float32
     return getattr(torch, name)
 
 
