@@ -49,7 +49,6 @@ CANDIDATES: dict[str, dict] = {
     "epochs-12": {"epochs": 12, "lr": 2e-3, "warmup": 10},
     "lr-2e-3": {"lr": 2e-3},
     "bf16": {"precision": "amp_bf16"},  # bfloat16 autocast: fast where the CPU has bf16 units (AVX512-BF16, AMX)
-    "fp32": {"precision": "fp32"},
     "epochs-32": {"epochs": 32},
     "epochs-36": {"epochs": 36},
 }

@@ -23,7 +23,6 @@ from models.captioning.generation_pool import (
     may_start_processes,
     shares,
 )
-from models.cpu import native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +231,8 @@ def _resolve_dtype(name: str):
     import torch
 
     if name == "auto":
-        return torch.bfloat16 if native_bf16() else torch.float32
+        fast_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.bfloat16 if fast_bf16 else torch.float32
     return getattr(torch, name)
 
 

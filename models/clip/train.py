@@ -26,10 +26,9 @@ from typing import Literal
 
 from models.clip.model_configs import DEFAULT_MODEL, GPU_MODEL
 from models.clip.train_log import LATEST_CHECKPOINT, parse_train_log, summarize_run
-from models.cpu import native_bf16
 
 __all__ = ["ENTRY_MODULE", "REPO_ROOT", "TrainSettings", "UNIMED_GPU", "build_train_argv", "parse_train_log",
-           "prepare_run_dir", "run_training", "summarize_run", "train_command", "trainer_env", "trainer_precision"]
+           "prepare_run_dir", "run_training", "summarize_run", "train_command", "trainer_env"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_MODULE = "models.clip.train_entry"
@@ -62,10 +61,7 @@ class TrainSettings:
     deterministic: bool = field(default=True, metadata={"description": (
         "torch.use_deterministic_algorithms: the same seed, data and settings give the same checkpoint "
         "(on GPUs at some cost in speed).")})
-    precision: str = field(default="auto", metadata={"description": (
-        "open_clip's fp32, amp or amp_bf16 (bfloat16 autocast); auto: amp on cuda, amp_bf16 on a CPU that "
-        "multiplies bfloat16 natively (AVX512-BF16 or AMX: the demo model's epochs 1.19x as fast), fp32 on "
-        "other CPUs. The checkpoint depends on the precision the run resolved to.")})
+    precision: str = field(default="fp32", metadata={"description": "fp32 on CPU; amp or amp_bf16 on a GPU."})
     image_size: int | None = field(default=None, metadata={"description": (
         "Overrides the model config's image size (--force-image-size).")})
     device: str | None = field(default=None, metadata={"description": (
@@ -101,15 +97,6 @@ UNIMED_GPU = TrainSettings(model=GPU_MODEL, epochs=10, batch_size=128, lr=5e-4, 
                            grad_clip_norm=1.0, threads=None, deterministic=False)
 
 
-def trainer_precision(settings: TrainSettings) -> str:
-    """The precision open_clip trains in: `settings.precision`, with auto resolved for this machine."""
-    if settings.precision != "auto":
-        return settings.precision
-    if settings.device == "cuda":
-        return "amp"
-    return "amp_bf16" if native_bf16() else "fp32"
-
-
 def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, settings: TrainSettings,
                      *, resume: bool = False) -> list[str]:
     """Command-line arguments for `open_clip_train.main.main(argv)`.
@@ -130,7 +117,7 @@ def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, se
         "--warmup", str(s.warmup),
         "--workers", str(s.workers),
         "--seed", str(s.seed),
-        "--precision", trainer_precision(s),
+        "--precision", s.precision,
         "--logs", logs_dir,
         "--name", name,
         "--report-to", "",
@@ -176,7 +163,6 @@ def train_command(argv: list[str], settings: TrainSettings) -> list[str]:
 
 def _run_key(settings: TrainSettings, data: dict) -> dict:
     kept = {k: v for k, v in asdict(settings).items() if k not in _NOT_IN_RUN_KEY}
-    kept["precision"] = trainer_precision(settings)  # a run resumes only in the precision it started in
     return {"settings": kept, "data": data}
 
 

@@ -23,9 +23,7 @@ from models.clip.train import (
     run_training,
     train_command,
     trainer_env,
-    trainer_precision,
 )
-from models.cpu import native_bf16
 from models.clip.zeroshot import (
     DEFAULT_TEMPLATES,
     class_prompts,
@@ -55,34 +53,12 @@ def test_argv_is_understood_by_open_clip_train():
     assert args.train_data == "/d/train-{000000..000001}.tar" and args.train_num_samples == 123
     assert args.dataset_type == "webdataset" and args.model == DEFAULT_MODEL
     assert (args.epochs, args.batch_size, args.lr, args.wd) == (settings.epochs, settings.batch_size, settings.lr, settings.wd)
-    assert (args.workers, args.seed, args.warmup) == (1, 0, settings.warmup)
-    assert args.precision == ("amp_bf16" if native_bf16() else "fp32")  # auto, on this CPU
+    assert (args.workers, args.seed, args.precision, args.warmup) == (1, 0, "fp32", settings.warmup)
     assert (args.logs, args.name, args.report_to) == ("/logs", "run", "")
     assert args.force_image_size == [48] and args.device == "cpu"
     assert args.dataset_resampled and args.grad_clip_norm == 1.0
     assert args.save_most_recent and args.resume == "latest"
     assert parse_args(build_train_argv("/d/x.tar", 1, "/logs", "run", settings)).resume is None
-
-
-def test_auto_precision_is_bfloat16_autocast_only_where_the_cpu_multiplies_bfloat16(monkeypatch, tmp_path):
-    import models.clip.train as train
-
-    for native, on_cpu in ((True, "amp_bf16"), (False, "fp32")):
-        monkeypatch.setattr(train, "native_bf16", lambda native=native: native)
-        assert trainer_precision(TrainSettings()) == trainer_precision(TrainSettings(device="cpu")) == on_cpu
-        assert trainer_precision(TrainSettings(device="cuda")) == "amp"
-        assert trainer_precision(TrainSettings(precision="fp32")) == "fp32"
-        # The run key holds the resolved precision: a run never resumes in another one.
-        prepare_run_dir(str(tmp_path), "run", TrainSettings(), {"shards": "x"})
-        assert json.loads((tmp_path / "run" / "medpairs_run_key.json").read_text())["settings"]["precision"] == on_cpu
-
-
-def test_native_bf16_reads_the_cpu_flags(tmp_path):
-    for flags, native in (("fpu sse2 avx512f avx512_bf16 avx512_vnni", True), ("fpu amx_bf16 amx_tile", True),
-                          ("fpu sse2 avx2 fma", False)):
-        (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        assert native_bf16.__wrapped__(str(tmp_path / "cpuinfo")) is native
-    assert native_bf16.__wrapped__(str(tmp_path / "absent")) is False
 
 
 def test_unimed_gpu_recipe():
