@@ -48,7 +48,7 @@ CANDIDATES: dict[str, dict] = {
     "patch-16": {"model": "medpairs-tiny-p16"},  # four layers, patches of 16
     "epochs-12": {"epochs": 12, "lr": 2e-3, "warmup": 10},
     "lr-2e-3": {"lr": 2e-3},
-    "bf16": {"precision": "amp_bf16"},  # bfloat16 autocast: fast where the CPU has bf16 units (AVX512-BF16, AMX)
+    "bf16": {"precision": "amp_bf16"},  # bfloat16 autocast (at idle on AVX512-BF16 cores, no faster a step)
     "epochs-32": {"epochs": 32},
     "epochs-36": {"epochs": 36},
 }
@@ -59,14 +59,19 @@ def candidate(name: str) -> dict:
     return {k: v for part in name.split("+") for k, v in CANDIDATES[part].items()}
 
 
+def valid_captions(captions: str) -> dict[tuple[str, str], list[str]]:
+    """The valid captions of each (source, label) of a `class_captions.parquet`, in the file's order."""
+    by_class: dict[tuple[str, str], list[str]] = {}
+    for r in pq.read_table(captions, columns=["source", "label", "caption", "status"]).to_pylist():
+        if r["status"] == "valid":
+            by_class.setdefault((r["source"], r["label"]), []).append(r["caption"])
+    return by_class
+
+
 def write_pairs(path: str, captions: str, train_per_class: int, test_per_class: int, image_size: int,
                 seed: int = 0) -> dict:
     """A curated-pairs-shaped Parquet of drawn images with their class's valid captions; returns counts."""
-    table = pq.read_table(captions, columns=["source", "label", "caption", "status"]).to_pylist()
-    by_class: dict[tuple, list[str]] = {}
-    for r in table:
-        if r["status"] == "valid":
-            by_class.setdefault((r["source"], r["label"]), []).append(r["caption"])
+    by_class = valid_captions(captions)
     rows = []
     for si, spec in enumerate(SYNTHETIC_SOURCES):
         for ci, cls in enumerate(spec.classes):

@@ -26,26 +26,27 @@ from assets.shared.metadata import md_table
 from assets.sources.catalog_yaml import load_catalog
 from assets.training.runs import read_run_pointer
 from bench.output import write_results
+from bench.training import valid_captions
 
 
-def class_captions(path: str, source: str, classes: list[str]) -> list[list[str]]:
-    """The valid LLM captions of each class of `source`, in the order of `classes`."""
-    rows = pq.read_table(path, columns=["source", "label", "caption", "status"]).to_pylist()
-    return [[r["caption"] for r in rows if r["source"] == source and r["label"] == c and r["status"] == "valid"]
-            for c in classes]
+def training_images(curated_pairs: str) -> dict[tuple[str, str], list[bytes]]:
+    """The training images of each (source, label) of the curated pairs."""
+    by_class: dict[tuple[str, str], list[bytes]] = {}
+    for r in pq.read_table(curated_pairs, columns=["source", "label", "split", "image"]).to_pylist():
+        if r["split"] == "train":
+            by_class.setdefault((r["source"], r["label"]), []).append(r["image"]["bytes"])
+    return by_class
 
 
-def training_images(curated_pairs: str, source: str, classes: list[str]) -> tuple[list[bytes], np.ndarray]:
-    table = pq.read_table(curated_pairs, columns=["source", "label", "split", "image"]).to_pylist()
-    rows = [r for r in table if r["source"] == source and r["split"] == "train" and r["label"] in classes]
-    return [r["image"]["bytes"] for r in rows], np.array([classes.index(r["label"]) for r in rows])
-
-
-def diagnose(bundle, task, captions: list[list[str]], train: tuple[list[bytes], np.ndarray]) -> dict:
+def diagnose(bundle, task, captions: dict[tuple[str, str], list[str]],
+             train: dict[tuple[str, str], list[bytes]]) -> dict:
+    """One task's row: `captions` and `train` are by (source, label), as valid_captions and training_images give them."""
     import torch
 
     from models.clip.zeroshot import classifier_from_prompts, encode_images
 
+    keys = [(task.source, c) for c in task.class_names]
+    captions, train = [captions.get(k, []) for k in keys], [train.get(k, []) for k in keys]
     images = encode_images(bundle.model, bundle.preprocess, task.images)
     prompts = classifier_from_prompts(bundle.model, bundle.tokenizer, task.prompts)  # [D, C]
     row = {"source": task.source, "classes": task.class_names, "test_images": len(task.images),
@@ -56,11 +57,10 @@ def diagnose(bundle, task, captions: list[list[str]], train: tuple[list[bytes], 
         row["captions"] = float(np.mean((images @ by_captions).argmax(1).numpy() == task.labels))
         row["prompt_vs_caption_cosine"] = _rounded(prompts.T @ by_captions)
         row["caption_vs_caption_cosine"] = _rounded(by_captions.T @ by_captions)
-    train_images, train_labels = train
-    if all((train_labels == k).any() for k in range(len(task.class_names))):
-        embedded = encode_images(bundle.model, bundle.preprocess, train_images)
-        centroids = torch.stack([torch.nn.functional.normalize(embedded[train_labels == k].mean(0), dim=0)
-                                 for k in range(len(task.class_names))])
+    if all(train):
+        embedded = encode_images(bundle.model, bundle.preprocess, [image for images in train for image in images])
+        centroids = torch.stack([torch.nn.functional.normalize(part.mean(0), dim=0)
+                                 for part in embedded.split([len(images) for images in train])])
         row["image_centroids"] = float(np.mean((images @ centroids.T).argmax(1).numpy() == task.labels))
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
 
@@ -79,8 +79,8 @@ def run(data: str, catalog: str, sources: list[str]) -> list[dict]:
     curated = os.path.join(data, layout.CURATED_PAIRS)
     tasks = [t for t in build_tasks(load_suite(), load_catalog(catalog), curated).zero_shot
              if not sources or t.source in sources]
-    return [diagnose(bundle, t, class_captions(os.path.join(data, layout.CLASS_CAPTIONS), t.source, t.class_names),
-                     training_images(curated, t.source, t.class_names)) for t in tasks]
+    captions, train = valid_captions(os.path.join(data, layout.CLASS_CAPTIONS)), training_images(curated)
+    return [diagnose(bundle, t, captions, train) for t in tasks]
 
 
 def main() -> None:

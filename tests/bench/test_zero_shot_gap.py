@@ -7,8 +7,8 @@ import pytest
 
 from assets.report.suite import build_tasks, load_suite
 from assets.sources.synthetic import SYNTHETIC_SOURCES
-from bench.training import write_pairs
-from bench.zero_shot_gap import class_captions, diagnose, training_images
+from bench.training import valid_captions, write_pairs
+from bench.zero_shot_gap import diagnose, training_images
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +31,13 @@ def test_the_prompt_accuracy_is_the_report_s_top1_and_each_view_is_scored(run):
 
     tmp, tasks, bundle = run
     task = next(t for t in tasks if t.source == "synthetic_ct")
-    captions = class_captions(str(tmp / "captions.parquet"), task.source, task.class_names)
-    assert captions == [[f"ct image of {c} 0.", f"ct image of {c} 1."] for c in task.class_names]  # valid only
-    images, labels = training_images(str(tmp / "pairs.parquet"), task.source, task.class_names)
-    assert len(images) == 3 * len(task.class_names) and sorted(set(labels.tolist())) == [0, 1, 2, 3]
+    captions = valid_captions(str(tmp / "captions.parquet"))
+    assert [captions[(task.source, c)] for c in task.class_names] == [
+        [f"ct image of {c} 0.", f"ct image of {c} 1."] for c in task.class_names]  # valid only
+    images = training_images(str(tmp / "pairs.parquet"))
+    assert [len(images[(task.source, c)]) for c in task.class_names] == [3] * len(task.class_names)  # train only
 
-    row = diagnose(bundle, task, captions, (images, labels))
+    row = diagnose(bundle, task, captions, images)
     assert row["prompts"] == round(evaluate_zero_shot_task(bundle, task, n_resamples=10).row["top1"], 3)
     assert 0 <= row["captions"] <= 1 and 0 <= row["image_centroids"] <= 1 and row["chance"] == 0.25
     n = len(task.class_names)
