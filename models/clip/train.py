@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from models.clip.model_configs import DEFAULT_MODEL, GPU_MODEL
+from models.clip.model_configs import DEFAULT_MODEL, GPU_MODEL, has_hf_text_tower
 from models.clip.train_log import LATEST_CHECKPOINT, parse_train_log, summarize_run
 
 __all__ = ["ENTRY_MODULE", "REPO_ROOT", "TrainSettings", "UNIMED_GPU", "build_train_argv", "parse_train_log",
@@ -43,11 +43,11 @@ class TrainSettings:
     description is what the Dagster launchpad shows (clip_model's TrainingConfig is made from this class)."""
 
     model: str = field(default=DEFAULT_MODEL, metadata={"description": (
-        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny-l2 on CPU, "
-        "medpairs-vit-b16-biomedbert on GPUs).")})
-    epochs: int = field(default=32, metadata={"description": "Passes over the training shards."})
+        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny-minilm on "
+        "CPU, medpairs-vit-b16-biomedbert on GPUs).")})
+    epochs: int = field(default=24, metadata={"description": "Passes over the training shards."})
     batch_size: int = field(default=64, metadata={"description": "Samples per step and process."})
-    lr: float = field(default=1e-3, metadata={"description": "Peak learning rate (AdamW, cosine decay)."})
+    lr: float = field(default=2e-3, metadata={"description": "Peak learning rate (AdamW, cosine decay)."})
     wd: float = field(default=0.1, metadata={"description": "Weight decay."})
     warmup: int = field(default=20, metadata={"description": (
         "Optimizer steps of linear warm-up before the cosine decay.")})
@@ -78,6 +78,10 @@ class TrainSettings:
         "random: one caption of the sample's .txt drawn each time it is loaded; first: always the first.")})
     text_tower: str | None = field(default=None, metadata={"description": (
         "Local folder holding the config's Hugging Face text tower and tokenizer (when there is no hub).")})
+    lock_text: bool = field(default=True, metadata={"description": (
+        "Freeze the model's pretrained Hugging Face text tower (its layer norms too) and train only its "
+        "projection; each distinct caption then goes through the frozen tower once (models/clip/frozen_text.py). "
+        "False for a text tower trained from scratch (medpairs-tiny-l2) or fine-tuned (UniMed's recipe).")})
     processes: int = field(default=1, metadata={"description": (
         "Training processes per node (one per GPU); more than one runs under torchrun.")})
     nodes: int = field(default=1, metadata={"description": (
@@ -93,7 +97,7 @@ class TrainSettings:
 # 10 epochs) for one GPU node; set text_tower to a local copy of BiomedBERT where there is no hub.
 # batch_size is per GPU (UniMed and BiomedCLIP train with global batches in the thousands: add processes).
 UNIMED_GPU = TrainSettings(model=GPU_MODEL, epochs=10, batch_size=128, lr=5e-4, wd=0.2, warmup=2000, workers=8,
-                           precision="amp", device="cuda", log_every_n_steps=50, save_frequency=1,
+                           lock_text=False, precision="amp", device="cuda", log_every_n_steps=50, save_frequency=1,
                            grad_clip_norm=1.0, threads=None, deterministic=False)
 
 
@@ -133,6 +137,11 @@ def build_train_argv(shards: str, num_samples: int, logs_dir: str, name: str, se
         argv.append("--dataset-resampled")
     if s.grad_clip_norm is not None:
         argv += ["--grad-clip-norm", str(s.grad_clip_norm)]
+    if s.lock_text:
+        if has_hf_text_tower(s.model) is False:
+            raise ValueError(f"lock_text freezes a pretrained text tower, and {s.model} trains its text tower "
+                             "from scratch: set lock_text to false")
+        argv += ["--lock-text", "--lock-text-freeze-layer-norm"]
     if resume:
         argv += ["--resume", "latest"]
     return argv

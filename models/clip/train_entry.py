@@ -80,10 +80,11 @@ def _fix_numerics(threads: int | None, deterministic: bool) -> None:
 def _train(options: argparse.Namespace, argv: list[str]) -> None:
     from open_clip_train.main import main as open_clip_main
 
-    from models.clip import trainer_data
+    from models.clip import frozen_text, trainer_data
     from models.clip.model_configs import register_model_configs
 
     register_model_configs(options.text_tower)
+    frozen_text.install()
     trainer_data.install(options.caption_pick)
     _fix_numerics(options.threads, options.deterministic)
     _fused_adamw()

@@ -10,7 +10,6 @@ from clip_helpers import tiny_bert, write_shards
 
 from models.clip.model_configs import (
     CONFIG_DIR,
-    DEFAULT_MODEL,
     GPU_MODEL,
     register_model_configs,
     with_text_tower,
@@ -56,7 +55,7 @@ def test_gpu_config_builds_with_a_local_text_tower_and_takes_a_training_step(ber
 
 
 def test_a_config_without_hf_text_tower_refuses_a_folder():
-    config = json.loads((CONFIG_DIR / f"{DEFAULT_MODEL}.json").read_text())
+    config = json.loads((CONFIG_DIR / "medpairs-tiny-l2.json").read_text())
     with pytest.raises(ValueError, match="Hugging Face"):
         with_text_tower(config, "/models/bert")
 
