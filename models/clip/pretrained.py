@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from models.clip.model_configs import (
+    packaged_text_tower,
     register_config,
     register_model_configs,
     with_text_tower,
@@ -94,7 +95,8 @@ def _create(config: dict, checkpoint: str, state: dict | None, display_name: str
 
 
 def load_open_clip_folder(folder: str, *, text_tower: str | None = None, device: str = "cpu") -> ClipBundle:
-    """A model saved as open_clip's hf-hub folder: its config (model and preprocessing) and weights."""
+    """A model saved as open_clip's hf-hub folder: its config (model and preprocessing) and weights. Its
+    Hugging Face text tower loads from `text_tower`, or from the package that ships it (all-MiniLM-L6-v2)."""
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"open_clip folder {folder}: not a directory")
@@ -110,7 +112,8 @@ def load_open_clip_folder(folder: str, *, text_tower: str | None = None, device:
     config = saved["model_cfg"]
     hub_id = config.get("text_cfg", {}).get("hf_model_name")
     if hub_id is not None:
-        config = with_text_tower(config, _text_tower_folder(text_tower, repr(hub_id), f"open_clip folder {folder}"))
+        tower = text_tower or packaged_text_tower(hub_id)
+        config = with_text_tower(config, _text_tower_folder(tower, repr(hub_id), f"open_clip folder {folder}"))
     return _create(config, str(weights), None, f"{LOCAL_DIR}{folder}", device, saved.get("preprocess_cfg"))
 
 
