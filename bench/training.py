@@ -50,7 +50,7 @@ CANDIDATES: dict[str, dict] = {
     "lr-3e-3": {"lr": 3e-3},
     # the default before: the same ViT with a two-layer text transformer trained from scratch
     "text-from-scratch": {"model": "medpairs-tiny-l2", "lock_text": False, "lr": 1e-3, "epochs": 32},
-    # MiniLM fine-tuned with the rest (about 2.6x the compute of a step with it locked and cached)
+    # MiniLM fine-tuned with the rest (one step measured 1.32 s against 0.157 s locked and cached)
     "text-unlocked": {"lock_text": False},
 }
 

@@ -40,6 +40,12 @@ def bert_dir(tmp_path_factory) -> str:
     return tiny_bert(tmp_path_factory.mktemp("bert"))
 
 
+def _model_and_tokens(bert_dir: str):
+    """A tiny CLIP with tiny_bert as its text tower (MiniLM's pooling and projection), and CAPTIONS tokenized."""
+    model, _ = tiny_hf_clip(bert_dir, {"hf_proj_type": "mlp", "hf_pooler_type": "mean_pooler", "context_length": 16})
+    return model, HFTokenizer(bert_dir, context_length=16)(CAPTIONS)
+
+
 def _counted(model) -> list[int]:
     """Rows of every call into `model`'s text transformer."""
     calls = []
@@ -49,8 +55,7 @@ def _counted(model) -> list[int]:
 
 
 def test_a_locked_tower_encodes_each_distinct_caption_once_with_the_eval_towers_outputs(installed, bert_dir):
-    model, _ = tiny_hf_clip(bert_dir, {"hf_proj_type": "mlp", "hf_pooler_type": "mean_pooler", "context_length": 16})
-    tokens = HFTokenizer(bert_dir, context_length=16)(CAPTIONS)
+    model, tokens = _model_and_tokens(bert_dir)
     with torch.no_grad():
         expected = model.text(tokens)  # not locked: open_clip's own forward, in eval mode
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
@@ -68,8 +73,7 @@ def test_a_locked_tower_encodes_each_distinct_caption_once_with_the_eval_towers_
 
 
 def test_a_tower_that_is_not_locked_runs_every_step_as_open_clip_runs_it(installed, bert_dir):
-    model, _ = tiny_hf_clip(bert_dir, {"hf_proj_type": "mlp", "hf_pooler_type": "mean_pooler", "context_length": 16})
-    tokens = HFTokenizer(bert_dir, context_length=16)(CAPTIONS)
+    model, tokens = _model_and_tokens(bert_dir)
     model.train()
     calls = _counted(model)
     model.text(tokens).sum().backward()
@@ -102,8 +106,7 @@ def test_the_default_asks_open_clip_train_to_freeze_its_whole_pretrained_text_to
 
 def test_past_its_bound_the_cache_keeps_what_it_holds_and_computes_the_rest(installed, bert_dir, monkeypatch):
     monkeypatch.setattr(frozen_text, "MAX_CACHED", 2)
-    model, _ = tiny_hf_clip(bert_dir, {"hf_proj_type": "mlp", "hf_pooler_type": "mean_pooler", "context_length": 16})
-    tokens = HFTokenizer(bert_dir, context_length=16)(CAPTIONS)
+    model, tokens = _model_and_tokens(bert_dir)
     with torch.no_grad():
         expected = model.text(tokens)
     model.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
