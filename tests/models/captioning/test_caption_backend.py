@@ -35,6 +35,19 @@ def test_registry_and_default_model():
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
 
 
+def test_setup_converts_the_default_gguf_into_the_environment_once_and_loads_read_that_copy(tmp_path):
+    from models.captioning.transformers_backend import export_hf_dir, install_converted, installed_conversions
+
+    folder = install_converted()  # what `make setup` ran (converted now if it did not)
+    assert folder.parent == installed_conversions() and (folder / "config.json").is_file()
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert install_converted() == folder and (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    # A storage root's model cache is neither read nor written while the environment holds the copy.
+    assert export_hf_dir(None, tmp_path / "cache") == folder
+    loaded = TransformersBackend(processes=1, num_threads=1, cache_dir=tmp_path / "cache")
+    assert loaded.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf" and not (tmp_path / "cache").exists()
+
+
 def test_generates_validated_captions_for_two_classes(backend):
     assert isinstance(backend, CaptionBackend) and backend.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf"
     rows, stats = synthesize_class_captions(backend, [SOURCE], captions_per_class=3, max_rounds=3, seed=0)

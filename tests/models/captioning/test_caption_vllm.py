@@ -183,8 +183,10 @@ def test_backend_options_and_in_process_engine_in_the_vllm_environment(vllm_pyth
 
 
 @pytest.mark.slow
-def test_default_gguf_exports_to_a_transformers_folder_once(tmp_path):
-    from models.captioning.transformers_backend import export_hf_dir
+def test_default_gguf_exports_to_a_transformers_folder_once(tmp_path, monkeypatch):
+    from models.captioning.transformers_backend import CONVERTED_MODELS_ENV, export_hf_dir
+
+    monkeypatch.setenv(CONVERTED_MODELS_ENV, str(tmp_path / "not-installed"))  # as without setup's copy
 
     folder = export_hf_dir(None, tmp_path)
     assert (folder / "config.json").is_file() and list(folder.glob("*.safetensors"))

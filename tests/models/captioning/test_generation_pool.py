@@ -13,7 +13,7 @@ from models.captioning.generation_pool import (
     GenerationPoolError,
     split,
 )
-from models.captioning.transformers_backend import TransformersBackend
+from models.captioning.transformers_backend import CONVERTED_MODELS_ENV, TransformersBackend
 
 CLASSES = (ClassInfo("normal", "A chest radiograph with clear lungs and a normal-sized heart.", ("clear lungs",)),
            ClassInfo("pneumonia", "A chest radiograph with a patchy airspace opacity in one lung.", ("consolidation",)),
@@ -23,8 +23,12 @@ SAMPLING = {"max_new_tokens": 24, "temperature": 0.7, "top_p": 0.9}
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):  # the GGUF converted once for every pool of this module
-    return tmp_path_factory.mktemp("models")
+def models(tmp_path_factory):
+    """The GGUF converted once for every pool of this module, by the pool's processes: setup's copy
+    (`install_converted`) is hidden from them, so they convert as on an environment without one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CONVERTED_MODELS_ENV, str(tmp_path_factory.mktemp("not-installed")))
+        yield tmp_path_factory.mktemp("models")
 
 
 @pytest.fixture(scope="module")
