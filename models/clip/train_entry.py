@@ -65,6 +65,32 @@ def _fused_adamw() -> None:
     torch.optim.AdamW = FusedAdamW
 
 
+def _channels_last_convnets() -> None:
+    """A convolutional image tower (open_clip's ModifiedResNet, CLIP's RN shape) trains in channels-last
+    memory format, weights and input images alike: oneDNN's (and cuDNN's) convolutions run it without
+    reordering every activation, and a step of the CPU default took 0.103 s against 0.156 s in the
+    default layout (one process, batch 64, 2 threads). The arithmetic is the same convolution's; the
+    checkpoint's tensors load into a model in either layout."""
+    import open_clip_train.main as trainer
+    import torch
+    from open_clip.modified_resnet import ModifiedResNet
+
+    create = getattr(trainer.create_model_and_transforms, "__wrapped__", trainer.create_model_and_transforms)
+
+    def create_channels_last(*args, **kwargs):
+        model, *rest = create(*args, **kwargs)
+        if isinstance(getattr(model, "visual", None), ModifiedResNet):
+            model.to(memory_format=torch.channels_last)
+            model.visual.register_forward_pre_hook(
+                lambda _, inputs: (inputs[0].contiguous(memory_format=torch.channels_last), *inputs[1:]))
+            logging.getLogger(__name__).info("image tower %s in channels-last memory format",
+                                             type(model.visual).__name__)
+        return (model, *rest)
+
+    create_channels_last.__wrapped__ = create
+    trainer.create_model_and_transforms = create_channels_last
+
+
 def _fix_numerics(threads: int | None, deterministic: bool) -> None:
     """The same arithmetic on every run: a set thread count (torch's default follows the cores, and
     reductions split by thread differ in their last bits) and, if asked, deterministic kernels."""
@@ -88,6 +114,7 @@ def _train(options: argparse.Namespace, argv: list[str]) -> None:
     trainer_data.install(options.caption_pick)
     _fix_numerics(options.threads, options.deterministic)
     _fused_adamw()
+    _channels_last_convnets()
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         _allow_cpu_ddp()
     # open_clip's main returns -1 (and exits 0) when it refuses to run, e.g. the run folder exists.

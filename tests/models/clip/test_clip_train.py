@@ -107,7 +107,31 @@ def test_training_writes_checkpoints_and_a_loss_curve(trained):
     assert all(np.isfinite(loss) for _, loss in trained["loss_curve"])
     assert trained["seconds"] > 0 and trained["cpu_seconds"] > 0
     # open_clip's AdamW runs torch's fused kernel (train_entry), on the CPU as on a GPU
-    assert "Created FusedAdamW (adamw) optimizer" in (Path(trained["run_dir"]) / "out.log").read_text()
+    log = (Path(trained["run_dir"]) / "out.log").read_text()
+    assert "Created FusedAdamW (adamw) optimizer" in log
+    assert "image tower ModifiedResNet in channels-last memory format" in log  # the default's convolutions
+
+
+def test_a_convolutional_image_tower_runs_channels_last_with_the_same_outputs(monkeypatch):
+    import open_clip
+    import open_clip_train.main as trainer
+
+    from models.clip import train_entry
+    from models.clip.model_configs import register_model_configs
+
+    register_model_configs(None)
+    monkeypatch.setattr(trainer, "create_model_and_transforms", trainer.create_model_and_transforms)
+    train_entry._channels_last_convnets()
+    torch.manual_seed(0)
+    model = trainer.create_model_and_transforms(DEFAULT_MODEL)[0].eval()
+    torch.manual_seed(0)
+    plain = open_clip.create_model(DEFAULT_MODEL).eval()
+    assert model.visual.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    images = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.encode_image(images), plain.encode_image(images), atol=1e-5)
+    vit = trainer.create_model_and_transforms("medpairs-tiny-minilm")[0]  # a ViT keeps torch's layout
+    assert vit.visual.conv1.weight.is_contiguous()
 
 
 def test_the_same_seed_data_and_settings_give_the_same_weights(trained, shards, tmp_path):
