@@ -43,9 +43,9 @@ class TrainSettings:
     description is what the Dagster launchpad shows (clip_model's TrainingConfig is made from this class)."""
 
     model: str = field(default=DEFAULT_MODEL, metadata={"description": (
-        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny-minilm on "
+        "An open_clip model name; MedPairs' own configs live in models/clip/configs (medpairs-tiny-rn-minilm on "
         "CPU, medpairs-vit-b16-biomedbert on GPUs).")})
-    epochs: int = field(default=24, metadata={"description": "Passes over the training shards."})
+    epochs: int = field(default=16, metadata={"description": "Passes over the training shards."})
     batch_size: int = field(default=64, metadata={"description": "Samples per step and process."})
     lr: float = field(default=2e-3, metadata={"description": "Peak learning rate (AdamW, cosine decay)."})
     wd: float = field(default=0.1, metadata={"description": "Weight decay."})

@@ -12,7 +12,7 @@ from bench.training import CANDIDATES, candidate, write_pairs
 def test_joined_candidates_apply_every_change():
     assert candidate("default") == {}
     assert candidate("text-from-scratch+threads-1") == {**CANDIDATES["text-from-scratch"], "threads": 1}
-    assert candidate("text-from-scratch+epochs-16")["epochs"] == 16  # later parts win
+    assert candidate("text-from-scratch+epochs-20")["epochs"] == 20  # later parts win
 
 
 def test_pairs_carry_each_class_s_valid_captions(tmp_path):

@@ -36,7 +36,11 @@ def test_registry_and_default_model():
 
 
 def test_setup_converts_the_default_gguf_into_the_environment_once_and_loads_read_that_copy(tmp_path):
-    from models.captioning.transformers_backend import export_hf_dir, install_converted, installed_conversions
+    from models.captioning.transformers_backend import (
+        export_hf_dir,
+        install_converted,
+        installed_conversions,
+    )
 
     folder = install_converted()  # what `make setup` ran (converted now if it did not)
     assert folder.parent == installed_conversions() and (folder / "config.json").is_file()

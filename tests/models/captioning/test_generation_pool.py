@@ -13,7 +13,10 @@ from models.captioning.generation_pool import (
     GenerationPoolError,
     split,
 )
-from models.captioning.transformers_backend import CONVERTED_MODELS_ENV, TransformersBackend
+from models.captioning.transformers_backend import (
+    CONVERTED_MODELS_ENV,
+    TransformersBackend,
+)
 
 CLASSES = (ClassInfo("normal", "A chest radiograph with clear lungs and a normal-sized heart.", ("clear lungs",)),
            ClassInfo("pneumonia", "A chest radiograph with a patchy airspace opacity in one lung.", ("consolidation",)),
