@@ -260,6 +260,7 @@ def install_converted(gguf: str | os.PathLike | None = None) -> Path:
     file three times and maps its tensor names one by one, so a conversion takes about 25 s of one core,
     which every first caption run on a new storage root (and each of its processes) paid; a converted
     folder loads in about a second. Keyed on the file's size and mtime, as the storage root's cache is."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local file: nothing to ask a hub for
     path = Path(gguf) if gguf else default_smollm2_path()
     return _convert_once(path, _cache_folder(path, installed_conversions()))
 
